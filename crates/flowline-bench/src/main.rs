@@ -1,0 +1,2 @@
+//! flowline benchmarks.
+fn main() {}

@@ -1,0 +1,119 @@
+//! Producers: where items come from.
+//!
+//! A [`Producer`] is any [`futures::Stream`]. The constructors here start a
+//! [`Pipeline`] from the common cases — an iterator ([`iter`]), an async
+//! generator ([`generator`]), any stream ([`from_stream`]) — and
+//! [`ProducerExt::into_pipeline`] starts one from any stream.
+//!
+//! Inside: `source.rs` (the counting source adapter), `generator.rs` (async
+//! generators with [`Emitter`]).
+
+mod generator;
+mod source;
+
+use futures::stream::{self, Stream};
+
+use crate::run::Pipeline;
+
+pub use generator::{Emit, Emitter, Generator};
+pub use source::Source;
+
+/// Anything that yields items: implemented for every [`futures::Stream`].
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::Producer;
+///
+/// fn takes_producer<P: Producer<Item = u32>>(_: P) {}
+/// takes_producer(futures::stream::iter([1, 2, 3]));
+/// ```
+pub trait Producer: Stream {}
+
+impl<S: Stream + ?Sized> Producer for S {}
+
+/// Starts a [`Pipeline`] from any producer.
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::ProducerExt;
+///
+/// let (out, _) = futures::executor::block_on(
+///     futures::stream::iter(1..=3).into_pipeline().map(|x| x * x).collect(),
+/// )
+/// .unwrap();
+/// assert_eq!(out, [1, 4, 9]);
+/// ```
+pub trait ProducerExt: Producer + Sized {
+    /// Wraps this producer as the source stage of a new pipeline.
+    fn into_pipeline(self) -> Pipeline<Source<Self>> {
+        from_stream(self)
+    }
+}
+
+impl<S: Producer + Sized> ProducerExt for S {}
+
+/// A pipeline whose source is `stream` (stage `stream#0`).
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::producer;
+///
+/// let (out, _) = futures::executor::block_on(
+///     producer::from_stream(futures::stream::iter([7, 7])).collect(),
+/// )
+/// .unwrap();
+/// assert_eq!(out, [7, 7]);
+/// ```
+pub fn from_stream<S: Stream>(stream: S) -> Pipeline<Source<S>> {
+    Source::pipeline("stream", stream)
+}
+
+/// A pipeline whose source is an iterator (stage `iter#0`).
+///
+/// The iterator runs inside the pipeline's task: keep it cheap, or use a
+/// blocking producer for iterators that block.
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::producer;
+///
+/// let (out, _) = futures::executor::block_on(producer::iter(vec!['a', 'b']).collect()).unwrap();
+/// assert_eq!(out, ['a', 'b']);
+/// ```
+pub fn iter<I: IntoIterator>(items: I) -> Pipeline<Source<stream::Iter<I::IntoIter>>> {
+    Source::pipeline("iter", stream::iter(items))
+}
+
+/// A pipeline whose source is an async generator (stage `generator#0`).
+///
+/// `body` receives an [`Emitter`] and writes an ordinary async loop, awaiting
+/// whatever it needs and handing each item out with
+/// [`emit(item).await`](Emitter::emit) — like Python's `async def` with
+/// `yield`, or Kotlin's `flow { emit(x) }`. `emit` returns when downstream has
+/// taken the item, so a generator never runs ahead of its consumer. The
+/// stream ends when `body` returns.
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::producer;
+///
+/// let countdown = producer::generator(|out| async move {
+///     for i in (1..=3).rev() {
+///         out.emit(i).await;
+///     }
+/// });
+/// let (items, _) = futures::executor::block_on(countdown.collect()).unwrap();
+/// assert_eq!(items, [3, 2, 1]);
+/// ```
+pub fn generator<T, F, Fut>(body: F) -> Pipeline<Source<Generator<T, Fut>>>
+where
+    F: FnOnce(Emitter<T>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    Source::pipeline("generator", Generator::new(body))
+}

@@ -1,0 +1,116 @@
+use std::any::Any;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use super::{PipelineError, RunReport, StageInfo, StageKind, StageReport};
+use crate::runtime::{panic_message, Runtime, RuntimeFree};
+
+/// State shared by every stage and task of one pipeline: the stage list, the
+/// first error, and the runtime the pipeline runs on.
+#[derive(Debug, Default)]
+pub(crate) struct RunContext {
+    stages: Mutex<Vec<Arc<StageInfo>>>,
+    error: Mutex<Option<PipelineError>>,
+    runtime: Mutex<Option<Arc<dyn Runtime>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl RunContext {
+    /// Registers a stage named `<prefix>#<index>` and returns its index and record.
+    pub(crate) fn add_stage(
+        &self,
+        prefix: &str,
+        kind: StageKind,
+        inputs: Vec<usize>,
+    ) -> (usize, Arc<StageInfo>) {
+        let mut stages = lock(&self.stages);
+        let index = stages.len();
+        let info = Arc::new(StageInfo::new(format!("{prefix}#{index}"), kind, inputs));
+        stages.push(info.clone());
+        (index, info)
+    }
+
+    pub(crate) fn stage(&self, index: usize) -> Arc<StageInfo> {
+        lock(&self.stages)[index].clone()
+    }
+
+    /// Moves `other`'s stages into this context (for fan-in), returning the
+    /// offset added to their indices.
+    #[allow(dead_code)]
+    pub(crate) fn absorb(&self, other: &RunContext) -> usize {
+        let mut mine = lock(&self.stages);
+        let offset = mine.len();
+        mine.extend(lock(&other.stages).drain(..));
+        offset
+    }
+
+    pub(crate) fn set_runtime(&self, runtime: Option<Arc<dyn Runtime>>) {
+        *lock(&self.runtime) = runtime;
+    }
+
+    pub(crate) fn runtime(&self) -> Option<Arc<dyn Runtime>> {
+        lock(&self.runtime).clone()
+    }
+
+    /// The runtime for timers and blocking work: the chosen one, or
+    /// [`RuntimeFree`] when the pipeline runs without one.
+    #[allow(dead_code)]
+    pub(crate) fn runtime_or_free(&self) -> Arc<dyn Runtime> {
+        self.runtime().unwrap_or_else(|| Arc::new(RuntimeFree))
+    }
+
+    /// Records `error` unless an earlier one is already recorded.
+    pub(crate) fn fail(&self, error: PipelineError) {
+        lock(&self.error).get_or_insert(error);
+    }
+
+    /// Records a caught panic, naming the stage that marked itself, or
+    /// `fallback` when no stage did (the panic came from code no stage guards,
+    /// such as a user `Sink`).
+    pub(crate) fn fail_with_panic(&self, payload: &(dyn Any + Send), fallback: &str) {
+        let stage = lock(&self.stages)
+            .iter()
+            .find(|s| s.has_panicked())
+            .map_or_else(|| fallback.to_string(), |s| s.name());
+        self.fail(PipelineError::Panicked {
+            stage,
+            message: panic_message(payload),
+        });
+    }
+
+    pub(crate) fn take_error(&self) -> Option<PipelineError> {
+        lock(&self.error).take()
+    }
+
+    pub(crate) fn has_failed(&self) -> bool {
+        lock(&self.error).is_some()
+    }
+
+    pub(crate) fn report(&self, elapsed: Duration) -> RunReport {
+        let stages = lock(&self.stages);
+        let reports = stages
+            .iter()
+            .map(|s| {
+                let out = s.out.get();
+                let items_in = if s.inputs.is_empty() {
+                    out
+                } else {
+                    s.inputs.iter().map(|&i| stages[i].out.get()).sum()
+                };
+                StageReport {
+                    name: s.name(),
+                    kind: s.kind,
+                    items_in,
+                    items_out: out,
+                }
+            })
+            .collect();
+        RunReport {
+            stages: reports,
+            elapsed,
+        }
+    }
+}

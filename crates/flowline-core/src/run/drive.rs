@@ -1,0 +1,236 @@
+//! Terminal methods: run a pipeline into a consumer and report.
+
+use std::error::Error;
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::{Sink, Stream};
+
+use super::{Pipeline, PipelineError, RunReport, StageInfo, StageKind};
+use crate::consumer::{self, Collect};
+
+/// Items a run forwards before yielding to its executor, so one busy pipeline
+/// cannot starve the other tasks of a thread.
+const BUDGET: u32 = 4096;
+
+enum Stop<E> {
+    Sink(E),
+    Panic(Box<dyn std::any::Any + Send>),
+}
+
+/// Forwards items from `stream` into `sink` until the stream ends (then closes
+/// the sink), either side waits, or the budget runs out.
+fn forward<S, C>(
+    mut stream: Pin<&mut S>,
+    mut sink: Pin<&mut C>,
+    ended: &mut bool,
+    consumer: &StageInfo,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), C::Error>>
+where
+    S: Stream,
+    C: Sink<S::Item>,
+{
+    let mut budget = BUDGET;
+    loop {
+        if *ended {
+            return sink.as_mut().poll_close(cx);
+        }
+        futures::ready!(sink.as_mut().poll_ready(cx))?;
+        match stream.as_mut().poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                sink.as_mut().start_send(item)?;
+                consumer.out.bump();
+                budget -= 1;
+                if budget == 0 {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            }
+            Poll::Ready(None) => *ended = true,
+            Poll::Pending => {
+                futures::ready!(sink.as_mut().poll_flush(cx))?;
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl<S: Stream> Pipeline<S> {
+    /// Runs the pipeline to completion into `consumer` (any
+    /// [`Sink`](futures::Sink), see [`crate::consumer`]) and reports.
+    ///
+    /// The consumer is closed once the last item is in. Dropping the returned
+    /// future cancels the run and every task it spawned.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::Panicked`] if user code panicked, naming the stage;
+    /// [`PipelineError::Failed`] if the consumer returned an error (stage
+    /// `consumer#N`). Either way the pipeline's tasks are cancelled first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer};
+    ///
+    /// let mut sink = consumer::collect();
+    /// let report = futures::executor::block_on(producer::iter(["a", "b"]).run(&mut sink)).unwrap();
+    /// assert_eq!(sink.into_vec(), ["a", "b"]);
+    /// assert_eq!(report.delivered(), 2);
+    /// ```
+    pub async fn run<C>(mut self, consumer: C) -> Result<RunReport, PipelineError>
+    where
+        C: Sink<S::Item>,
+        C::Error: Error + Send + Sync + 'static,
+    {
+        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let ctx = self.core.ctx.clone();
+        // The pinned pipeline is dropped at the end of this statement, which
+        // cancels any task still running (only possible after an error).
+        let elapsed = forward_all(pin!(self), consumer, &info).await;
+        match ctx.take_error() {
+            Some(error) => Err(error),
+            None => Ok(ctx.report(elapsed)),
+        }
+    }
+
+    /// Runs the pipeline, calling the async function `f` on each item in turn.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let mut seen = Vec::new();
+    /// futures::executor::block_on(
+    ///     producer::iter(1..=3).for_each(|x| { seen.push(x); async {} }),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(seen, [1, 2, 3]);
+    /// ```
+    pub async fn for_each<F, Fut>(self, f: F) -> Result<RunReport, PipelineError>
+    where
+        F: FnMut(S::Item) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        self.run(consumer::for_each(f)).await
+    }
+
+    /// Runs the pipeline and collects every item, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (items, report) = futures::executor::block_on(producer::iter(0..3).collect()).unwrap();
+    /// assert_eq!(items, [0, 1, 2]);
+    /// assert_eq!(report.delivered(), 3);
+    /// ```
+    pub async fn collect(self) -> Result<(Vec<S::Item>, RunReport), PipelineError> {
+        let mut sink = Collect::default();
+        let report = self.run(&mut sink).await?;
+        Ok((sink.into_vec(), report))
+    }
+
+    /// Runs the pipeline and counts the items that reach the end.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (n, _) = futures::executor::block_on(producer::iter(0..10).filter(|x| x % 2 == 0).count()).unwrap();
+    /// assert_eq!(n, 5);
+    /// ```
+    pub async fn count(self) -> Result<(u64, RunReport), PipelineError> {
+        let report = self.run(consumer::discard()).await?;
+        Ok((report.delivered(), report))
+    }
+
+    /// Runs the pipeline, folding every item into an accumulator with the
+    /// synchronous function `f`.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (sum, _) = futures::executor::block_on(producer::iter(1..=100u64).fold(0, |a, x| a + x)).unwrap();
+    /// assert_eq!(sum, 5050);
+    /// ```
+    pub async fn fold<A, F>(self, init: A, f: F) -> Result<(A, RunReport), PipelineError>
+    where
+        F: FnMut(A, S::Item) -> A,
+    {
+        let mut sink = consumer::fold(init, f);
+        let report = self.run(&mut sink).await?;
+        Ok((sink.into_inner(), report))
+    }
+}
+
+/// The body of [`Pipeline::run`]: forwards, records a failure in the context,
+/// and on success waits for the pipeline's tasks to finish. Returns the time
+/// it took.
+async fn forward_all<S, C>(
+    mut pipeline: Pin<&mut Pipeline<S>>,
+    consumer: C,
+    info: &StageInfo,
+) -> Duration
+where
+    S: Stream,
+    C: Sink<S::Item>,
+    C::Error: Error + Send + Sync + 'static,
+{
+    let ctx = pipeline.core.ctx.clone();
+    let start = Instant::now();
+    let mut sink = pin!(consumer);
+    let mut ended = false;
+    let outcome = poll_fn(|cx| {
+        let step = catch_unwind(AssertUnwindSafe(|| {
+            // Upstream tasks run while the consumer is busy, not only when it
+            // asks for the next item (this matters without a runtime).
+            pipeline.as_mut().project().core.poll_tasks(cx);
+            forward(pipeline.as_mut(), sink.as_mut(), &mut ended, info, cx)
+        }));
+        match step {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(Ok(()))) => Poll::Ready(Ok(())),
+            Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Sink(e))),
+            Err(payload) => Poll::Ready(Err(Stop::Panic(payload))),
+        }
+    })
+    .await;
+    match outcome {
+        Ok(()) => {}
+        Err(Stop::Sink(e)) => ctx.fail(PipelineError::Failed {
+            stage: info.name(),
+            source: Box::new(e),
+        }),
+        Err(Stop::Panic(payload)) => ctx.fail_with_panic(&*payload, &info.name()),
+    }
+    if !ctx.has_failed() {
+        poll_fn(|cx| pipeline.as_mut().project().core.poll_finish(cx)).await;
+    }
+    start.elapsed()
+}

@@ -1,0 +1,77 @@
+use std::error::Error;
+use std::fmt;
+
+/// A boxed error, as carried by [`PipelineError::Failed`].
+pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
+
+/// Why a pipeline run failed. Every variant names the stage it came from.
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::{producer, PipelineError};
+///
+/// let result = futures::executor::block_on(
+///     producer::iter(0..10u32)
+///         .map(|x| if x == 3 { panic!("bad input {x}") } else { x })
+///         .named("parse")
+///         .collect(),
+/// );
+/// match result {
+///     Err(PipelineError::Panicked { stage, message }) => {
+///         assert_eq!(stage, "parse");
+///         assert_eq!(message, "bad input 3");
+///     }
+///     other => panic!("unexpected: {other:?}"),
+/// }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// User code in `stage` panicked. The panic was caught: the pipeline shut
+    /// down and the process lives on.
+    Panicked {
+        /// The stage whose closure, future or sink panicked.
+        stage: String,
+        /// The panic message.
+        message: String,
+    },
+    /// `stage` returned an error (for example the consumer's `Sink` failed).
+    Failed {
+        /// The stage that failed.
+        stage: String,
+        /// The underlying error, also available through [`Error::source`].
+        source: BoxError,
+    },
+}
+
+impl PipelineError {
+    /// The name of the stage the error came from.
+    pub fn stage(&self) -> &str {
+        match self {
+            PipelineError::Panicked { stage, .. } | PipelineError::Failed { stage, .. } => stage,
+        }
+    }
+}
+
+impl fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PipelineError::Panicked { stage, message } => {
+                write!(f, "stage `{stage}` panicked: {message}")
+            }
+            PipelineError::Failed { stage, source } => {
+                write!(f, "stage `{stage}` failed: {source}")
+            }
+        }
+    }
+}
+
+impl Error for PipelineError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            PipelineError::Panicked { .. } => None,
+            PipelineError::Failed { source, .. } => Some(&**source),
+        }
+    }
+}

@@ -1,0 +1,388 @@
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, Stream, StreamExt as _};
+use pin_project_lite::pin_project;
+
+use super::{RunContext, StageInfo, StageKind};
+use crate::runtime::{JoinHandle, Runtime, RuntimeExt as _};
+use crate::stage::{Boundary, Filter, FilterMap, Inspect, Map, Then};
+
+/// The tasks a pipeline's boundaries need, and how they are being run.
+enum Tasks {
+    /// Not started yet: started on the first poll.
+    Idle(Vec<BoxFuture<'static, ()>>),
+    /// No runtime: polled by the pipeline itself, inside its own poll.
+    Inline(FuturesUnordered<BoxFuture<'static, ()>>),
+    /// Spawned on a runtime; dropping the handles cancels the tasks.
+    Spawned(Vec<JoinHandle<()>>),
+}
+
+pub(crate) struct Core {
+    pub(crate) ctx: Arc<RunContext>,
+    /// Index of the last stage: the input of the next one.
+    last: usize,
+    tasks: Tasks,
+}
+
+impl Core {
+    pub(crate) fn new(source_name: &str) -> (Self, Arc<StageInfo>) {
+        let ctx = Arc::new(RunContext::default());
+        let (last, info) = ctx.add_stage(source_name, StageKind::Source, Vec::new());
+        let core = Core {
+            ctx,
+            last,
+            tasks: Tasks::Idle(Vec::new()),
+        };
+        (core, info)
+    }
+
+    pub(crate) fn add_stage(&mut self, prefix: &str, kind: StageKind) -> Arc<StageInfo> {
+        let (index, info) = self.ctx.add_stage(prefix, kind, vec![self.last]);
+        self.last = index;
+        info
+    }
+
+    pub(crate) fn last_stage(&self) -> Arc<StageInfo> {
+        self.ctx.stage(self.last)
+    }
+
+    pub(crate) fn add_task(&mut self, task: BoxFuture<'static, ()>) {
+        match &mut self.tasks {
+            Tasks::Idle(tasks) => tasks.push(task),
+            Tasks::Inline(tasks) => tasks.push(task),
+            Tasks::Spawned(handles) => match self.ctx.runtime() {
+                Some(rt) => handles.push(rt.spawn(task)),
+                None => unreachable!("spawned tasks imply a runtime"),
+            },
+        }
+    }
+
+    /// Starts the tasks if needed and, without a runtime, polls them.
+    #[inline]
+    pub(crate) fn poll_tasks(&mut self, cx: &mut Context<'_>) {
+        if !matches!(&self.tasks, Tasks::Idle(t) if t.is_empty()) {
+            self.drive(cx);
+        }
+    }
+
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        if let Tasks::Idle(tasks) = &mut self.tasks {
+            let tasks = mem::take(tasks);
+            self.tasks = match self.ctx.runtime() {
+                Some(rt) => Tasks::Spawned(tasks.into_iter().map(|t| rt.spawn(t)).collect()),
+                None => Tasks::Inline(tasks.into_iter().collect()),
+            };
+        }
+        if let Tasks::Inline(tasks) = &mut self.tasks {
+            while let Poll::Ready(Some(())) = tasks.poll_next_unpin(cx) {}
+        }
+    }
+
+    /// Waits until every task has finished.
+    pub(crate) fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.tasks {
+            Tasks::Idle(_) => Poll::Ready(()),
+            Tasks::Inline(tasks) => {
+                while futures::ready!(tasks.poll_next_unpin(cx)).is_some() {}
+                Poll::Ready(())
+            }
+            Tasks::Spawned(handles) => {
+                while let Some(handle) = handles.last_mut() {
+                    // A task's own failures are recorded in the context; a join
+                    // error here can only be cancellation by runtime shutdown.
+                    let _ = futures::ready!(Pin::new(handle).poll(cx));
+                    handles.pop();
+                }
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// A pipeline under construction: a [`Stream`] plus the record of its
+    /// stages and the tasks its boundaries need.
+    ///
+    /// Build one from a producer (see [`crate::producer`]), chain stages, then
+    /// finish it with a terminal method ([`run`](Self::run),
+    /// [`for_each`](Self::for_each), [`collect`](Self::collect), …) that returns
+    /// a [`RunReport`](super::RunReport).
+    ///
+    /// Stage methods are inherent, so they win over `futures::StreamExt`'s
+    /// methods of the same name when both are in scope. Fused stages (`map`,
+    /// `filter`, …) run in the task that polls them, at the cost of a call;
+    /// [`boundary`](Self::boundary) puts everything upstream in a task of its own.
+    ///
+    /// A `Pipeline` is itself a [`Stream`] (and so a
+    /// [`Producer`](crate::Producer)): polling it polls its boundary tasks too
+    /// when it has no runtime. Dropping it cancels every task it spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (out, report) = futures::executor::block_on(
+    ///     producer::iter(1..=6u64)
+    ///         .map(|x| x * 10)
+    ///         .filter(|x| *x != 30)
+    ///         .boundary(4)
+    ///         .collect(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(out, [10, 20, 40, 50, 60]);
+    /// assert_eq!(report.delivered(), 5);
+    /// ```
+    #[must_use = "pipelines do nothing unless run or polled"]
+    pub struct Pipeline<S> {
+        #[pin]
+        pub(crate) stream: S,
+        pub(crate) core: Core,
+    }
+}
+
+impl<S> fmt::Debug for Pipeline<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("stages", &self.core.ctx.report(Default::default()).stages)
+            .field(
+                "runtime",
+                &self.core.ctx.runtime().map_or("none", |rt| rt.name()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Stream> Pipeline<S> {
+    pub(crate) fn from_parts(stream: S, core: Core) -> Self {
+        Pipeline { stream, core }
+    }
+
+    /// Adds a fused stage named `<prefix>#<index>` wrapping the stream.
+    pub(crate) fn fuse<T>(
+        mut self,
+        prefix: &str,
+        wrap: impl FnOnce(S, Arc<StageInfo>) -> T,
+    ) -> Pipeline<T> {
+        let info = self.core.add_stage(prefix, StageKind::Fused);
+        Pipeline {
+            stream: wrap(self.stream, info),
+            core: self.core,
+        }
+    }
+
+    /// Renames the last stage, for reports and errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (_, report) = futures::executor::block_on(
+    ///     producer::iter(0..3).named("numbers").map(|x| x + 1).named("plus one").collect(),
+    /// )
+    /// .unwrap();
+    /// assert!(report.stage("numbers").is_some());
+    /// assert_eq!(report.stage("plus one").unwrap().items_out, 3);
+    /// ```
+    pub fn named(self, name: impl Into<String>) -> Self {
+        self.core.last_stage().rename(name.into());
+        self
+    }
+
+    /// Runs this pipeline's tasks, timers and blocking work on `runtime`
+    /// instead of inline.
+    ///
+    /// Without a runtime a pipeline is one future: its boundary tasks are
+    /// polled inside it (concurrently, on one thread), timers come from
+    /// `async-io` and blocking work from the `blocking` crate. With a runtime
+    /// each boundary's upstream becomes a task of its own, which a
+    /// multi-threaded executor can run in parallel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{producer, runtime::RuntimeFree};
+    ///
+    /// let (sum, _) = futures::executor::block_on(
+    ///     producer::iter(1..=4u32).boundary(2).on(RuntimeFree).fold(0, |a, x| a + x),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(sum, 10);
+    /// ```
+    pub fn on(self, runtime: impl Runtime) -> Self {
+        self.on_runtime(Some(Arc::new(runtime)))
+    }
+
+    /// Like [`on`](Self::on) with an optional shared runtime: `None` runs the
+    /// pipeline runtime-free. Pairs with `flowline::default_runtime()`, which
+    /// picks the runtime the enabled cargo features provide.
+    pub fn on_runtime(self, runtime: Option<Arc<dyn Runtime>>) -> Self {
+        self.core.ctx.set_runtime(runtime);
+        self
+    }
+
+    /// Maps each item with `f`. Fused: runs in the polling task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (out, _) = futures::executor::block_on(producer::iter(1..=3).map(|x| x * 2).collect()).unwrap();
+    /// assert_eq!(out, [2, 4, 6]);
+    /// ```
+    pub fn map<U, F>(self, f: F) -> Pipeline<Map<S, F>>
+    where
+        F: FnMut(S::Item) -> U,
+    {
+        self.fuse("map", |s, info| Map::new(s, f, info))
+    }
+
+    /// Keeps the items for which `predicate` returns `true`. Fused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (out, _) = futures::executor::block_on(producer::iter(1..=6).filter(|x| x % 3 == 0).collect()).unwrap();
+    /// assert_eq!(out, [3, 6]);
+    /// ```
+    pub fn filter<F>(self, predicate: F) -> Pipeline<Filter<S, F>>
+    where
+        F: FnMut(&S::Item) -> bool,
+    {
+        self.fuse("filter", |s, info| Filter::new(s, predicate, info))
+    }
+
+    /// Maps and filters in one step: `None` drops the item. Fused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let input = producer::iter(["1", "x", "3"]);
+    /// let (out, _) = futures::executor::block_on(input.filter_map(|s| s.parse::<u8>().ok()).collect()).unwrap();
+    /// assert_eq!(out, [1, 3]);
+    /// ```
+    pub fn filter_map<U, F>(self, f: F) -> Pipeline<FilterMap<S, F>>
+    where
+        F: FnMut(S::Item) -> Option<U>,
+    {
+        self.fuse("filter_map", |s, info| FilterMap::new(s, f, info))
+    }
+
+    /// Maps each item through an async function, one item at a time, in order.
+    /// Fused: the future is polled by the pipeline's task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (out, _) = futures::executor::block_on(
+    ///     producer::iter(1..=3).then(|x| async move { x + 100 }).collect(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(out, [101, 102, 103]);
+    /// ```
+    pub fn then<U, Fut, F>(self, f: F) -> Pipeline<Then<S, F, Fut>>
+    where
+        F: FnMut(S::Item) -> Fut,
+        Fut: Future<Output = U>,
+    {
+        self.fuse("then", |s, info| Then::new(s, f, info))
+    }
+
+    /// Calls `f` with a reference to each item, passing the item on. Fused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let mut seen = Vec::new();
+    /// let (out, _) = futures::executor::block_on(
+    ///     producer::iter(1..=3).inspect(|x| seen.push(*x)).collect(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(seen, out);
+    /// ```
+    pub fn inspect<F>(self, f: F) -> Pipeline<Inspect<S, F>>
+    where
+        F: FnMut(&S::Item),
+    {
+        self.fuse("inspect", |s, info| Inspect::new(s, f, info))
+    }
+
+    /// An async boundary: everything upstream runs as a task of its own,
+    /// joined to downstream by a bounded queue of `capacity` items.
+    ///
+    /// Items cross in adaptive micro-batches: upstream sends what it has as
+    /// soon as it would wait, so a trickle crosses item by item with no added
+    /// latency, while a busy pipeline pays the queue's synchronisation once
+    /// per batch. Batches hold up to `max(1, capacity / 4)` items (at most
+    /// 256). Backpressure: upstream never gets more than `capacity` items
+    /// plus one batch ahead of a stalled downstream.
+    ///
+    /// With a runtime ([`on`](Self::on)) the upstream task is spawned on it on
+    /// the first poll; without one it is polled inside this pipeline.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0: a boundary needs room for at least one item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (out, report) = futures::executor::block_on(
+    ///     producer::iter(0..1000u32).map(|x| x + 1).boundary(64).collect(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(out.len(), 1000);
+    /// assert_eq!(report.delivered(), 1000);
+    /// ```
+    pub fn boundary(mut self, capacity: usize) -> Pipeline<Boundary<S::Item>>
+    where
+        S: Send + 'static,
+        S::Item: Send + 'static,
+    {
+        assert!(
+            capacity > 0,
+            "flowline: boundary capacity must be at least 1, got 0; \
+             pass the number of items the queue may hold, e.g. .boundary(64)"
+        );
+        let info = self.core.add_stage("boundary", StageKind::Boundary);
+        let (stream, task) = Boundary::new(self.stream, capacity, info, self.core.ctx.clone());
+        self.core.add_task(task);
+        Pipeline {
+            stream,
+            core: self.core,
+        }
+    }
+}
+
+impl<S: Stream> Stream for Pipeline<S> {
+    type Item = S::Item;
+
+    #[inline]
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let this = self.project();
+        this.core.poll_tasks(cx);
+        this.stream.poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.stream.size_hint()
+    }
+}

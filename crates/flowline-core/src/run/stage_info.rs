@@ -1,0 +1,108 @@
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
+
+/// What a stage does, as shown in reports and topology exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StageKind {
+    /// Where items come from.
+    Source,
+    /// A transformation fused into its upstream's task.
+    Fused,
+    /// An async boundary: upstream runs as its own task behind a bounded queue.
+    Boundary,
+    /// Where items end up.
+    Consumer,
+}
+
+impl fmt::Display for StageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StageKind::Source => "source",
+            StageKind::Fused => "fused",
+            StageKind::Boundary => "boundary",
+            StageKind::Consumer => "consumer",
+        })
+    }
+}
+
+/// A monotonically growing item counter.
+///
+/// [`bump`](Self::bump) is for the single task that owns a stage (it holds the
+/// stage's `Pin<&mut>`): a relaxed load and store, which compile to plain moves,
+/// so counting costs no locked instruction on the hot path.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline(always)]
+    pub(crate) fn bump(&self) {
+        self.0.store(self.0.load(Relaxed) + 1, Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// The shared record of one stage: its name, its counters and whether user
+/// code panicked inside it. Held by the stage adapter and by the pipeline.
+#[derive(Debug)]
+pub(crate) struct StageInfo {
+    name: Mutex<String>,
+    pub(crate) kind: StageKind,
+    /// Indices (in the pipeline's stage list) of the stages feeding this one.
+    pub(crate) inputs: Vec<usize>,
+    /// Items this stage emitted downstream.
+    pub(crate) out: Counter,
+    panicked: AtomicBool,
+}
+
+impl StageInfo {
+    pub(crate) fn new(name: String, kind: StageKind, inputs: Vec<usize>) -> Self {
+        StageInfo {
+            name: Mutex::new(name),
+            kind,
+            inputs,
+            out: Counter::default(),
+            panicked: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn name(&self) -> String {
+        self.name
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn rename(&self, name: String) {
+        *self.name.lock().unwrap_or_else(PoisonError::into_inner) = name;
+    }
+
+    pub(crate) fn has_panicked(&self) -> bool {
+        self.panicked.load(Relaxed)
+    }
+
+    /// Runs user code `f`, marking this stage if it unwinds.
+    ///
+    /// The guard is forgotten on the normal path, so the cost is a landing pad,
+    /// not a branch; the panic itself keeps unwinding to the task boundary,
+    /// which reads the mark to name the stage in the error.
+    #[inline(always)]
+    pub(crate) fn guard<R>(&self, f: impl FnOnce() -> R) -> R {
+        let mark = PanicMark(self);
+        let out = f();
+        std::mem::forget(mark);
+        out
+    }
+}
+
+struct PanicMark<'a>(&'a StageInfo);
+
+impl Drop for PanicMark<'_> {
+    fn drop(&mut self) {
+        self.0.panicked.store(true, Relaxed);
+    }
+}

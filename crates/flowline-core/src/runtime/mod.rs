@@ -1,0 +1,149 @@
+//! The executor abstraction: [`Runtime`], [`JoinHandle`] and the runtime-free
+//! fallback [`RuntimeFree`].
+//!
+//! A [`Runtime`] is four operations — spawn a task, spawn a blocking call, make a
+//! timer, read the clock — in object-safe form, so a pipeline can hold an
+//! `Arc<dyn Runtime>` chosen at run time. [`RuntimeExt`] adds the typed
+//! conveniences (`spawn`, `spawn_blocking`, `sleep`) on top of every runtime.
+//!
+//! Inside: `join.rs` (the typed join handle with panic capture and abort),
+//! `free.rs` (the runtime-free fallback built on `async-io` and `blocking`).
+
+mod free;
+mod join;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+
+pub use free::RuntimeFree;
+pub(crate) use join::panic_message;
+pub use join::{JoinError, JoinHandle};
+
+/// A boxed timer future returned by [`Runtime::sleep_until`].
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A boxed blocking closure, as handed to [`Runtime::spawn_blocking_boxed`].
+pub type BlockingFn = Box<dyn FnOnce() + Send + 'static>;
+
+/// An executor that flowline can run tasks, blocking calls and timers on.
+///
+/// Implemented by `flowline_smol::SmolRuntime`, `flowline_tokio::TokioRuntime`
+/// and [`RuntimeFree`]. The trait is object safe: pipelines hold an
+/// `Arc<dyn Runtime>`. Use the typed helpers of [`RuntimeExt`] rather than the
+/// boxed methods directly.
+///
+/// # Implementing
+///
+/// `spawn_boxed` must run the future to completion (or until it is dropped by
+/// the executor shutting down) without the caller polling anything; the caller
+/// keeps no handle. Cancellation and panic capture are layered on top by
+/// [`RuntimeExt::spawn`], so an implementation stays a one-liner per method.
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::runtime::{Runtime, RuntimeExt, RuntimeFree};
+///
+/// let rt = RuntimeFree;
+/// let answer = futures::executor::block_on(async {
+///     rt.spawn_blocking(|| 6 * 7).await
+/// });
+/// assert_eq!(answer.unwrap(), 42);
+/// assert_eq!(rt.name(), "runtime-free");
+/// ```
+pub trait Runtime: Send + Sync + fmt::Debug + 'static {
+    /// A short name for reports and errors: `"smol"`, `"tokio"`, `"runtime-free"`.
+    fn name(&self) -> &'static str;
+
+    /// Spawns a task and detaches it.
+    fn spawn_boxed(&self, task: BoxFuture<'static, ()>);
+
+    /// Runs a blocking closure on a thread where blocking is allowed, detached.
+    fn spawn_blocking_boxed(&self, f: BlockingFn);
+
+    /// A future that completes at `deadline`.
+    fn sleep_until(&self, deadline: Instant) -> Sleep;
+
+    /// The current instant on this runtime's clock.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+impl<R: Runtime + ?Sized> Runtime for Arc<R> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn spawn_boxed(&self, task: BoxFuture<'static, ()>) {
+        (**self).spawn_boxed(task)
+    }
+    fn spawn_blocking_boxed(&self, f: BlockingFn) {
+        (**self).spawn_blocking_boxed(f)
+    }
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        (**self).sleep_until(deadline)
+    }
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+}
+
+/// Typed conveniences available on every [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use flowline_core::runtime::{Runtime, RuntimeExt, RuntimeFree};
+///
+/// futures::executor::block_on(async {
+///     let rt = RuntimeFree;
+///     let before = rt.now();
+///     rt.sleep(Duration::from_millis(5)).await;
+///     assert!(rt.now() - before >= Duration::from_millis(5));
+/// });
+/// ```
+pub trait RuntimeExt: Runtime {
+    /// Spawns `future` as a task.
+    ///
+    /// The returned [`JoinHandle`] resolves to the output, to
+    /// [`JoinError::Panicked`] if the task panicked (the panic is caught and the
+    /// process carries on), or to [`JoinError::Cancelled`] if it was aborted.
+    /// Dropping the handle cancels the task, like `smol::Task`; call
+    /// [`JoinHandle::detach`] to let it run on.
+    fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, handle) = join::task(future);
+        self.spawn_boxed(task);
+        handle
+    }
+
+    /// Runs `f` on a thread where blocking is allowed.
+    ///
+    /// A panic in `f` comes back as [`JoinError::Panicked`]. Aborting the handle
+    /// cannot interrupt a call that has started; it only discards the result.
+    fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (call, handle) = join::blocking_call(f);
+        self.spawn_blocking_boxed(call);
+        handle
+    }
+
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.sleep_until(self.now() + duration)
+    }
+}
+
+impl<R: Runtime + ?Sized> RuntimeExt for R {}

@@ -1,0 +1,20 @@
+//! Stage adapters: one `Stream` adapter per file, named after its method on
+//! [`Pipeline`](crate::Pipeline).
+//!
+//! Fused stages (`map`, `filter`, `filter_map`, `then`, `inspect`) run inside
+//! the task that polls them. [`Boundary`] is the receiving end of an async
+//! boundary; its upstream runs as a separate task.
+
+mod boundary;
+mod filter;
+mod filter_map;
+mod inspect;
+mod map;
+mod then;
+
+pub use boundary::Boundary;
+pub use filter::Filter;
+pub use filter_map::FilterMap;
+pub use inspect::Inspect;
+pub use map::Map;
+pub use then::Then;

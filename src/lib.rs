@@ -1,0 +1,83 @@
+//! **flowline** — runtime-agnostic producer/consumer pipelines for async Rust.
+//!
+//! Describe a pipeline once — a producer, stages, a consumer — and run it on
+//! smol, on tokio, or on no runtime at all. Every queue is bounded, every item
+//! is accounted for in a [`RunReport`], a panic in user code becomes a
+//! [`PipelineError`] naming the stage, and dropping a running pipeline cancels
+//! everything it started.
+//!
+//! ```
+//! use flowline::producer;
+//!
+//! # futures::executor::block_on(async {
+//! let lines = producer::generator(|out| async move {
+//!     for line in ["3 apples", "oops", "5 pears"] {
+//!         out.emit(line).await;
+//!     }
+//! });
+//! let (total, report) = lines
+//!     .filter_map(|l| l.split(' ').next()?.parse::<u32>().ok())
+//!     .named("parse")
+//!     .boundary(64) // the generator and parser run as their own task
+//!     .on_runtime(flowline::default_runtime())
+//!     .fold(0, |sum, n| sum + n)
+//!     .await?;
+//! assert_eq!(total, 8);
+//! assert_eq!(report.stage("parse").unwrap().items_removed(), 1);
+//! # Ok::<(), flowline::PipelineError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Features
+//!
+//! - `smol` (default): [`smol::SmolRuntime`].
+//! - `tokio`: [`tokio::TokioRuntime`].
+//!
+//! Features only add: both runtimes can be enabled at once.
+//! [`default_runtime`] picks between them at run time, so code that calls it
+//! does not change when the features do.
+
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+use std::sync::Arc;
+
+pub use flowline_core::*;
+
+/// The smol runtime adapter (feature `smol`).
+#[cfg(feature = "smol")]
+pub use flowline_smol as smol;
+
+/// The tokio runtime adapter (feature `tokio`).
+#[cfg(feature = "tokio")]
+pub use flowline_tokio as tokio;
+
+/// The runtime the enabled features provide, for
+/// [`Pipeline::on_runtime`].
+///
+/// - `tokio` enabled and called inside a tokio runtime: that runtime;
+/// - otherwise, `smol` enabled: smol's global executor;
+/// - otherwise `None`: the pipeline runs runtime-free, as one future.
+///
+/// # Examples
+///
+/// ```
+/// let rt = flowline::default_runtime();
+/// # #[cfg(feature = "smol")]
+/// assert_eq!(rt.unwrap().name(), "smol"); // not inside tokio here
+/// ```
+pub fn default_runtime() -> Option<Arc<dyn runtime::Runtime>> {
+    #[cfg(feature = "tokio")]
+    if let Ok(rt) = flowline_tokio::TokioRuntime::try_current() {
+        return Some(Arc::new(rt));
+    }
+    #[cfg(feature = "smol")]
+    return Some(Arc::new(flowline_smol::SmolRuntime::new()));
+    #[allow(unreachable_code)]
+    None
+}
