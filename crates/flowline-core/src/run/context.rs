@@ -105,6 +105,8 @@ impl RunContext {
                     kind: s.kind,
                     items_in,
                     items_out: out,
+                    dropped: s.dropped.get(),
+                    failed: s.failed.get(),
                 }
             })
             .collect();

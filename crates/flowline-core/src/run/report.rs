@@ -15,11 +15,15 @@ pub struct StageReport {
     pub items_in: u64,
     /// Items the stage passed downstream (for the consumer: items accepted).
     pub items_out: u64,
+    /// Items dropped by an explicit overflow policy (never silently).
+    pub dropped: u64,
+    /// Items that failed in this stage.
+    pub failed: u64,
 }
 
 impl StageReport {
-    /// Items that went in but not out: filtered by the user, or lost to the
-    /// failure that ended the run.
+    /// Items that went in but not out: filtered by the user, dropped by an
+    /// overflow policy, failed, or in flight when the run ended.
     pub fn items_removed(&self) -> u64 {
         self.items_in.saturating_sub(self.items_out)
     }
@@ -78,17 +82,19 @@ impl fmt::Display for RunReport {
             .max(5);
         writeln!(
             f,
-            "{:<width$}  {:<8}  {:>12}  {:>12}",
-            "stage", "kind", "in", "out"
+            "{:<width$}  {:<10}  {:>12}  {:>12}  {:>9}  {:>7}",
+            "stage", "kind", "in", "out", "dropped", "failed"
         )?;
         for s in &self.stages {
             writeln!(
                 f,
-                "{:<width$}  {:<8}  {:>12}  {:>12}",
+                "{:<width$}  {:<10}  {:>12}  {:>12}  {:>9}  {:>7}",
                 s.name,
                 s.kind.to_string(),
                 s.items_in,
-                s.items_out
+                s.items_out,
+                s.dropped,
+                s.failed
             )?;
         }
         write!(f, "elapsed {:.3?}", self.elapsed)

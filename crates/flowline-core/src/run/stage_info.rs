@@ -12,6 +12,22 @@ pub enum StageKind {
     Fused,
     /// An async boundary: upstream runs as its own task behind a bounded queue.
     Boundary,
+    /// Synchronous work on a pool of worker threads.
+    Blocking,
+    /// Several futures in flight at once.
+    Concurrent,
+    /// Groups items (by count, weight or time).
+    Batch,
+    /// Shapes the timing of items (throttle, timeout, debounce, …).
+    Timing,
+    /// A buffer with an overflow strategy.
+    Buffer,
+    /// One input, several outputs (broadcast, balance, partition).
+    FanOut,
+    /// Several inputs, one output (merge, zip, concat).
+    FanIn,
+    /// A bridge between synchronous code and the pipeline.
+    Bridge,
     /// Where items end up.
     Consumer,
 }
@@ -22,6 +38,14 @@ impl fmt::Display for StageKind {
             StageKind::Source => "source",
             StageKind::Fused => "fused",
             StageKind::Boundary => "boundary",
+            StageKind::Blocking => "blocking",
+            StageKind::Concurrent => "concurrent",
+            StageKind::Batch => "batch",
+            StageKind::Timing => "timing",
+            StageKind::Buffer => "buffer",
+            StageKind::FanOut => "fan-out",
+            StageKind::FanIn => "fan-in",
+            StageKind::Bridge => "bridge",
             StageKind::Consumer => "consumer",
         })
     }
@@ -41,6 +65,13 @@ impl Counter {
         self.0.store(self.0.load(Relaxed) + 1, Relaxed);
     }
 
+    /// Adds `n` from any thread (a locked add: for counters several threads
+    /// share, or that move off the hot path).
+    #[allow(dead_code)]
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
+
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
@@ -56,6 +87,10 @@ pub(crate) struct StageInfo {
     pub(crate) inputs: Vec<usize>,
     /// Items this stage emitted downstream.
     pub(crate) out: Counter,
+    /// Items dropped by an explicit overflow policy.
+    pub(crate) dropped: Counter,
+    /// Items that failed (error or panic) and ended the run.
+    pub(crate) failed: Counter,
     panicked: AtomicBool,
 }
 
@@ -66,6 +101,8 @@ impl StageInfo {
             kind,
             inputs,
             out: Counter::default(),
+            dropped: Counter::default(),
+            failed: Counter::default(),
             panicked: AtomicBool::new(false),
         }
     }

@@ -1,0 +1,201 @@
+//! The measuring harness shared by every workload: configuration, timed
+//! cases with result checks, side-by-side comparisons against targets.
+
+use std::time::{Duration, Instant};
+
+/// Command-line configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// `--quick`: 10× smaller inputs, fewer runs (CI smoke; nothing asserted about time).
+    pub quick: bool,
+    /// `--only W1,W3`: the workloads to run (all when `None`).
+    pub only: Option<Vec<String>>,
+    /// Measured runs per case (after one warm-up); the median is reported.
+    pub runs: usize,
+}
+
+impl Config {
+    /// Parses `--quick`, `--only W1,W3` and `--runs N` from the process arguments.
+    pub fn from_args() -> Self {
+        let mut cfg = Config {
+            quick: false,
+            only: None,
+            runs: 5,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--quick" => cfg.quick = true,
+                "--only" => {
+                    let list = args.next().unwrap_or_default();
+                    cfg.only = Some(list.split(',').map(|s| s.trim().to_uppercase()).collect());
+                }
+                "--runs" => cfg.runs = args.next().and_then(|n| n.parse().ok()).unwrap_or(5),
+                other => eprintln!("flowline-bench: ignoring unknown argument `{other}`"),
+            }
+        }
+        if cfg.quick {
+            cfg.runs = cfg.runs.min(3);
+        }
+        cfg
+    }
+
+    /// `n`, or `n / 10` with `--quick`.
+    pub fn scale(&self, n: u64) -> u64 {
+        if self.quick {
+            (n / 10).max(1)
+        } else {
+            n
+        }
+    }
+
+    /// Whether workload `id` (e.g. `"W1"`) was selected.
+    pub fn wants(&self, id: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|w| w == id))
+    }
+}
+
+/// One measured case: a workload variant on one runtime.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Workload id, e.g. `"W1"`.
+    pub workload: &'static str,
+    /// What was measured, e.g. `"flowline fused"`.
+    pub name: String,
+    /// `"smol"`, `"tokio"`, `"none"`, `"python"`, …
+    pub runtime: &'static str,
+    /// Items processed per run.
+    pub items: u64,
+    /// Median wall time of the measured runs.
+    pub median: Duration,
+}
+
+impl Case {
+    /// Median nanoseconds per item.
+    pub fn ns_per_item(&self) -> f64 {
+        self.median.as_nanos() as f64 / self.items.max(1) as f64
+    }
+}
+
+/// A ratio between two cases (or any derived figure) set against a target.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Workload id.
+    pub workload: &'static str,
+    /// What the figure is, e.g. `"fused / StreamExt (smol)"`.
+    pub label: String,
+    /// The measured figure.
+    pub value: f64,
+    /// The target, as text, e.g. `"<= 1.2"`.
+    pub target: String,
+    /// Whether the target was met.
+    pub met: bool,
+}
+
+/// Everything measured in one harness run.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Every case, in the order measured.
+    pub cases: Vec<Case>,
+    /// Every comparison against a target.
+    pub comparisons: Vec<Comparison>,
+    /// Free-form notes per workload (e.g. memory figures), shown in the docs.
+    pub notes: Vec<(&'static str, String)>,
+}
+
+impl Report {
+    /// Times `f` once to warm up and `cfg.runs` times more, checking that every
+    /// run returns `expected` (so no case can be a no-op), and records the median.
+    ///
+    /// # Panics
+    ///
+    /// If a run returns anything but `expected`.
+    pub fn measure(
+        &mut self,
+        cfg: &Config,
+        workload: &'static str,
+        name: impl Into<String>,
+        runtime: &'static str,
+        items: u64,
+        expected: u64,
+        mut f: impl FnMut() -> u64,
+    ) -> Case {
+        let name = name.into();
+        let mut times = Vec::with_capacity(cfg.runs);
+        for run in 0..=cfg.runs {
+            let start = Instant::now();
+            let got = f();
+            let elapsed = start.elapsed();
+            assert_eq!(
+                got, expected,
+                "{workload} `{name}` on {runtime}: wrong result"
+            );
+            if run > 0 {
+                times.push(elapsed);
+            }
+        }
+        times.sort();
+        let case = Case {
+            workload,
+            name,
+            runtime,
+            items,
+            median: times[times.len() / 2],
+        };
+        println!(
+            "{:<4} {:<44} {:<7} {:>10.2} ns/item  (median {:.3?})",
+            case.workload,
+            case.name,
+            case.runtime,
+            case.ns_per_item(),
+            case.median
+        );
+        self.cases.push(case.clone());
+        case
+    }
+
+    /// Records `value` against a target; `met` says whether it was reached.
+    pub fn compare(
+        &mut self,
+        workload: &'static str,
+        label: impl Into<String>,
+        value: f64,
+        target: impl Into<String>,
+        met: bool,
+    ) {
+        let c = Comparison {
+            workload,
+            label: label.into(),
+            value,
+            target: target.into(),
+            met,
+        };
+        println!(
+            "{:<4} {:<52} {:>9.3}  target {:<8} {}",
+            c.workload,
+            c.label,
+            c.value,
+            c.target,
+            if c.met { "met" } else { "NOT MET" }
+        );
+        self.comparisons.push(c);
+    }
+
+    /// Records a free-form note for `workload`.
+    pub fn note(&mut self, workload: &'static str, text: impl Into<String>) {
+        let text = text.into();
+        println!("{workload:<4} {text}");
+        self.notes.push((workload, text));
+    }
+}
+
+/// A 2-worker tokio runtime, as every tokio case uses.
+pub fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}

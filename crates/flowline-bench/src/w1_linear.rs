@@ -1,0 +1,225 @@
+//! W1 — a linear 3-stage pipeline over N u64 (map ×3, keep even, sum).
+//!
+//! Hand-written peers and flowline, side by side in one run:
+//! sync loop (the floor), `futures::StreamExt` in one task, flowline fused,
+//! per-stage spawned tasks joined by per-item async-channel queues, and
+//! flowline with a boundary between each stage — the last two on smol and on
+//! tokio (2 workers).
+
+use std::sync::Arc;
+
+use flowline::producer;
+use flowline::runtime::Runtime;
+use futures::StreamExt;
+
+use crate::harness::{tokio_runtime, Config, Report};
+
+const W: &str = "W1";
+/// Queue capacity between stages, in items, for every queued variant.
+const CAPACITY: usize = 1024;
+
+#[inline(always)]
+fn f1(x: u64) -> u64 {
+    x.wrapping_mul(3)
+}
+#[inline(always)]
+fn f2(x: u64) -> u64 {
+    x.wrapping_add(7)
+}
+#[inline(always)]
+fn f3(x: u64) -> u64 {
+    x ^ 0x55
+}
+#[inline(always)]
+fn keep(x: &u64) -> bool {
+    x % 2 == 0
+}
+
+fn sync_loop(n: u64) -> u64 {
+    (0..n)
+        .map(f1)
+        .map(f2)
+        .map(f3)
+        .filter(keep)
+        .fold(0u64, u64::wrapping_add)
+}
+
+async fn stream_ext(n: u64) -> u64 {
+    let mut s = futures::stream::iter(0..n)
+        .map(f1)
+        .map(f2)
+        .map(f3)
+        .filter(|x| futures::future::ready(keep(x)));
+    let mut sum = 0u64;
+    while let Some(x) = s.next().await {
+        sum = sum.wrapping_add(x);
+    }
+    sum
+}
+
+async fn flowline_fused(n: u64) -> u64 {
+    producer::iter(0..n)
+        .map(f1)
+        .map(f2)
+        .map(f3)
+        .filter(keep)
+        .fold(0u64, u64::wrapping_add)
+        .await
+        .expect("pipeline failed")
+        .0
+}
+
+async fn flowline_boundaries(n: u64, rt: Arc<dyn Runtime>) -> u64 {
+    producer::iter(0..n)
+        .map(f1)
+        .boundary(CAPACITY)
+        .map(f2)
+        .boundary(CAPACITY)
+        .map(f3)
+        .boundary(CAPACITY)
+        .filter(keep)
+        .on_runtime(Some(rt))
+        .fold(0u64, u64::wrapping_add)
+        .await
+        .expect("pipeline failed")
+        .0
+}
+
+/// The hand-written version: one spawned task per stage, per-item
+/// `async_channel::bounded(CAPACITY)` queues between them.
+async fn hand_tasks(n: u64, spawn: impl Fn(futures::future::BoxFuture<'static, ()>)) -> u64 {
+    let (tx1, rx1) = async_channel::bounded::<u64>(CAPACITY);
+    let (tx2, rx2) = async_channel::bounded::<u64>(CAPACITY);
+    let (tx3, rx3) = async_channel::bounded::<u64>(CAPACITY);
+    spawn(Box::pin(async move {
+        for x in 0..n {
+            if tx1.send(f1(x)).await.is_err() {
+                return;
+            }
+        }
+    }));
+    spawn(Box::pin(async move {
+        while let Ok(x) = rx1.recv().await {
+            if tx2.send(f2(x)).await.is_err() {
+                return;
+            }
+        }
+    }));
+    spawn(Box::pin(async move {
+        while let Ok(x) = rx2.recv().await {
+            if tx3.send(f3(x)).await.is_err() {
+                return;
+            }
+        }
+    }));
+    let mut sum = 0u64;
+    while let Ok(x) = rx3.recv().await {
+        if keep(&x) {
+            sum = sum.wrapping_add(x);
+        }
+    }
+    sum
+}
+
+/// Runs W1.
+pub fn run(cfg: &Config, report: &mut Report) {
+    let n = cfg.scale(10_000_000);
+    let expected = sync_loop(n);
+
+    let floor = report.measure(
+        cfg,
+        W,
+        "sync iterator loop (floor)",
+        "none",
+        n,
+        expected,
+        || sync_loop(std::hint::black_box(n)),
+    );
+    let a = report.measure(
+        cfg,
+        W,
+        "(a) StreamExt chain, one task",
+        "none",
+        n,
+        expected,
+        || futures::executor::block_on(stream_ext(n)),
+    );
+    let b = report.measure(cfg, W, "(b) flowline fused", "none", n, expected, || {
+        futures::executor::block_on(flowline_fused(n))
+    });
+    let ratio = b.ns_per_item() / a.ns_per_item();
+    report.compare(
+        W,
+        "(b) fused / (a) StreamExt",
+        ratio,
+        "<= 1.2",
+        ratio <= 1.2,
+    );
+    let _ = floor;
+
+    // smol: the global executor with 2 threads (set in main), block_on on this one.
+    let smol_rt: Arc<dyn Runtime> = Arc::new(flowline::smol::SmolRuntime::new());
+    let c = report.measure(
+        cfg,
+        W,
+        "(c) hand-written tasks, per-item async-channel",
+        "smol",
+        n,
+        expected,
+        || smol::block_on(hand_tasks(n, |t| smol::spawn(t).detach())),
+    );
+    let d = report.measure(
+        cfg,
+        W,
+        "(d) flowline, boundary between stages",
+        "smol",
+        n,
+        expected,
+        || smol::block_on(flowline_boundaries(n, smol_rt.clone())),
+    );
+    let speedup = c.ns_per_item() / d.ns_per_item();
+    report.compare(
+        W,
+        "(c) hand tasks / (d) flowline boundaries (smol)",
+        speedup,
+        ">= 20",
+        speedup >= 20.0,
+    );
+
+    let tokio = tokio_runtime();
+    let handle = tokio.handle().clone();
+    let c = report.measure(
+        cfg,
+        W,
+        "(c) hand-written tasks, per-item async-channel",
+        "tokio",
+        n,
+        expected,
+        || {
+            let h = handle.clone();
+            tokio.block_on(hand_tasks(n, move |t| drop(h.spawn(t))))
+        },
+    );
+    let d = report.measure(
+        cfg,
+        W,
+        "(d) flowline, boundary between stages",
+        "tokio",
+        n,
+        expected,
+        || {
+            tokio.block_on(async {
+                let rt: Arc<dyn Runtime> = Arc::new(flowline::tokio::TokioRuntime::current());
+                flowline_boundaries(n, rt).await
+            })
+        },
+    );
+    let speedup = c.ns_per_item() / d.ns_per_item();
+    report.compare(
+        W,
+        "(c) hand tasks / (d) flowline boundaries (tokio)",
+        speedup,
+        ">= 20",
+        speedup >= 20.0,
+    );
+}
