@@ -4,7 +4,7 @@
 //! cargo run --release -p flowline-bench [-- --quick] [--only W1,W3] [--runs N]
 //! ```
 
-#![allow(unreachable_pub, dead_code)]
+#![allow(unreachable_pub, dead_code, clippy::too_many_arguments)]
 
 mod harness;
 mod w1_linear;
