@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use futures::{Sink, Stream};
 
 use super::{Pipeline, PipelineError, RunReport, StageInfo, StageKind};
-use crate::consumer::{self, Collect};
+use std::convert::Infallible;
+
+use crate::consumer;
 
 /// Items a run forwards before yielding to its executor, so one busy pipeline
 /// cannot starve the other tasks of a thread.
@@ -91,7 +93,12 @@ impl<S: Stream> Pipeline<S> {
         let ctx = self.core.ctx.clone();
         // The pinned pipeline is dropped at the end of this statement, which
         // cancels any task still running (only possible after an error).
-        let elapsed = forward_all(pin!(self), consumer, &info).await;
+        let mut sink = pin!(consumer);
+        let mut ended = false;
+        let elapsed = drive(pin!(self), &info, |stream, cx| {
+            forward(stream, sink.as_mut(), &mut ended, &info, cx)
+        })
+        .await;
         match ctx.take_error() {
             Some(error) => Err(error),
             None => Ok(ctx.report(elapsed)),
@@ -140,9 +147,11 @@ impl<S: Stream> Pipeline<S> {
     /// assert_eq!(report.delivered(), 3);
     /// ```
     pub async fn collect(self) -> Result<(Vec<S::Item>, RunReport), PipelineError> {
-        let mut sink = Collect::default();
-        let report = self.run(&mut sink).await?;
-        Ok((sink.into_vec(), report))
+        self.fold(Vec::new(), |mut v, x| {
+            v.push(x);
+            v
+        })
+        .await
     }
 
     /// Runs the pipeline and counts the items that reach the end.
@@ -160,8 +169,7 @@ impl<S: Stream> Pipeline<S> {
     /// assert_eq!(n, 5);
     /// ```
     pub async fn count(self) -> Result<(u64, RunReport), PipelineError> {
-        let report = self.run(consumer::discard()).await?;
-        Ok((report.delivered(), report))
+        self.fold(0, |n, _| n + 1).await
     }
 
     /// Runs the pipeline, folding every item into an accumulator with the
@@ -179,41 +187,72 @@ impl<S: Stream> Pipeline<S> {
     /// let (sum, _) = futures::executor::block_on(producer::iter(1..=100u64).fold(0, |a, x| a + x)).unwrap();
     /// assert_eq!(sum, 5050);
     /// ```
-    pub async fn fold<A, F>(self, init: A, f: F) -> Result<(A, RunReport), PipelineError>
+    pub async fn fold<A, F>(mut self, init: A, mut f: F) -> Result<(A, RunReport), PipelineError>
     where
         F: FnMut(A, S::Item) -> A,
     {
-        let mut sink = consumer::fold(init, f);
-        let report = self.run(&mut sink).await?;
-        Ok((sink.into_inner(), report))
+        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let ctx = self.core.ctx.clone();
+        let mut acc = Some(init);
+        // A loop of its own rather than a `Sink`: the accumulator and the
+        // item count stay in registers for a whole poll.
+        let elapsed = drive(pin!(self), &info, |mut stream, cx| {
+            let Some(mut a) = acc.take() else {
+                return Poll::Ready(Ok::<(), Infallible>(()));
+            };
+            let mut taken = 0u64;
+            let poll = loop {
+                match stream.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(item)) => {
+                        a = f(a, item);
+                        taken += 1;
+                        if taken == u64::from(BUDGET) {
+                            cx.waker().wake_by_ref();
+                            break Poll::Pending;
+                        }
+                    }
+                    Poll::Ready(None) => break Poll::Ready(Ok(())),
+                    Poll::Pending => break Poll::Pending,
+                }
+            };
+            acc = Some(a);
+            info.out.add(taken);
+            poll
+        })
+        .await;
+        match (ctx.take_error(), acc) {
+            (None, Some(acc)) => Ok((acc, ctx.report(elapsed))),
+            (Some(error), _) => Err(error),
+            (None, None) => {
+                unreachable!("the accumulator is only lost to a panic, which is an error")
+            }
+        }
     }
 }
 
-/// The body of [`Pipeline::run`]: forwards, records a failure in the context,
-/// and on success waits for the pipeline's tasks to finish. Returns the time
-/// it took.
-async fn forward_all<S, C>(
+/// Drives `pipeline` with `step` until it returns `Ready`: catches panics,
+/// polls the pipeline's tasks alongside, records a failure in the context, and
+/// on success waits for the pipeline's tasks to finish. Returns the time it
+/// took.
+async fn drive<S, E>(
     mut pipeline: Pin<&mut Pipeline<S>>,
-    consumer: C,
     info: &StageInfo,
+    mut step: impl FnMut(Pin<&mut Pipeline<S>>, &mut Context<'_>) -> Poll<Result<(), E>>,
 ) -> Duration
 where
     S: Stream,
-    C: Sink<S::Item>,
-    C::Error: Error + Send + Sync + 'static,
+    E: Error + Send + Sync + 'static,
 {
     let ctx = pipeline.core.ctx.clone();
     let start = Instant::now();
-    let mut sink = pin!(consumer);
-    let mut ended = false;
     let outcome = poll_fn(|cx| {
-        let step = catch_unwind(AssertUnwindSafe(|| {
+        let result = catch_unwind(AssertUnwindSafe(|| {
             // Upstream tasks run while the consumer is busy, not only when it
             // asks for the next item (this matters without a runtime).
             pipeline.as_mut().project().core.poll_tasks(cx);
-            forward(pipeline.as_mut(), sink.as_mut(), &mut ended, info, cx)
+            step(pipeline.as_mut(), cx)
         }));
-        match step {
+        match result {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Ok(()))) => Poll::Ready(Ok(())),
             Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Sink(e))),

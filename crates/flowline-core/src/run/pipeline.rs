@@ -28,6 +28,9 @@ pub(crate) struct Core {
     /// Index of the last stage: the input of the next one.
     last: usize,
     tasks: Tasks,
+    /// Whether [`poll_tasks`](Self::poll_tasks) has work: tasks to start, or
+    /// inline tasks to poll. Kept as a flag because it is read per item.
+    needs_drive: bool,
 }
 
 impl Core {
@@ -38,6 +41,7 @@ impl Core {
             ctx,
             last,
             tasks: Tasks::Idle(Vec::new()),
+            needs_drive: false,
         };
         (core, info)
     }
@@ -53,6 +57,7 @@ impl Core {
     }
 
     pub(crate) fn add_task(&mut self, task: BoxFuture<'static, ()>) {
+        self.needs_drive |= !matches!(self.tasks, Tasks::Spawned(_));
         match &mut self.tasks {
             Tasks::Idle(tasks) => tasks.push(task),
             Tasks::Inline(tasks) => tasks.push(task),
@@ -66,7 +71,7 @@ impl Core {
     /// Starts the tasks if needed and, without a runtime, polls them.
     #[inline]
     pub(crate) fn poll_tasks(&mut self, cx: &mut Context<'_>) {
-        if !matches!(&self.tasks, Tasks::Idle(t) if t.is_empty()) {
+        if self.needs_drive {
             self.drive(cx);
         }
     }
@@ -78,6 +83,8 @@ impl Core {
                 Some(rt) => Tasks::Spawned(tasks.into_iter().map(|t| rt.spawn(t)).collect()),
                 None => Tasks::Inline(tasks.into_iter().collect()),
             };
+            // Spawned tasks run by themselves: nothing more to do per poll.
+            self.needs_drive = matches!(self.tasks, Tasks::Inline(_));
         }
         if let Tasks::Inline(tasks) = &mut self.tasks {
             while let Poll::Ready(Some(())) = tasks.poll_next_unpin(cx) {}
@@ -330,8 +337,10 @@ impl<S: Stream> Pipeline<S> {
     /// soon as it would wait, so a trickle crosses item by item with no added
     /// latency, while a busy pipeline pays the queue's synchronisation once
     /// per batch. Batches hold up to `max(1, capacity / 4)` items (at most
-    /// 256). Backpressure: upstream never gets more than `capacity` items
-    /// plus one batch ahead of a stalled downstream.
+    /// 512). Backpressure: upstream never gets more than `capacity` items
+    /// plus one batch ahead of a stalled downstream; once the queue is full,
+    /// upstream sleeps until downstream has drained it to half, so a producer
+    /// that outruns its consumer is woken once per `capacity / 2` items.
     ///
     /// With a runtime ([`on`](Self::on)) the upstream task is spawned on it on
     /// the first poll; without one it is polled inside this pipeline.

@@ -1,11 +1,14 @@
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_channel::{Receiver, Sender};
+use event_listener::Event;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream};
 use pin_project_lite::pin_project;
@@ -13,19 +16,69 @@ use pin_project_lite::pin_project;
 use crate::run::{RunContext, StageInfo};
 
 /// Largest micro-batch a boundary moves at once.
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 512;
 
-/// Batch size and queue slots for a boundary of `capacity` items.
+/// The largest batch for a boundary of `capacity` items: a quarter of it,
+/// between 1 and [`MAX_BATCH`].
+pub(crate) fn max_batch(capacity: usize) -> usize {
+    (capacity / 4).clamp(1, MAX_BATCH)
+}
+
+/// What both ends of a boundary share: the item budget.
 ///
-/// The queue holds `slots` batches of up to `batch` items, and the upstream
-/// task fills one more batch while the queue is full, so at most
-/// `slots * batch + batch` items are between upstream and downstream, plus the
-/// batch downstream is draining. `slots = capacity / batch - 1` keeps that at
-/// `capacity + batch` (for capacity 1 the floor of one slot allows 2 more).
-pub(crate) fn batch_geometry(capacity: usize) -> (usize, usize) {
-    let batch = (capacity / 4).clamp(1, MAX_BATCH);
-    let slots = (capacity / batch).saturating_sub(1).max(1);
-    (batch, slots)
+/// Batches travel over an unbounded channel; memory is bounded by counting
+/// items instead. Upstream pulls an item only while the queued items plus its
+/// open batch stay within `capacity`. When the budget is spent it waits until
+/// downstream has drained the queue to half — so a producer that outruns its
+/// consumer is woken once per half-capacity of items, not once per batch.
+#[derive(Debug)]
+struct Budget {
+    capacity: usize,
+    queued: AtomicUsize,
+    /// Notified when `queued` drops to `capacity / 2` or the receiver goes.
+    space: Event,
+    closed: AtomicBool,
+}
+
+impl Budget {
+    fn low_water(&self) -> usize {
+        self.capacity / 2
+    }
+
+    /// Waits until the queue is at or below half capacity (or closed).
+    async fn wait_for_space(&self) {
+        loop {
+            if self.queued.load(SeqCst) <= self.low_water() || self.closed.load(SeqCst) {
+                return;
+            }
+            let listener = self.space.listen();
+            if self.queued.load(SeqCst) <= self.low_water() || self.closed.load(SeqCst) {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Downstream took `n` items out of the queue.
+    fn release(&self, n: usize) {
+        let before = self.queued.fetch_sub(n, SeqCst);
+        let low = self.low_water();
+        if before > low && before - n <= low {
+            self.space.notify(1);
+        }
+    }
+}
+
+/// Marks the boundary closed when its receiving end is dropped, so a waiting
+/// upstream task stops instead of waiting for room forever.
+#[derive(Debug)]
+struct CloseOnDrop(Arc<Budget>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.closed.store(true, SeqCst);
+        self.0.space.notify(usize::MAX);
+    }
 }
 
 pin_project! {
@@ -34,8 +87,10 @@ pin_project! {
     #[must_use = "streams do nothing unless polled"]
     pub struct Boundary<T> {
         #[pin]
-        rx: Receiver<Vec<T>>,
-        current: std::vec::IntoIter<T>,
+        rx: Receiver<VecDeque<T>>,
+        recycle: Sender<VecDeque<T>>,
+        current: VecDeque<T>,
+        budget: CloseOnDrop,
         info: Arc<StageInfo>,
     }
 }
@@ -43,7 +98,8 @@ pin_project! {
 impl<T> fmt::Debug for Boundary<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Boundary")
-            .field("queued_batches", &self.rx.len())
+            .field("capacity", &self.budget.0.capacity)
+            .field("queued", &self.budget.0.queued.load(SeqCst))
             .field("draining", &self.current.len())
             .finish_non_exhaustive()
     }
@@ -60,53 +116,95 @@ impl<T: Send + 'static> Boundary<T> {
     where
         S: Stream<Item = T> + Send + 'static,
     {
-        let (batch, slots) = batch_geometry(capacity);
-        let (tx, rx) = async_channel::bounded(slots);
+        let budget = Arc::new(Budget {
+            capacity,
+            queued: AtomicUsize::new(0),
+            space: Event::new(),
+            closed: AtomicBool::new(false),
+        });
+        // Unbounded in batches, bounded in items by `Budget`.
+        let (tx, rx) = async_channel::unbounded();
+        // Emptied batches travel back upstream, so a busy boundary reuses a
+        // handful of buffers instead of allocating one per batch on one
+        // thread and freeing it on another.
+        let (recycle_tx, recycle_rx) = async_channel::bounded(4);
         let fallback = info.clone();
+        let pump = Pump {
+            tx,
+            recycled: recycle_rx,
+            budget: budget.clone(),
+            max_batch: max_batch(capacity),
+        };
         let task = async move {
-            if let Err(payload) = AssertUnwindSafe(pump(upstream, tx, batch))
-                .catch_unwind()
-                .await
-            {
+            if let Err(payload) = AssertUnwindSafe(pump.run(upstream)).catch_unwind().await {
                 ctx.fail_with_panic(&*payload, &fallback.name());
             }
         }
         .boxed();
         let stream = Boundary {
             rx,
-            current: Vec::new().into_iter(),
+            recycle: recycle_tx,
+            current: VecDeque::new(),
+            budget: CloseOnDrop(budget),
             info,
         };
         (stream, task)
     }
 }
 
-/// Moves items from `upstream` into `tx` in adaptive batches: a batch is sent
-/// when it is full, or as soon as upstream would wait, so a trickle is never
-/// held back waiting for a batch to fill.
-async fn pump<S: Stream>(upstream: S, tx: Sender<Vec<S::Item>>, max_batch: usize) {
-    let mut upstream = pin!(upstream);
-    loop {
-        let mut batch = Vec::with_capacity(max_batch);
-        let ended = poll_fn(|cx| loop {
-            match upstream.as_mut().poll_next(cx) {
-                Poll::Ready(Some(item)) => {
-                    batch.push(item);
-                    if batch.len() == max_batch {
-                        return Poll::Ready(false);
-                    }
+/// The upstream half of a boundary.
+struct Pump<T> {
+    tx: Sender<VecDeque<T>>,
+    recycled: Receiver<VecDeque<T>>,
+    budget: Arc<Budget>,
+    max_batch: usize,
+}
+
+impl<T> Pump<T> {
+    /// Moves items from `upstream` downstream in adaptive batches: a batch is
+    /// sent when it is full, when the item budget is spent, or as soon as
+    /// upstream would wait — so a trickle is never held back waiting for a
+    /// batch to fill.
+    async fn run<S: Stream<Item = T>>(self, upstream: S) {
+        let mut upstream = pin!(upstream);
+        let budget = &*self.budget;
+        loop {
+            let room = budget.capacity.saturating_sub(budget.queued.load(SeqCst));
+            if room == 0 {
+                budget.wait_for_space().await;
+                if budget.closed.load(SeqCst) {
+                    return;
                 }
-                Poll::Ready(None) => return Poll::Ready(true),
-                Poll::Pending if batch.is_empty() => return Poll::Pending,
-                Poll::Pending => return Poll::Ready(false),
+                continue;
             }
-        })
-        .await;
-        if !batch.is_empty() && tx.send(batch).await.is_err() {
-            return; // downstream is gone
-        }
-        if ended {
-            return;
+            let limit = room.min(self.max_batch);
+            let mut batch = self
+                .recycled
+                .try_recv()
+                .unwrap_or_else(|_| VecDeque::with_capacity(self.max_batch));
+            let ended = poll_fn(|cx| loop {
+                match upstream.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(item)) => {
+                        batch.push_back(item);
+                        if batch.len() == limit {
+                            return Poll::Ready(false);
+                        }
+                    }
+                    Poll::Ready(None) => return Poll::Ready(true),
+                    Poll::Pending if batch.is_empty() => return Poll::Pending,
+                    Poll::Pending => return Poll::Ready(false),
+                }
+            })
+            .await;
+            if !batch.is_empty() {
+                budget.queued.fetch_add(batch.len(), SeqCst);
+                if self.tx.try_send(batch).is_err() {
+                    return; // downstream is gone
+                }
+            }
+            if ended {
+                return;
+            }
         }
     }
 }
@@ -118,12 +216,18 @@ impl<T> Stream for Boundary<T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut this = self.project();
         loop {
-            if let Some(item) = this.current.next() {
+            if let Some(item) = this.current.pop_front() {
                 this.info.out.bump();
                 return Poll::Ready(Some(item));
             }
             match futures::ready!(this.rx.as_mut().poll_next(cx)) {
-                Some(batch) => *this.current = batch.into_iter(),
+                Some(batch) => {
+                    this.budget.0.release(batch.len());
+                    let empty = std::mem::replace(this.current, batch);
+                    if empty.capacity() > 0 {
+                        let _ = this.recycle.try_send(empty);
+                    }
+                }
                 None => return Poll::Ready(None),
             }
         }
@@ -132,19 +236,13 @@ impl<T> Stream for Boundary<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::batch_geometry;
+    use super::max_batch;
 
     #[test]
-    fn geometry_bounds_items_to_capacity_plus_one_batch() {
-        for capacity in 2..5000 {
-            let (batch, slots) = batch_geometry(capacity);
-            assert!(batch >= 1 && slots >= 1);
-            assert!(
-                slots * batch + batch <= capacity + batch,
-                "capacity {capacity}: {slots} slots of {batch}"
-            );
-        }
-        assert_eq!(batch_geometry(1), (1, 1));
-        assert_eq!(batch_geometry(1024), (256, 3));
+    fn batches_are_a_quarter_of_capacity_within_bounds() {
+        assert_eq!(max_batch(1), 1);
+        assert_eq!(max_batch(16), 4);
+        assert_eq!(max_batch(1024), 256);
+        assert_eq!(max_batch(1 << 20), 512);
     }
 }
