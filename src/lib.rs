@@ -81,3 +81,12 @@ pub fn default_runtime() -> Option<Arc<dyn runtime::Runtime>> {
     #[allow(unreachable_code)]
     None
 }
+
+/// The README's and the guide's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+mod guide_doctests {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/guide/async-generator.md")]
+    struct AsyncGenerator;
+}
