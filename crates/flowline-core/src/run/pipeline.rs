@@ -386,9 +386,17 @@ impl<S: Stream> Stream for Pipeline<S> {
 
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
-        let this = self.project();
-        this.core.poll_tasks(cx);
-        this.stream.poll_next(cx)
+        let mut this = self.project();
+        // Tasks are driven only when the stream runs dry: while it yields,
+        // there is nothing they need to do for it, and polling them per item
+        // would cost more than the item.
+        match this.stream.as_mut().poll_next(cx) {
+            Poll::Pending if this.core.needs_drive => {
+                this.core.drive(cx);
+                this.stream.poll_next(cx)
+            }
+            ready => ready,
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

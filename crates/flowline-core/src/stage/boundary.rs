@@ -209,26 +209,38 @@ impl<T> Pump<T> {
     }
 }
 
+impl<T> Boundary<T> {
+    /// The slow path: wait for the next batch and make it current.
+    #[inline(never)]
+    fn poll_refill(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut this = self.project();
+        match futures::ready!(this.rx.as_mut().poll_next(cx)) {
+            Some(batch) => {
+                this.budget.0.release(batch.len());
+                let empty = std::mem::replace(this.current, batch);
+                if empty.capacity() > 0 {
+                    let _ = this.recycle.try_send(empty);
+                }
+                Poll::Ready(true)
+            }
+            None => Poll::Ready(false),
+        }
+    }
+}
+
 impl<T> Stream for Boundary<T> {
     type Item = T;
 
-    #[inline]
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut this = self.project();
+    #[inline(always)]
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         loop {
+            let this = self.as_mut().project();
             if let Some(item) = this.current.pop_front() {
                 this.info.out.bump();
                 return Poll::Ready(Some(item));
             }
-            match futures::ready!(this.rx.as_mut().poll_next(cx)) {
-                Some(batch) => {
-                    this.budget.0.release(batch.len());
-                    let empty = std::mem::replace(this.current, batch);
-                    if empty.capacity() > 0 {
-                        let _ = this.recycle.try_send(empty);
-                    }
-                }
-                None => return Poll::Ready(None),
+            if !futures::ready!(self.as_mut().poll_refill(cx)) {
+                return Poll::Ready(None);
             }
         }
     }
