@@ -8,12 +8,15 @@
 mod context;
 mod drive;
 mod error;
+mod fallible;
+mod lifecycle;
 mod pipeline;
 mod report;
 mod stage_info;
 
 pub(crate) use context::RunContext;
 pub use error::{BoxError, PipelineError};
+pub(crate) use lifecycle::Lifecycle;
 pub(crate) use pipeline::Core;
 pub use pipeline::Pipeline;
 pub use report::{RunReport, StageReport};

@@ -52,6 +52,7 @@ where
                 this.info.out.bump();
                 return Poll::Ready(Some(item));
             }
+            this.info.filtered.bump();
         }
         Poll::Ready(None)
     }

@@ -48,6 +48,7 @@ where
                 this.info.out.bump();
                 return Poll::Ready(Some(out));
             }
+            this.info.filtered.bump();
         }
         Poll::Ready(None)
     }
