@@ -52,4 +52,7 @@ mod run;
 pub use consumer::Consumer;
 pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
-pub use run::{BoxError, Pipeline, PipelineError, RunReport, StageKind, StageReport};
+pub use run::{
+    BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, Snapshot, StageKind,
+    StageReport, StageSnapshot, Topology,
+};

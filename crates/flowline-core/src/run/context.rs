@@ -93,6 +93,14 @@ impl RunContext {
         });
     }
 
+    /// Each stage's name, kind and inputs, in order.
+    pub(crate) fn topology(&self) -> Vec<(String, StageKind, Vec<usize>)> {
+        lock(&self.stages)
+            .iter()
+            .map(|s| (s.name(), s.kind, s.inputs.clone()))
+            .collect()
+    }
+
     pub(crate) fn take_error(&self) -> Option<PipelineError> {
         lock(&self.error).take()
     }

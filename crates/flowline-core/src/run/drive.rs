@@ -4,8 +4,9 @@ use std::error::Error;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{Sink, Stream};
 
@@ -88,6 +89,20 @@ impl<S: Stream> Pipeline<S> {
         C::Error: Error + Send + Sync + 'static,
     {
         let info = self.core.add_stage("consumer", StageKind::Consumer);
+        self.run_into(consumer, info).await
+    }
+
+    /// [`run`](Self::run) with the consumer stage already registered (so a
+    /// spawned run lists it from the start).
+    pub(crate) async fn run_into<C>(
+        self,
+        consumer: C,
+        info: Arc<StageInfo>,
+    ) -> Result<RunReport, PipelineError>
+    where
+        C: Sink<S::Item>,
+        C::Error: Error + Send + Sync + 'static,
+    {
         let ctx = self.core.ctx.clone();
         // The pinned pipeline is dropped at the end of this statement, which
         // cancels any task still running (only possible after an error).
@@ -203,7 +218,7 @@ where
     C::Error: Error + Send + Sync + 'static,
 {
     let ctx = pipeline.core.ctx.clone();
-    let start = Instant::now();
+    let start = ctx.lifecycle.start();
     let mut sink = pin!(consumer);
     let mut ended = false;
     let outcome = poll_fn(|cx| {
@@ -229,6 +244,8 @@ where
         }),
         Err(Stop::Panic(payload)) => ctx.fail_with_panic(&*payload, &info.name()),
     }
+    // Lets helper tasks (progress reporting) finish before we wait for them.
+    ctx.lifecycle.finish();
     if !ctx.has_failed() {
         poll_fn(|cx| pipeline.as_mut().project().core.poll_finish(cx)).await;
     }

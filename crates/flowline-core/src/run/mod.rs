@@ -6,19 +6,25 @@
 //! marks), `report.rs`, `error.rs`.
 
 mod context;
+mod describe;
 mod drive;
 mod error;
 mod fallible;
+mod handle;
 mod lifecycle;
 mod pipeline;
 mod report;
+mod snapshot;
 mod stage_info;
 
 pub(crate) use context::RunContext;
+pub use describe::Topology;
 pub use error::{BoxError, PipelineError};
+pub use handle::PipelineHandle;
 pub(crate) use lifecycle::Lifecycle;
 pub(crate) use pipeline::Core;
 pub use pipeline::Pipeline;
 pub use report::{RunReport, StageReport};
+pub use snapshot::{Monitor, Snapshot, StageSnapshot};
 pub(crate) use stage_info::StageInfo;
 pub use stage_info::StageKind;
