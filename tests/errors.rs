@@ -28,10 +28,12 @@ fn check_balanced(report: &RunReport) {
     }
 }
 
+type Letters<T> = Arc<Mutex<Vec<DeadLetter<T>>>>;
+
 /// A dead-letter consumer that stores the letters.
 fn letters<T: Send + 'static>() -> (
     impl futures::Sink<DeadLetter<T>, Error = std::convert::Infallible> + Send + 'static,
-    Arc<Mutex<Vec<DeadLetter<T>>>>,
+    Letters<T>,
 ) {
     let store = Arc::new(Mutex::new(Vec::new()));
     let sink_store = store.clone();
@@ -316,9 +318,11 @@ fn try_then_retries_with_a_fresh_future(rt: Rt) {
             result.unwrap_err().to_string(),
             "stage `fetch` failed: bad item 5"
         );
-        let calls = calls.lock().unwrap();
-        assert_eq!((calls[&3], calls[&5]), (2, 2));
-        assert!(!calls.contains_key(&6));
+        {
+            let calls = calls.lock().unwrap();
+            assert_eq!((calls[&3], calls[&5]), (2, 2));
+            assert!(!calls.contains_key(&6));
+        }
 
         // Skip on the same stage: 5 and 6 skipped, 3 retried once.
         let (out, report) = producer::iter(0..8u32)

@@ -211,7 +211,7 @@ fn snapshots_show_progress_and_queues(rt: Rt) {
         let live = Arc::new(AtomicUsize::new(0));
         let (sink, _items) = store(&env, &live, Duration::from_millis(1));
         let handle = endless(&live)
-            .try_map(|x| Ok::<_, std::io::Error>(x))
+            .try_map(Ok::<_, std::io::Error>)
             .boundary(32)
             .on_runtime(env.runtime.clone())
             .spawn(sink);
@@ -266,7 +266,7 @@ fn describe_exports_mermaid_and_dot(_rt: Rt) {
         .map(|x| x + 1)
         .named("parse \"x\"")
         .boundary(8)
-        .try_map(|x| Ok::<_, std::io::Error>(x));
+        .try_map(Ok::<_, std::io::Error>);
     let topology = pipeline.describe();
     assert_eq!(
         topology.mermaid(),

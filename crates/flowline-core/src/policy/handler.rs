@@ -127,6 +127,8 @@ impl<T: Send + 'static> Policy<T> {
         &self,
         f: impl FnOnce() -> Result<U, E>,
     ) -> Result<U, StageError> {
+        #[cfg(feature = "tracing")]
+        let _span = self.info.span().enter();
         let start = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(f));
         self.info.add_busy(start.elapsed());
@@ -143,6 +145,8 @@ impl<T: Send + 'static> Policy<T> {
         Fut: Future<Output = Result<U, E>>,
         E: Into<BoxError>,
     {
+        #[cfg(feature = "tracing")]
+        let _span = self.info.span().enter();
         let start = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
         self.info.add_busy(start.elapsed());

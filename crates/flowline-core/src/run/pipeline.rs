@@ -228,6 +228,32 @@ impl<S: Stream> Pipeline<S> {
         self
     }
 
+    /// Erases the stream's type (boxing it), keeping the stages: for
+    /// pipelines built in a loop or returned from functions. Adds no stage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let mut pipeline = producer::iter(0..4u32).boxed();
+    /// for _ in 0..3 {
+    ///     pipeline = pipeline.map(|x| x + 1).boxed();
+    /// }
+    /// let (out, report) = futures::executor::block_on(pipeline.collect()).unwrap();
+    /// assert_eq!(out, [3, 4, 5, 6]);
+    /// assert_eq!(report.stages.len(), 5);
+    /// ```
+    pub fn boxed<'a>(self) -> Pipeline<futures::stream::BoxStream<'a, S::Item>>
+    where
+        S: Send + 'a,
+    {
+        Pipeline {
+            stream: Box::pin(self.stream),
+            core: self.core,
+        }
+    }
+
     /// Maps each item with `f`. Fused: runs in the polling task.
     ///
     /// # Examples

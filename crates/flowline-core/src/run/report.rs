@@ -96,8 +96,13 @@ impl StageReport {
 /// assert_eq!((stage.items_in, stage.items_out, stage.filtered), (10, 5, 5));
 /// assert_eq!(report.delivered(), 5);
 /// let table = report.to_string();
-/// assert!(table.starts_with("stage       kind      in   out  filtered\n"));
-/// assert!(table.contains("\nevens       fused     10     5         5\n"));
+/// assert!(table.starts_with(
+///     "stage       kind      in  out  filtered\n\
+///      iter#0      source    10   10         0\n\
+///      evens       fused     10    5         5\n\
+///      consumer#2  consumer   5    5         0\n\
+///      elapsed "
+/// ));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
