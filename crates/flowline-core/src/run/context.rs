@@ -44,6 +44,7 @@ impl RunContext {
     /// offset added to their indices.
     #[allow(dead_code)]
     pub(crate) fn absorb(&self, other: &RunContext) -> usize {
+        self.lifecycle.adopt(other.lifecycle.clone());
         let mut mine = lock(&self.stages);
         let offset = mine.len();
         mine.extend(lock(&other.stages).drain(..));

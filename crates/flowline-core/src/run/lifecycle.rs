@@ -17,6 +17,8 @@ use futures::task::AtomicWaker;
 pub(crate) struct Lifecycle {
     stopping: AtomicBool,
     sources: Mutex<Vec<Arc<AtomicWaker>>>,
+    /// Lifecycles of pipelines merged into this one (fan-in): stopped with it.
+    adopted: Mutex<Vec<Arc<Lifecycle>>>,
     finished: AtomicBool,
     finished_event: Event,
     started: OnceLock<Instant>,
@@ -33,6 +35,18 @@ impl Lifecycle {
         waker
     }
 
+    /// Makes [`stop`](Self::stop) reach `other`'s sources too (for a
+    /// pipeline merged into this one, whose sources keep their own signal).
+    pub(crate) fn adopt(&self, other: Arc<Lifecycle>) {
+        if self.is_stopping() {
+            other.stop();
+        }
+        self.adopted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(other);
+    }
+
     #[inline(always)]
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
@@ -40,7 +54,9 @@ impl Lifecycle {
 
     /// Asks every source to stop pulling from its producer.
     pub(crate) fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            return; // already stopped (this also ends adoption cycles)
+        }
         for waker in self
             .sources
             .lock()
@@ -48,6 +64,14 @@ impl Lifecycle {
             .iter()
         {
             waker.wake();
+        }
+        let adopted = self
+            .adopted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for other in adopted {
+            other.stop();
         }
     }
 
