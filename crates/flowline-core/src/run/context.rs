@@ -129,7 +129,14 @@ impl RunContext {
                 } else {
                     s.inputs.iter().map(|&i| stages[i].out.get()).sum()
                 };
-                let removed = out + filtered + dropped + skipped + dead_lettered + failed;
+                let mut removed = out + filtered + dropped + skipped + dead_lettered + failed;
+                let filtered = if s.is_filtering() {
+                    let derived = items_in.saturating_sub(removed);
+                    removed += derived;
+                    filtered + derived
+                } else {
+                    filtered
+                };
                 StageReport {
                     name: s.name(),
                     kind: s.kind,

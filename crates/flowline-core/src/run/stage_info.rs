@@ -90,8 +90,12 @@ pub(crate) struct StageInfo {
     pub(crate) dropped: Counter,
     /// Items that failed (error or panic) and ended the run.
     pub(crate) failed: Counter,
-    /// Items the user's predicate removed (`filter`, `filter_map`).
+    /// Items the user's predicate removed, for stages that count them one by
+    /// one. Fused filters do not (see [`set_filtering`](Self::set_filtering)).
     pub(crate) filtered: Counter,
+    /// Whether the stage is a fused filter whose `filtered` count is what
+    /// went in and did not come out otherwise.
+    filtering: AtomicBool,
     /// Extra attempts made by a retry policy (attempts, not items).
     pub(crate) retried: Counter,
     /// Items whose failure a `Skip` policy (or exhausted retries) dropped.
@@ -116,6 +120,7 @@ impl StageInfo {
             dropped: Counter::default(),
             failed: Counter::default(),
             filtered: Counter::default(),
+            filtering: AtomicBool::new(false),
             retried: Counter::default(),
             skipped: Counter::default(),
             dead_lettered: Counter::default(),
@@ -154,6 +159,17 @@ impl StageInfo {
     pub(crate) fn add_busy(&self, elapsed: std::time::Duration) {
         self.busy_nanos
             .add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// Marks a fused filter: it holds no item between polls, so every item
+    /// that went in and did not come out, fail or get dropped was filtered.
+    /// Deriving the count keeps a counter update off the filter's hot path.
+    pub(crate) fn set_filtering(&self) {
+        self.filtering.store(true, Relaxed);
+    }
+
+    pub(crate) fn is_filtering(&self) -> bool {
+        self.filtering.load(Relaxed)
     }
 
     pub(crate) fn has_panicked(&self) -> bool {

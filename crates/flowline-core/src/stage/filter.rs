@@ -21,6 +21,7 @@ pin_project! {
 
 impl<S, F> Filter<S, F> {
     pub(crate) fn new(upstream: S, predicate: F, info: Arc<StageInfo>) -> Self {
+        info.set_filtering();
         Filter {
             upstream,
             predicate,
@@ -52,7 +53,6 @@ where
                 this.info.out.bump();
                 return Poll::Ready(Some(item));
             }
-            this.info.filtered.bump();
         }
         Poll::Ready(None)
     }
