@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use flowline::{consumer, producer, Backoff, ErrorPolicy, RunReport};
+use flowline::{consumer, producer, Backoff, ErrorPolicy, Pipeline, RunReport};
+use futures::stream::BoxStream;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use support::{Env, Rt};
@@ -139,9 +140,10 @@ fn simulate(n: u64, ops: &[Op]) -> Expected {
 
 type Item = (u64, u64);
 
-async fn run_case(env: Env, n: u64, ops: Vec<Op>) {
-    let expected = simulate(n, &ops);
-    let letters: Arc<Mutex<Vec<(usize, u64)>>> = Arc::default();
+type Letters = Arc<Mutex<Vec<(usize, u64)>>>;
+
+/// Builds the pipeline `ops` describes over items `(id, id)` for id in 0..n.
+fn build(env: &Env, n: u64, ops: &[Op], letters: &Letters) -> Pipeline<BoxStream<'static, Item>> {
     let mut p = producer::iter((0..n).map(|id| (id, id))).boxed();
     for (i, op) in ops.iter().cloned().enumerate() {
         let stage = i + 1;
@@ -211,7 +213,13 @@ async fn run_case(env: Env, n: u64, ops: Vec<Op>) {
                 .boxed(),
         };
     }
-    let p = p.on_runtime(env.runtime.clone());
+    p.on_runtime(env.runtime.clone())
+}
+
+async fn run_case(env: Env, n: u64, ops: Vec<Op>) {
+    let expected = simulate(n, &ops);
+    let letters: Letters = Arc::default();
+    let p = build(&env, n, &ops, &letters);
     let monitor = p.monitor();
     let result = p.collect().await;
     let report: RunReport = monitor.report();
@@ -257,7 +265,78 @@ async fn run_case(env: Env, n: u64, ops: Vec<Op>) {
     }
 }
 
-fn invariant_holds_for_random_pipelines(rt: Rt) {
+/// How a spawned run ends.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    Shutdown(u64),
+    Abort(u64),
+}
+
+/// Spawns the pipeline, stops it after `delay` microseconds, and checks that
+/// every stage balances and the consumer got exactly what was counted as
+/// delivered; after a shutdown, exactly what the source produced (minus what
+/// the stages removed).
+async fn stop_case(env: Env, n: u64, ops: Vec<Op>, end: End) {
+    let expected = simulate(n, &ops);
+    let letters: Letters = Arc::default();
+    let received: Arc<Mutex<Vec<Item>>> = Arc::default();
+    let sink_received = received.clone();
+    let handle = build(&env, n, &ops, &letters).spawn(consumer::for_each(move |item| {
+        sink_received.lock().unwrap().push(item);
+        async {}
+    }));
+    let monitor = handle.monitor();
+    let (result, report) = match end {
+        End::Shutdown(delay) => {
+            env.sleep(Duration::from_micros(delay)).await;
+            let result = handle.shutdown().await;
+            (Some(result), monitor.report())
+        }
+        End::Abort(delay) => {
+            env.sleep(Duration::from_micros(delay)).await;
+            (None, handle.abort().await)
+        }
+    };
+    for s in &report.stages {
+        assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
+    }
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len() as u64, report.delivered(), "{report}");
+    if let Some(Ok(_)) = result {
+        let produced = report.stages[0].items_out;
+        let want: Vec<Item> = expected
+            .delivered
+            .iter()
+            .copied()
+            .filter(|(id, _)| *id < produced)
+            .collect();
+        assert_eq!(received, want, "{report}");
+        assert_eq!(report.in_flight(), 0, "{report}");
+    }
+}
+
+fn spawned_runs_stop_without_losing_items(rt: Rt) {
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let end = prop_oneof![
+        (0u64..3000).prop_map(End::Shutdown),
+        (0u64..3000).prop_map(End::Abort),
+    ];
+    let strategy = (0u64..400, proptest::collection::vec(op(), 1..7), end);
+    quiet_panics();
+    runner
+        .run(&strategy, |(n, ops, end)| {
+            rt.block_on(|env| stop_case(env, n, ops, end));
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Keeps the test's deliberate panics out of the output.
+fn quiet_panics() {
     static QUIET: Once = Once::new();
     QUIET.call_once(|| {
         let default = std::panic::take_hook();
@@ -271,6 +350,10 @@ fn invariant_holds_for_random_pipelines(rt: Rt) {
             }
         }));
     });
+}
+
+fn invariant_holds_for_random_pipelines(rt: Rt) {
+    quiet_panics();
     let mut runner = TestRunner::new(Config {
         cases: 32,
         failure_persistence: None,
@@ -285,4 +368,7 @@ fn invariant_holds_for_random_pipelines(rt: Rt) {
         .unwrap();
 }
 
-on_all_runtimes!(invariant_holds_for_random_pipelines);
+on_all_runtimes!(
+    invariant_holds_for_random_pipelines,
+    spawned_runs_stop_without_losing_items
+);

@@ -379,3 +379,107 @@ on_all_runtimes!(
     a_panic_in_a_plain_stage_counts_one_failed_item,
     stage_error_is_a_std_error,
 );
+
+/// With the `tracing` feature: retries, skips and failures are events inside
+/// the stage's span.
+#[cfg(feature = "tracing")]
+#[test]
+fn tracing_reports_retries_skips_and_failures() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    #[derive(Default)]
+    struct Recorder {
+        next_id: AtomicU64,
+        spans: Mutex<Vec<String>>,
+        events: Mutex<Vec<String>>,
+    }
+
+    #[derive(Default)]
+    struct Fields(Vec<String>);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push(format!("{}={:?}", field.name(), value));
+        }
+    }
+
+    impl Subscriber for &'static Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let mut fields = Fields::default();
+            span.record(&mut fields);
+            self.spans.lock().unwrap().push(format!(
+                "{} {}",
+                span.metadata().name(),
+                fields.0.join(" ")
+            ));
+            Id::from_u64(self.next_id.fetch_add(1, Ordering::SeqCst) + 1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            self.events.lock().unwrap().push(format!(
+                "{} {}",
+                event.metadata().level(),
+                fields.0.join(" ")
+            ));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    let recorder: &'static Recorder = Box::leak(Box::default());
+    tracing::subscriber::with_default(recorder, || {
+        let flaky = Arc::new(Mutex::new(0u32));
+        futures::executor::block_on(
+            producer::iter(0..4u32)
+                .try_map(|x| if x == 1 { Err(Bad(x)) } else { Ok(x) })
+                .on_error(ErrorPolicy::Skip)
+                .named("skipper")
+                .try_map(move |x| {
+                    let mut n = flaky.lock().unwrap();
+                    *n += 1;
+                    if *n == 1 {
+                        Err(Bad(x))
+                    } else {
+                        Ok(x)
+                    }
+                })
+                .on_error(ErrorPolicy::Retry {
+                    attempts: 1,
+                    backoff: Backoff::none(),
+                })
+                .named("retrier")
+                .try_map(|x| if x == 3 { Err(Bad(x)) } else { Ok(x) })
+                .named("stopper")
+                .collect(),
+        )
+        .unwrap_err();
+    });
+    let spans = recorder.spans.lock().unwrap().clone();
+    for stage in ["skipper", "retrier", "stopper"] {
+        assert!(
+            spans.contains(&format!("flowline.stage stage={stage} kind=fused")),
+            "{spans:?}"
+        );
+    }
+    let events = recorder.events.lock().unwrap().clone();
+    let has = |level: &str, text: &str| {
+        events
+            .iter()
+            .any(|e| e.starts_with(level) && e.contains(text))
+    };
+    assert!(has("WARN", "message=flowline: skipping item"), "{events:?}");
+    assert!(has("WARN", "stage=skipper"), "{events:?}");
+    assert!(has("WARN", "message=flowline: retrying item"), "{events:?}");
+    assert!(has("WARN", "attempt=1"), "{events:?}");
+    assert!(has("ERROR", "stage=stopper"), "{events:?}");
+    assert!(has("ERROR", "error=bad item 3"), "{events:?}");
+}
