@@ -306,4 +306,48 @@ on_all_runtimes!(
     snapshots_show_progress_and_queues,
     progress_is_reported_until_the_end,
     describe_exports_mermaid_and_dot,
+    a_refused_item_counts_as_failed_at_the_consumer,
 );
+
+#[test]
+fn handles_and_reports_are_send_and_sync() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<flowline::PipelineHandle>();
+    send_sync::<flowline::Monitor>();
+    send_sync::<flowline::Snapshot>();
+    send_sync::<flowline::Topology>();
+    send_sync::<RunReport>();
+    send::<flowline::ErrorPolicy<String>>();
+    send_sync::<flowline::StageError>();
+    send_sync::<flowline::DeadLetter<String>>();
+    fn pipeline_is_send<T: Send>(_: &T) {}
+    let p = producer::iter(0..3u32)
+        .try_map(|x| Ok::<_, std::io::Error>(x + 1))
+        .on_error(flowline::ErrorPolicy::Skip)
+        .try_then(|x| async move { Ok::<_, std::io::Error>(x) });
+    pipeline_is_send(&p);
+}
+
+fn a_refused_item_counts_as_failed_at_the_consumer(rt: Rt) {
+    rt.block_on(|env| async move {
+        let pipeline = producer::iter(0..10u32).on_runtime(env.runtime);
+        let monitor = pipeline.monitor();
+        let err = pipeline
+            .run(consumer::from_fn(|x: u32| async move {
+                if x == 6 {
+                    Err(std::io::Error::other("full"))
+                } else {
+                    Ok(())
+                }
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.stage(), "consumer#1");
+        let report = monitor.report();
+        let consumer = &report.stages[1];
+        assert!(consumer.is_balanced(), "{report}");
+        // Item 6 was accepted by start_send; its future failed afterwards.
+        assert_eq!(consumer.items_out, 7, "{report}");
+    });
+}

@@ -43,7 +43,12 @@ where
         futures::ready!(sink.as_mut().poll_ready(cx))?;
         match stream.as_mut().poll_next(cx) {
             Poll::Ready(Some(item)) => {
-                sink.as_mut().start_send(item)?;
+                // Counted as delivered once `start_send` accepted it; an item
+                // it refused is counted as failed at the consumer.
+                if let Err(e) = sink.as_mut().start_send(item) {
+                    consumer.failed.add(1);
+                    return Poll::Ready(Err(e));
+                }
                 consumer.out.bump();
                 budget -= 1;
                 if budget == 0 {
