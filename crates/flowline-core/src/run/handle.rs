@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use futures::{Sink, Stream};
 
 use super::{Monitor, Pipeline, PipelineError, RunContext, RunReport, Snapshot, StageKind};
-use crate::runtime::{JoinError, JoinHandle, RuntimeExt as _};
+use crate::runtime::{JoinError, JoinHandle, Runtime, RuntimeExt as _};
 
 type RunResult = Result<RunReport, PipelineError>;
 
@@ -54,6 +54,25 @@ where
             join: Some(join),
             monitor: Monitor::new(ctx),
         }
+    }
+
+    /// [`spawn`](Self::spawn) on `runtime`: shorthand for
+    /// `.on(runtime).spawn(consumer)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer, runtime::RuntimeFree};
+    ///
+    /// let handle = producer::iter(0..10u32).spawn_on(RuntimeFree, consumer::discard());
+    /// assert_eq!(futures::executor::block_on(handle).unwrap().delivered(), 10);
+    /// ```
+    pub fn spawn_on<C>(self, runtime: impl Runtime, consumer: C) -> PipelineHandle
+    where
+        C: Sink<S::Item> + Send + 'static,
+        C::Error: Error + Send + Sync + 'static,
+    {
+        self.on(runtime).spawn(consumer)
     }
 }
 

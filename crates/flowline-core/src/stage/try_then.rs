@@ -87,6 +87,7 @@ where
                 this.running.set(None);
                 match result {
                     Ok(out) => {
+                        *this.copy = None;
                         this.policy.info().out.bump();
                         return Poll::Ready(Some(out));
                     }
