@@ -294,7 +294,11 @@ async fn stop_case(env: Env, n: u64, ops: Vec<Op>, end: End) {
         }
         End::Abort(delay) => {
             env.sleep(Duration::from_micros(delay)).await;
-            (None, handle.abort().await)
+            let report = handle.abort().await;
+            // Final: nothing of the run moves after `abort` resolved.
+            env.sleep(Duration::from_micros(200)).await;
+            assert_eq!(report.stages, monitor.report().stages);
+            (None, report)
         }
     };
     for s in &report.stages {

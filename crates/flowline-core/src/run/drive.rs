@@ -18,6 +18,7 @@ use crate::consumer::{self, Collect};
 const BUDGET: u32 = 4096;
 
 enum Stop<E> {
+    Aborted,
     Sink(E),
     Panic(Box<dyn std::any::Any + Send>),
 }
@@ -227,6 +228,9 @@ where
     let mut sink = pin!(consumer);
     let mut ended = false;
     let outcome = poll_fn(|cx| {
+        if ctx.lifecycle.poll_abort(cx) {
+            return Poll::Ready(Err(Stop::Aborted));
+        }
         let step = catch_unwind(AssertUnwindSafe(|| {
             // Upstream tasks run while the consumer is busy, not only when it
             // asks for the next item (this matters without a runtime).
@@ -243,6 +247,14 @@ where
     .await;
     match outcome {
         Ok(()) => {}
+        Err(Stop::Aborted) => {
+            ctx.fail(PipelineError::Aborted);
+            // Wait until every task is dropped, so the counts are final and
+            // nothing the run started outlives it.
+            let core = &mut pipeline.as_mut().project().core;
+            core.cancel_tasks();
+            poll_fn(|cx| core.poll_finish(cx)).await;
+        }
         Err(Stop::Sink(e)) => ctx.fail(PipelineError::Failed {
             stage: info.name(),
             source: Box::new(e),

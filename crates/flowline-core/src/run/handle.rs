@@ -139,7 +139,11 @@ impl PipelineHandle {
 
     /// Stops the run now, dropping what is in flight, and reports: the
     /// report's `in_flight` column says how many items each stage held. The
-    /// consumer is dropped without being closed.
+    /// consumer is dropped without being closed. When this resolves, every
+    /// task of the run has been dropped, so the counts are final.
+    ///
+    /// The run notices the abort the next time its executor polls it: a
+    /// consumer or stage blocking its thread delays it.
     ///
     /// If the run had already finished, this is its report (an error's
     /// counts are reported too).
@@ -161,9 +165,10 @@ impl PipelineHandle {
     /// ```
     pub async fn abort(mut self) -> RunReport {
         let join = self.join.take().expect("a live handle has its task");
-        join.abort();
-        // Resolves once the run's future has been dropped: no stage of the
-        // run's own task moves an item after this.
+        self.ctx().lifecycle.abort();
+        // The run returns at its next poll, after cancelling its tasks and
+        // waiting for them to be dropped: the counts are final, and no task
+        // of the run is left.
         let _ = join.await;
         self.monitor.report()
     }

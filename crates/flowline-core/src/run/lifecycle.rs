@@ -19,6 +19,8 @@ pub(crate) struct Lifecycle {
     sources: Mutex<Vec<Arc<AtomicWaker>>>,
     /// Lifecycles of pipelines merged into this one (fan-in): stopped with it.
     adopted: Mutex<Vec<Arc<Lifecycle>>>,
+    aborting: AtomicBool,
+    run_waker: AtomicWaker,
     finished: AtomicBool,
     finished_event: Event,
     started: OnceLock<Instant>,
@@ -73,6 +75,21 @@ impl Lifecycle {
         for other in adopted {
             other.stop();
         }
+    }
+
+    /// Asks the run to stop now: its forwarding loop returns at its next
+    /// poll (woken here), then cancels and awaits the pipeline's tasks.
+    pub(crate) fn abort(&self) {
+        self.aborting.store(true, Ordering::SeqCst);
+        self.run_waker.wake();
+    }
+
+    /// For the run's forwarding loop: registers its waker and tells whether
+    /// the run is being aborted.
+    #[inline]
+    pub(crate) fn poll_abort(&self, cx: &mut std::task::Context<'_>) -> bool {
+        self.run_waker.register(cx.waker());
+        self.aborting.load(Ordering::SeqCst)
     }
 
     /// Records the start of the run (first call wins).

@@ -84,6 +84,17 @@ impl Core {
         }
     }
 
+    /// Cancels every task: inline ones are dropped now, spawned ones when
+    /// their executor next polls them ([`poll_finish`](Self::poll_finish)
+    /// then waits for that).
+    pub(crate) fn cancel_tasks(&mut self) {
+        match &mut self.tasks {
+            Tasks::Idle(tasks) => tasks.clear(),
+            Tasks::Inline(tasks) => tasks.clear(),
+            Tasks::Spawned(handles) => handles.iter().for_each(JoinHandle::abort),
+        }
+    }
+
     /// Waits until every task has finished.
     pub(crate) fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.tasks {
