@@ -482,4 +482,17 @@ fn tracing_reports_retries_skips_and_failures() {
     assert!(has("WARN", "attempt=1"), "{events:?}");
     assert!(has("ERROR", "stage=stopper"), "{events:?}");
     assert!(has("ERROR", "error=bad item 3"), "{events:?}");
+    // Every stage, fused or not, reports its counts in its span at the end.
+    assert!(
+        spans.contains(&"flowline.stage stage=iter#0 kind=source".to_string()),
+        "{spans:?}"
+    );
+    assert!(
+        has(
+            "INFO",
+            "stage=skipper items_in=4 items_out=3 filtered=0 dropped=0 retried=0 skipped=1"
+        ),
+        "{events:?}"
+    );
+    assert!(has("ERROR", "message=flowline: run failed"), "{events:?}");
 }

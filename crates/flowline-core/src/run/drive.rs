@@ -113,7 +113,10 @@ impl<S: Stream> Pipeline<S> {
         // The pinned pipeline is dropped at the end of this statement, which
         // cancels any task still running (only possible after an error).
         let elapsed = forward_all(pin!(self), consumer, &info).await;
-        match ctx.take_error() {
+        let error = ctx.take_error();
+        #[cfg(feature = "tracing")]
+        super::trace::run_finished(&ctx, elapsed, error.as_ref());
+        match error {
             Some(error) => Err(error),
             None => Ok(ctx.report(elapsed)),
         }

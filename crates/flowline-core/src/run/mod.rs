@@ -20,6 +20,8 @@ mod pipeline;
 mod report;
 mod snapshot;
 mod stage_info;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub(crate) use context::RunContext;
 pub use describe::Topology;
