@@ -32,6 +32,8 @@
 //!
 //! - `smol` (default): [`smol::SmolRuntime`].
 //! - `tokio`: [`tokio::TokioRuntime`].
+//! - `tracing`: a `tracing` span per fallible stage and events for retries,
+//!   skips, dead letters and failures (see [`policy`]).
 //!
 //! Features only add: both runtimes can be enabled at once.
 //! [`default_runtime`] picks between them at run time, so code that calls it

@@ -42,6 +42,7 @@
 )]
 
 pub mod consumer;
+pub mod policy;
 pub mod producer;
 pub mod runtime;
 pub mod stage;
@@ -49,5 +50,9 @@ pub mod stage;
 mod run;
 
 pub use consumer::Consumer;
+pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
-pub use run::{BoxError, Pipeline, PipelineError, RunReport, StageKind, StageReport};
+pub use run::{
+    BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, Snapshot, StageKind,
+    StageReport, StageSnapshot, Topology,
+};

@@ -6,16 +6,21 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use crate::run::{Core, Pipeline, StageInfo};
+use futures::task::AtomicWaker;
+
+use crate::run::{Core, Lifecycle, Pipeline, StageInfo};
 
 pin_project! {
-    /// The source stage of a pipeline: counts what its producer yields and
-    /// names it if it panics.
+    /// The source stage of a pipeline: counts what its producer yields,
+    /// names it if it panics, and stops pulling from it once the run is
+    /// asked to shut down ([`PipelineHandle::shutdown`](crate::PipelineHandle::shutdown)).
     #[must_use = "streams do nothing unless polled"]
     pub struct Source<S> {
         #[pin]
         inner: S,
         info: Arc<StageInfo>,
+        lifecycle: Arc<Lifecycle>,
+        waker: Arc<AtomicWaker>,
     }
 }
 
@@ -25,7 +30,15 @@ impl<S> Source<S> {
         S: Stream,
     {
         let (core, info) = Core::new(name);
-        Pipeline::from_parts(Source { inner, info }, core)
+        let lifecycle = core.ctx.lifecycle.clone();
+        let waker = lifecycle.register_source();
+        let source = Source {
+            inner,
+            info,
+            lifecycle,
+            waker,
+        };
+        Pipeline::from_parts(source, core)
     }
 }
 
@@ -43,12 +56,27 @@ impl<S: Stream> Stream for Source<S> {
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         let this = self.project();
-        let inner = this.inner;
-        let item = futures::ready!(this.info.guard(|| inner.poll_next(cx)));
-        if item.is_some() {
-            this.info.out.bump();
+        // Checked before polling the producer, so an item the producer hands
+        // over is always counted and passed on: shutdown never strands one.
+        if this.lifecycle.is_stopping() {
+            return Poll::Ready(None);
         }
-        Poll::Ready(item)
+        let inner = this.inner;
+        match this.info.guard(|| inner.poll_next(cx)) {
+            Poll::Ready(item) => {
+                if item.is_some() {
+                    this.info.out.bump();
+                }
+                Poll::Ready(item)
+            }
+            Poll::Pending => {
+                this.waker.register(cx.waker());
+                if this.lifecycle.is_stopping() {
+                    return Poll::Ready(None);
+                }
+                Poll::Pending
+            }
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

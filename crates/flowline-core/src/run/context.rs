@@ -2,6 +2,7 @@ use std::any::Any;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use super::lifecycle::Lifecycle;
 use super::{PipelineError, RunReport, StageInfo, StageKind, StageReport};
 use crate::runtime::{panic_message, Runtime, RuntimeFree};
 
@@ -12,6 +13,8 @@ pub(crate) struct RunContext {
     stages: Mutex<Vec<Arc<StageInfo>>>,
     error: Mutex<Option<PipelineError>>,
     runtime: Mutex<Option<Arc<dyn Runtime>>>,
+    /// Stop/finish signals, shared with the sources and the run's handle.
+    pub(crate) lifecycle: Arc<Lifecycle>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -41,6 +44,7 @@ impl RunContext {
     /// offset added to their indices.
     #[allow(dead_code)]
     pub(crate) fn absorb(&self, other: &RunContext) -> usize {
+        self.lifecycle.adopt(other.lifecycle.clone());
         let mut mine = lock(&self.stages);
         let offset = mine.len();
         mine.extend(lock(&other.stages).drain(..));
@@ -69,16 +73,33 @@ impl RunContext {
 
     /// Records a caught panic, naming the stage that marked itself, or
     /// `fallback` when no stage did (the panic came from code no stage guards,
-    /// such as a user `Sink`).
+    /// such as a user `Sink`). The item the marked stage was working on is
+    /// counted as failed there (a source that panics had no item yet).
     pub(crate) fn fail_with_panic(&self, payload: &(dyn Any + Send), fallback: &str) {
         let stage = lock(&self.stages)
             .iter()
             .find(|s| s.has_panicked())
-            .map_or_else(|| fallback.to_string(), |s| s.name());
+            .map_or_else(
+                || fallback.to_string(),
+                |s| {
+                    if s.kind != StageKind::Source && !s.inputs.is_empty() {
+                        s.failed.add(1);
+                    }
+                    s.name()
+                },
+            );
         self.fail(PipelineError::Panicked {
             stage,
             message: panic_message(payload),
         });
+    }
+
+    /// Each stage's name, kind and inputs, in order.
+    pub(crate) fn topology(&self) -> Vec<(String, StageKind, Vec<usize>)> {
+        lock(&self.stages)
+            .iter()
+            .map(|s| (s.name(), s.kind, s.inputs.clone()))
+            .collect()
     }
 
     pub(crate) fn take_error(&self) -> Option<PipelineError> {
@@ -94,19 +115,41 @@ impl RunContext {
         let reports = stages
             .iter()
             .map(|s| {
+                // Read this stage's own counters before its inputs' `out`, so
+                // a report taken while running never shows more leaving a
+                // stage than entering it.
                 let out = s.out.get();
+                let filtered = s.filtered.get();
+                let dropped = s.dropped.get();
+                let skipped = s.skipped.get();
+                let dead_lettered = s.dead_lettered.get();
+                let failed = s.failed.get();
                 let items_in = if s.inputs.is_empty() {
-                    out
+                    out + filtered + dropped + skipped + dead_lettered + failed
                 } else {
                     s.inputs.iter().map(|&i| stages[i].out.get()).sum()
+                };
+                let mut removed = out + filtered + dropped + skipped + dead_lettered + failed;
+                let filtered = if s.is_filtering() {
+                    let derived = items_in.saturating_sub(removed);
+                    removed += derived;
+                    filtered + derived
+                } else {
+                    filtered
                 };
                 StageReport {
                     name: s.name(),
                     kind: s.kind,
                     items_in,
                     items_out: out,
-                    dropped: s.dropped.get(),
-                    failed: s.failed.get(),
+                    filtered,
+                    dropped,
+                    retried: s.retried.get(),
+                    skipped,
+                    dead_lettered,
+                    failed,
+                    in_flight: items_in.saturating_sub(removed),
+                    busy: Duration::from_nanos(s.busy_nanos.get()),
                 }
             })
             .collect();

@@ -4,8 +4,9 @@ use std::error::Error;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{Sink, Stream};
 
@@ -19,6 +20,7 @@ use crate::consumer;
 const BUDGET: u32 = 4096;
 
 enum Stop<E> {
+    Aborted,
     Sink(E),
     Panic(Box<dyn std::any::Any + Send>),
 }
@@ -44,7 +46,12 @@ where
         futures::ready!(sink.as_mut().poll_ready(cx))?;
         match stream.as_mut().poll_next(cx) {
             Poll::Ready(Some(item)) => {
-                sink.as_mut().start_send(item)?;
+                // Counted as delivered once `start_send` accepted it; an item
+                // it refused is counted as failed at the consumer.
+                if let Err(e) = sink.as_mut().start_send(item) {
+                    consumer.failed.add(1);
+                    return Poll::Ready(Err(e));
+                }
                 consumer.out.bump();
                 budget -= 1;
                 if budget == 0 {
@@ -90,6 +97,20 @@ impl<S: Stream> Pipeline<S> {
         C::Error: Error + Send + Sync + 'static,
     {
         let info = self.core.add_stage("consumer", StageKind::Consumer);
+        self.run_into(consumer, info).await
+    }
+
+    /// [`run`](Self::run) with the consumer stage already registered (so a
+    /// spawned run lists it from the start).
+    pub(crate) async fn run_into<C>(
+        self,
+        consumer: C,
+        info: Arc<StageInfo>,
+    ) -> Result<RunReport, PipelineError>
+    where
+        C: Sink<S::Item>,
+        C::Error: Error + Send + Sync + 'static,
+    {
         let ctx = self.core.ctx.clone();
         // The pinned pipeline is dropped at the end of this statement, which
         // cancels any task still running (only possible after an error).
@@ -99,7 +120,10 @@ impl<S: Stream> Pipeline<S> {
             forward(stream, sink.as_mut(), &mut ended, &info, cx)
         })
         .await;
-        match ctx.take_error() {
+        let error = ctx.take_error();
+        #[cfg(feature = "tracing")]
+        super::trace::run_finished(&ctx, elapsed, error.as_ref());
+        match error {
             Some(error) => Err(error),
             None => Ok(ctx.report(elapsed)),
         }
@@ -204,7 +228,7 @@ impl<S: Stream> Pipeline<S> {
             let poll = loop {
                 match stream.as_mut().poll_next(cx) {
                     Poll::Ready(Some(item)) => {
-                        a = f(a, item);
+                        a = info.guard(|| f(a, item));
                         taken += 1;
                         if taken == u64::from(BUDGET) {
                             cx.waker().wake_by_ref();
@@ -220,7 +244,10 @@ impl<S: Stream> Pipeline<S> {
             poll
         })
         .await;
-        match (ctx.take_error(), acc) {
+        let error = ctx.take_error();
+        #[cfg(feature = "tracing")]
+        super::trace::run_finished(&ctx, elapsed, error.as_ref());
+        match (error, acc) {
             (None, Some(acc)) => Ok((acc, ctx.report(elapsed))),
             (Some(error), _) => Err(error),
             (None, None) => {
@@ -231,9 +258,9 @@ impl<S: Stream> Pipeline<S> {
 }
 
 /// Drives `pipeline` with `step` until it returns `Ready`: catches panics,
-/// polls the pipeline's tasks alongside, records a failure in the context, and
-/// on success waits for the pipeline's tasks to finish. Returns the time it
-/// took.
+/// polls the pipeline's tasks alongside, honours an abort, records a failure
+/// in the context, and on success waits for the pipeline's tasks to finish.
+/// Returns the time it took.
 async fn drive<S, E>(
     mut pipeline: Pin<&mut Pipeline<S>>,
     info: &StageInfo,
@@ -244,15 +271,18 @@ where
     E: Error + Send + Sync + 'static,
 {
     let ctx = pipeline.core.ctx.clone();
-    let start = Instant::now();
+    let start = ctx.lifecycle.start();
     let outcome = poll_fn(|cx| {
-        let result = catch_unwind(AssertUnwindSafe(|| {
+        if ctx.lifecycle.poll_abort(cx) {
+            return Poll::Ready(Err(Stop::Aborted));
+        }
+        let step = catch_unwind(AssertUnwindSafe(|| {
             // Upstream tasks run while the consumer is busy, not only when it
             // asks for the next item (this matters without a runtime).
             pipeline.as_mut().project().core.poll_tasks(cx);
             step(pipeline.as_mut(), cx)
         }));
-        match result {
+        match step {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Ok(()))) => Poll::Ready(Ok(())),
             Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Sink(e))),
@@ -262,12 +292,22 @@ where
     .await;
     match outcome {
         Ok(()) => {}
+        Err(Stop::Aborted) => {
+            ctx.fail(PipelineError::Aborted);
+            // Wait until every task is dropped, so the counts are final and
+            // nothing the run started outlives it.
+            let core = &mut pipeline.as_mut().project().core;
+            core.cancel_tasks();
+            poll_fn(|cx| core.poll_finish(cx)).await;
+        }
         Err(Stop::Sink(e)) => ctx.fail(PipelineError::Failed {
             stage: info.name(),
             source: Box::new(e),
         }),
         Err(Stop::Panic(payload)) => ctx.fail_with_panic(&*payload, &info.name()),
     }
+    // Lets helper tasks (progress reporting) finish before we wait for them.
+    ctx.lifecycle.finish();
     if !ctx.has_failed() {
         poll_fn(|cx| pipeline.as_mut().project().core.poll_finish(cx)).await;
     }

@@ -43,13 +43,19 @@ pub enum PipelineError {
         /// The underlying error, also available through [`Error::source`].
         source: BoxError,
     },
+    /// The run was cancelled before it finished: its
+    /// [`PipelineHandle`](crate::PipelineHandle) was aborted, or its runtime
+    /// shut down under it.
+    Aborted,
 }
 
 impl PipelineError {
-    /// The name of the stage the error came from.
+    /// The name of the stage the error came from (empty for
+    /// [`Aborted`](Self::Aborted), which comes from no stage).
     pub fn stage(&self) -> &str {
         match self {
             PipelineError::Panicked { stage, .. } | PipelineError::Failed { stage, .. } => stage,
+            PipelineError::Aborted => "",
         }
     }
 }
@@ -63,6 +69,7 @@ impl fmt::Display for PipelineError {
             PipelineError::Failed { stage, source } => {
                 write!(f, "stage `{stage}` failed: {source}")
             }
+            PipelineError::Aborted => f.write_str("the run was aborted"),
         }
     }
 }
@@ -70,7 +77,7 @@ impl fmt::Display for PipelineError {
 impl Error for PipelineError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            PipelineError::Panicked { .. } => None,
+            PipelineError::Panicked { .. } | PipelineError::Aborted => None,
             PipelineError::Failed { source, .. } => Some(&**source),
         }
     }

@@ -91,6 +91,17 @@ impl Core {
         }
     }
 
+    /// Cancels every task: inline ones are dropped now, spawned ones when
+    /// their executor next polls them ([`poll_finish`](Self::poll_finish)
+    /// then waits for that).
+    pub(crate) fn cancel_tasks(&mut self) {
+        match &mut self.tasks {
+            Tasks::Idle(tasks) => tasks.clear(),
+            Tasks::Inline(tasks) => tasks.clear(),
+            Tasks::Spawned(handles) => handles.iter().for_each(JoinHandle::abort),
+        }
+    }
+
     /// Waits until every task has finished.
     pub(crate) fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.tasks {
@@ -233,6 +244,32 @@ impl<S: Stream> Pipeline<S> {
     pub fn on_runtime(self, runtime: Option<Arc<dyn Runtime>>) -> Self {
         self.core.ctx.set_runtime(runtime);
         self
+    }
+
+    /// Erases the stream's type (boxing it), keeping the stages: for
+    /// pipelines built in a loop or returned from functions. Adds no stage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let mut pipeline = producer::iter(0..4u32).boxed();
+    /// for _ in 0..3 {
+    ///     pipeline = pipeline.map(|x| x + 1).boxed();
+    /// }
+    /// let (out, report) = futures::executor::block_on(pipeline.collect()).unwrap();
+    /// assert_eq!(out, [3, 4, 5, 6]);
+    /// assert_eq!(report.stages.len(), 5);
+    /// ```
+    pub fn boxed<'a>(self) -> Pipeline<futures::stream::BoxStream<'a, S::Item>>
+    where
+        S: Send + 'a,
+    {
+        Pipeline {
+            stream: Box::pin(self.stream),
+            core: self.core,
+        }
     }
 
     /// Maps each item with `f`. Fused: runs in the polling task.

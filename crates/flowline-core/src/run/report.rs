@@ -4,6 +4,12 @@ use std::time::Duration;
 use super::StageKind;
 
 /// What one stage did during a run.
+///
+/// Every item that reached the stage is in exactly one bucket:
+/// `items_in == items_out + filtered + dropped + skipped + dead_lettered +
+/// failed + in_flight` (see [`is_balanced`](Self::is_balanced)). `in_flight`
+/// is non-zero only when the run ended early (an error or an abort) while the
+/// stage held items.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StageReport {
@@ -13,25 +19,70 @@ pub struct StageReport {
     pub kind: StageKind,
     /// Items that reached the stage.
     pub items_in: u64,
-    /// Items the stage passed downstream (for the consumer: items accepted).
+    /// Items the stage passed downstream (for the consumer: items accepted,
+    /// that is handed to the sink's `start_send`).
     pub items_out: u64,
+    /// Items the user's predicate removed (`filter`, `filter_map`).
+    pub filtered: u64,
     /// Items dropped by an explicit overflow policy (never silently).
     pub dropped: u64,
-    /// Items that failed in this stage.
+    /// Extra attempts made by a retry policy. Counts attempts, not items, so
+    /// it is not part of the balance.
+    pub retried: u64,
+    /// Failed items that the stage's error policy skipped.
+    pub skipped: u64,
+    /// Failed items handed to the stage's dead-letter consumer.
+    pub dead_lettered: u64,
+    /// Items whose failure (error or panic) ended the run.
     pub failed: u64,
+    /// Items inside the stage when the run ended early (error or abort).
+    pub in_flight: u64,
+    /// Time spent in user code, where the stage measures it: fallible stages
+    /// (`try_map`, `try_then`) measure every call; fused `map`/`filter` do
+    /// not (it would cost more than the call), and show zero.
+    pub busy: Duration,
 }
 
 impl StageReport {
     /// Items that went in but not out: filtered by the user, dropped by an
-    /// overflow policy, failed, or in flight when the run ended.
+    /// overflow policy, skipped, dead-lettered, failed, or in flight when the
+    /// run ended.
     pub fn items_removed(&self) -> u64 {
         self.items_in.saturating_sub(self.items_out)
+    }
+
+    /// Whether every item that reached the stage is accounted for exactly
+    /// once: `in == out + filtered + dropped + skipped + dead_lettered +
+    /// failed + in_flight`. Always true unless flowline has a bug.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (_, report) = futures::executor::block_on(
+    ///     producer::iter(0..10).filter(|x| x % 3 == 0).collect(),
+    /// )
+    /// .unwrap();
+    /// assert!(report.stages.iter().all(|s| s.is_balanced()));
+    /// assert_eq!(report.stages[1].filtered, 6);
+    /// ```
+    pub fn is_balanced(&self) -> bool {
+        self.items_in
+            == self.items_out
+                + self.filtered
+                + self.dropped
+                + self.skipped
+                + self.dead_lettered
+                + self.failed
+                + self.in_flight
     }
 }
 
 /// The outcome of a completed run: per-stage counts and elapsed time.
 ///
-/// Displays as a table:
+/// Displays as a table; columns that are zero for every stage (filtered,
+/// dropped, retried, …) are left out:
 ///
 /// ```
 /// use flowline_core::producer;
@@ -42,9 +93,16 @@ impl StageReport {
 /// .unwrap();
 /// assert_eq!(evens, [2, 4, 6, 8, 10]);
 /// let stage = report.stage("evens").unwrap();
-/// assert_eq!((stage.items_in, stage.items_out), (10, 5));
+/// assert_eq!((stage.items_in, stage.items_out, stage.filtered), (10, 5, 5));
 /// assert_eq!(report.delivered(), 5);
-/// println!("{report}");
+/// let table = report.to_string();
+/// assert!(table.starts_with(
+///     "stage       kind      in  out  filtered\n\
+///      iter#0      source    10   10         0\n\
+///      evens       fused     10    5         5\n\
+///      consumer#2  consumer   5    5         0\n\
+///      elapsed "
+/// ));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -69,33 +127,79 @@ impl RunReport {
             .find(|s| s.kind == StageKind::Consumer)
             .map_or(0, |s| s.items_out)
     }
+
+    /// Items still inside the pipeline when the run ended (non-zero only
+    /// after an error or an abort).
+    pub fn in_flight(&self) -> u64 {
+        self.stages.iter().map(|s| s.in_flight).sum()
+    }
+}
+
+type Column = (&'static str, fn(&StageReport) -> String);
+
+fn columns() -> [Column; 10] {
+    [
+        ("in", |s| s.items_in.to_string()),
+        ("out", |s| s.items_out.to_string()),
+        ("filtered", |s| s.filtered.to_string()),
+        ("dropped", |s| s.dropped.to_string()),
+        ("retried", |s| s.retried.to_string()),
+        ("skipped", |s| s.skipped.to_string()),
+        ("dead-lettered", |s| s.dead_lettered.to_string()),
+        ("failed", |s| s.failed.to_string()),
+        ("in-flight", |s| s.in_flight.to_string()),
+        ("busy", |s| {
+            if s.busy.is_zero() {
+                "-".to_string()
+            } else {
+                format!("{:.1?}", s.busy)
+            }
+        }),
+    ]
 }
 
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
+        let cells: Vec<Vec<String>> = self
             .stages
             .iter()
-            .map(|s| s.name.len())
-            .max()
-            .unwrap_or(0)
-            .max(5);
-        writeln!(
-            f,
-            "{:<width$}  {:<10}  {:>12}  {:>12}  {:>9}  {:>7}",
-            "stage", "kind", "in", "out", "dropped", "failed"
-        )?;
-        for s in &self.stages {
-            writeln!(
+            .map(|s| columns().iter().map(|(_, cell)| cell(s)).collect())
+            .collect();
+        // `in` and `out` always show; the others only when some stage has one.
+        let shown: Vec<usize> = (0..columns().len())
+            .filter(|&c| c < 2 || cells.iter().any(|row| row[c] != "0" && row[c] != "-"))
+            .collect();
+        let name_width = self.stages.iter().map(|s| s.name.len()).fold(5, usize::max);
+        let kind_width = self
+            .stages
+            .iter()
+            .map(|s| s.kind.to_string().len())
+            .fold(4, usize::max);
+        let widths: Vec<usize> = shown
+            .iter()
+            .map(|&c| {
+                cells
+                    .iter()
+                    .map(|r| r[c].len())
+                    .fold(columns()[c].0.len(), usize::max)
+            })
+            .collect();
+        write!(f, "{:<name_width$}  {:<kind_width$}", "stage", "kind")?;
+        for (&c, w) in shown.iter().zip(&widths) {
+            write!(f, "  {:>w$}", columns()[c].0)?;
+        }
+        writeln!(f)?;
+        for (s, row) in self.stages.iter().zip(&cells) {
+            write!(
                 f,
-                "{:<width$}  {:<10}  {:>12}  {:>12}  {:>9}  {:>7}",
+                "{:<name_width$}  {:<kind_width$}",
                 s.name,
-                s.kind.to_string(),
-                s.items_in,
-                s.items_out,
-                s.dropped,
-                s.failed
+                s.kind.to_string()
             )?;
+            for (&c, w) in shown.iter().zip(&widths) {
+                write!(f, "  {:>w$}", row[c])?;
+            }
+            writeln!(f)?;
         }
         write!(f, "elapsed {:.3?}", self.elapsed)
     }

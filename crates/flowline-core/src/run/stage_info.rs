@@ -67,7 +67,6 @@ impl Counter {
 
     /// Adds `n` from any thread (a locked add: for counters several threads
     /// share, or that move off the hot path).
-    #[allow(dead_code)]
     pub(crate) fn add(&self, n: u64) {
         self.0.fetch_add(n, Relaxed);
     }
@@ -91,7 +90,24 @@ pub(crate) struct StageInfo {
     pub(crate) dropped: Counter,
     /// Items that failed (error or panic) and ended the run.
     pub(crate) failed: Counter,
+    /// Items the user's predicate removed, for stages that count them one by
+    /// one. Fused filters do not (see [`set_filtering`](Self::set_filtering)).
+    pub(crate) filtered: Counter,
+    /// Whether the stage is a fused filter whose `filtered` count is what
+    /// went in and did not come out otherwise.
+    filtering: AtomicBool,
+    /// Extra attempts made by a retry policy (attempts, not items).
+    pub(crate) retried: Counter,
+    /// Items whose failure a `Skip` policy (or exhausted retries) dropped.
+    pub(crate) skipped: Counter,
+    /// Items handed to a dead-letter consumer.
+    pub(crate) dead_lettered: Counter,
+    /// Nanoseconds spent in user code, where the stage measures it (fallible
+    /// and async stages; never fused `map`/`filter`, to keep them free).
+    pub(crate) busy_nanos: Counter,
     panicked: AtomicBool,
+    #[cfg(feature = "tracing")]
+    span: std::sync::OnceLock<tracing::Span>,
 }
 
 impl StageInfo {
@@ -103,7 +119,15 @@ impl StageInfo {
             out: Counter::default(),
             dropped: Counter::default(),
             failed: Counter::default(),
+            filtered: Counter::default(),
+            filtering: AtomicBool::new(false),
+            retried: Counter::default(),
+            skipped: Counter::default(),
+            dead_lettered: Counter::default(),
+            busy_nanos: Counter::default(),
             panicked: AtomicBool::new(false),
+            #[cfg(feature = "tracing")]
+            span: std::sync::OnceLock::new(),
         }
     }
 
@@ -116,6 +140,36 @@ impl StageInfo {
 
     pub(crate) fn rename(&self, name: String) {
         *self.name.lock().unwrap_or_else(PoisonError::into_inner) = name;
+    }
+
+    /// The stage's `tracing` span (`flowline.stage`, with its name and kind),
+    /// created on first use so a rename with `.named(..)` is reflected.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn span(&self) -> &tracing::Span {
+        self.span.get_or_init(|| {
+            tracing::info_span!(
+                "flowline.stage",
+                stage = %self.name(),
+                kind = %self.kind,
+            )
+        })
+    }
+
+    /// Adds `elapsed` to the stage's busy time.
+    pub(crate) fn add_busy(&self, elapsed: std::time::Duration) {
+        self.busy_nanos
+            .add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// Marks a fused filter: it holds no item between polls, so every item
+    /// that went in and did not come out, fail or get dropped was filtered.
+    /// Deriving the count keeps a counter update off the filter's hot path.
+    pub(crate) fn set_filtering(&self) {
+        self.filtering.store(true, Relaxed);
+    }
+
+    pub(crate) fn is_filtering(&self) -> bool {
+        self.filtering.load(Relaxed)
     }
 
     pub(crate) fn has_panicked(&self) -> bool {

@@ -21,6 +21,7 @@ pin_project! {
 
 impl<S, F> Filter<S, F> {
     pub(crate) fn new(upstream: S, predicate: F, info: Arc<StageInfo>) -> Self {
+        info.set_filtering();
         Filter {
             upstream,
             predicate,

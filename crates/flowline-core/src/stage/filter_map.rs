@@ -21,6 +21,7 @@ pin_project! {
 
 impl<S, F> FilterMap<S, F> {
     pub(crate) fn new(upstream: S, f: F, info: Arc<StageInfo>) -> Self {
+        info.set_filtering();
         FilterMap { upstream, f, info }
     }
 }

@@ -11,6 +11,8 @@ mod filter_map;
 mod inspect;
 mod map;
 mod then;
+mod try_map;
+mod try_then;
 
 pub use boundary::Boundary;
 pub use filter::Filter;
@@ -18,3 +20,5 @@ pub use filter_map::FilterMap;
 pub use inspect::Inspect;
 pub use map::Map;
 pub use then::Then;
+pub use try_map::TryMap;
+pub use try_then::TryThen;

@@ -1,0 +1,226 @@
+//! Spawned runs: [`Pipeline::spawn`] and [`PipelineHandle`].
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::{Sink, Stream};
+
+use super::{Monitor, Pipeline, PipelineError, RunContext, RunReport, Snapshot, StageKind};
+use crate::runtime::{JoinError, JoinHandle, Runtime, RuntimeExt as _};
+
+type RunResult = Result<RunReport, PipelineError>;
+
+impl<S> Pipeline<S>
+where
+    S: Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
+    /// Starts the run into `consumer` as a task of its own and returns a
+    /// handle to it: [`shutdown`](PipelineHandle::shutdown) it,
+    /// [`abort`](PipelineHandle::abort) it, watch it with
+    /// [`snapshot`](PipelineHandle::snapshot), or await it for the report.
+    ///
+    /// The task runs on the pipeline's runtime ([`on`](Self::on)). A
+    /// runtime-free pipeline has no executor to spawn on, so it is driven on
+    /// a thread of the `blocking` crate's pool with
+    /// `futures::executor::block_on` (one thread for the run, released when
+    /// the run ends); prefer a runtime when you spawn many pipelines.
+    ///
+    /// Dropping the handle cancels the run, like a `JoinHandle`; call
+    /// [`detach`](PipelineHandle::detach) to let it finish on its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer};
+    ///
+    /// let handle = producer::iter(0..100u32).map(|x| x * 2).spawn(consumer::discard());
+    /// let report = futures::executor::block_on(handle).unwrap();
+    /// assert_eq!(report.delivered(), 100);
+    /// ```
+    pub fn spawn<C>(mut self, consumer: C) -> PipelineHandle
+    where
+        C: Sink<S::Item> + Send + 'static,
+        C::Error: Error + Send + Sync + 'static,
+    {
+        let ctx = self.core.ctx.clone();
+        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let join = ctx.runtime_or_free().spawn(self.run_into(consumer, info));
+        PipelineHandle {
+            join: Some(join),
+            monitor: Monitor::new(ctx),
+        }
+    }
+
+    /// [`spawn`](Self::spawn) on `runtime`: shorthand for
+    /// `.on(runtime).spawn(consumer)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer, runtime::RuntimeFree};
+    ///
+    /// let handle = producer::iter(0..10u32).spawn_on(RuntimeFree, consumer::discard());
+    /// assert_eq!(futures::executor::block_on(handle).unwrap().delivered(), 10);
+    /// ```
+    pub fn spawn_on<C>(self, runtime: impl Runtime, consumer: C) -> PipelineHandle
+    where
+        C: Sink<S::Item> + Send + 'static,
+        C::Error: Error + Send + Sync + 'static,
+    {
+        self.on(runtime).spawn(consumer)
+    }
+}
+
+/// A running pipeline, from [`Pipeline::spawn`].
+///
+/// Await it for the run's result. Dropping it cancels the run and every task
+/// the run spawned (call [`detach`](Self::detach) to let it run on).
+///
+/// # Delivery on cancellation
+///
+/// An item counts as delivered once it has been handed to the consumer's
+/// `Sink::start_send`; cancellation (abort, drop) between two items never
+/// loses one without a trace: everything the sources produced is either
+/// delivered, in one of the report's removal columns, or in its `in_flight`
+/// column. A cancelled consumer is dropped without `poll_close`.
+#[must_use = "dropping a PipelineHandle cancels the run; call .detach() to let it run"]
+pub struct PipelineHandle {
+    join: Option<JoinHandle<RunResult>>,
+    monitor: Monitor,
+}
+
+impl fmt::Debug for PipelineHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineHandle")
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PipelineHandle {
+    fn ctx(&self) -> &Arc<RunContext> {
+        self.monitor.ctx()
+    }
+
+    /// Stops the run gracefully: the sources stop pulling from their
+    /// producers, every item already produced flows through to the consumer,
+    /// the consumer is closed (flushed), and the future resolves to the
+    /// report. Items a producer had not handed over yet are never taken.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pipeline::run`], if a stage fails while draining.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer};
+    ///
+    /// let ticks = producer::generator(|out| async move {
+    ///     for i in 0u64.. {
+    ///         out.emit(i).await;
+    ///     }
+    /// });
+    /// let handle = ticks.boundary(8).spawn(consumer::discard());
+    /// let report = futures::executor::block_on(handle.shutdown()).unwrap();
+    /// // Everything produced before the stop was delivered.
+    /// assert_eq!(report.delivered(), report.stages[0].items_out);
+    /// ```
+    pub async fn shutdown(mut self) -> RunResult {
+        self.ctx().lifecycle.stop();
+        let join = self.join.take().expect("a live handle has its task");
+        flatten(join.await)
+    }
+
+    /// Stops the run now, dropping what is in flight, and reports: the
+    /// report's `in_flight` column says how many items each stage held. The
+    /// consumer is dropped without being closed. When this resolves, every
+    /// task of the run has been dropped, so the counts are final.
+    ///
+    /// The run notices the abort the next time its executor polls it: a
+    /// consumer or stage blocking its thread delays it.
+    ///
+    /// If the run had already finished, this is its report (an error's
+    /// counts are reported too).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer};
+    ///
+    /// let forever = producer::generator(|out| async move {
+    ///     loop {
+    ///         out.emit(1u8).await;
+    ///     }
+    /// });
+    /// let handle = forever.boundary(4).spawn(consumer::discard());
+    /// let report = futures::executor::block_on(handle.abort());
+    /// let source = &report.stages[0];
+    /// assert_eq!(source.items_out, report.delivered() + report.in_flight());
+    /// ```
+    pub async fn abort(mut self) -> RunReport {
+        let join = self.join.take().expect("a live handle has its task");
+        self.ctx().lifecycle.abort();
+        // The run returns at its next poll, after cancelling its tasks and
+        // waiting for them to be dropped: the counts are final, and no task
+        // of the run is left.
+        let _ = join.await;
+        self.monitor.report()
+    }
+
+    /// Lets the run go on without anyone awaiting it. Its result is lost;
+    /// keep a [`monitor`](Self::monitor) to watch it.
+    pub fn detach(mut self) {
+        if let Some(join) = self.join.take() {
+            join.detach();
+        }
+    }
+
+    /// Whether the run has finished (completed, failed or was cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.join.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// The live counts of the run: per stage, items in and out so far,
+    /// throughput, queue depth and busy share. See [`Snapshot`].
+    pub fn snapshot(&self) -> Snapshot {
+        self.monitor.snapshot()
+    }
+
+    /// A cloneable view of the run's counts that outlives the handle (for a
+    /// dashboard, or to read the final counts after a failed run).
+    pub fn monitor(&self) -> Monitor {
+        self.monitor.clone()
+    }
+}
+
+impl Future for PipelineHandle {
+    type Output = RunResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<RunResult> {
+        let join = self
+            .join
+            .as_mut()
+            .expect("flowline: PipelineHandle polled after it completed");
+        let result = futures::ready!(Pin::new(join).poll(cx));
+        self.join = None;
+        Poll::Ready(flatten(result))
+    }
+}
+
+fn flatten(result: Result<RunResult, JoinError>) -> RunResult {
+    match result {
+        Ok(result) => result,
+        // `run` catches panics itself; this is a bug or a panicking Drop.
+        Err(JoinError::Panicked(message)) => Err(PipelineError::Panicked {
+            stage: "run".to_string(),
+            message,
+        }),
+        Err(_) => Err(PipelineError::Aborted),
+    }
+}

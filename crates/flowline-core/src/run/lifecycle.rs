@@ -1,0 +1,127 @@
+//! Run-wide lifecycle signals: stop the sources (graceful shutdown), and
+//! "the run has finished" for helper tasks such as the progress reporter.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Instant;
+
+use event_listener::Event;
+use futures::task::AtomicWaker;
+
+/// Shared by a run's context, its sources and its handle.
+///
+/// Sources read `stopping` with one relaxed load per poll: a stale read only
+/// delays the stop by one item, and [`stop`](Self::stop) wakes every source
+/// so a source parked on a slow producer notices at once.
+#[derive(Debug, Default)]
+pub(crate) struct Lifecycle {
+    stopping: AtomicBool,
+    sources: Mutex<Vec<Arc<AtomicWaker>>>,
+    /// Lifecycles of pipelines merged into this one (fan-in): stopped with it.
+    adopted: Mutex<Vec<Arc<Lifecycle>>>,
+    aborting: AtomicBool,
+    run_waker: AtomicWaker,
+    finished: AtomicBool,
+    finished_event: Event,
+    started: OnceLock<Instant>,
+}
+
+impl Lifecycle {
+    /// A waker slot for one source, woken by [`stop`](Self::stop).
+    pub(crate) fn register_source(&self) -> Arc<AtomicWaker> {
+        let waker = Arc::new(AtomicWaker::new());
+        self.sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(waker.clone());
+        waker
+    }
+
+    /// Makes [`stop`](Self::stop) reach `other`'s sources too (for a
+    /// pipeline merged into this one, whose sources keep their own signal).
+    pub(crate) fn adopt(&self, other: Arc<Lifecycle>) {
+        if self.is_stopping() {
+            other.stop();
+        }
+        self.adopted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(other);
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Asks every source to stop pulling from its producer.
+    pub(crate) fn stop(&self) {
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            return; // already stopped (this also ends adoption cycles)
+        }
+        for waker in self
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            waker.wake();
+        }
+        let adopted = self
+            .adopted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for other in adopted {
+            other.stop();
+        }
+    }
+
+    /// Asks the run to stop now: its forwarding loop returns at its next
+    /// poll (woken here), then cancels and awaits the pipeline's tasks.
+    pub(crate) fn abort(&self) {
+        self.aborting.store(true, Ordering::SeqCst);
+        self.run_waker.wake();
+    }
+
+    /// For the run's forwarding loop: registers its waker and tells whether
+    /// the run is being aborted.
+    #[inline]
+    pub(crate) fn poll_abort(&self, cx: &mut std::task::Context<'_>) -> bool {
+        self.run_waker.register(cx.waker());
+        self.aborting.load(Ordering::SeqCst)
+    }
+
+    /// Records the start of the run (first call wins).
+    pub(crate) fn start(&self) -> Instant {
+        *self.started.get_or_init(Instant::now)
+    }
+
+    pub(crate) fn started(&self) -> Option<Instant> {
+        self.started.get().copied()
+    }
+
+    /// Marks the run finished (the consumer is closed, or the run failed).
+    pub(crate) fn finish(&self) {
+        self.finished.store(true, Ordering::SeqCst);
+        self.finished_event.notify(usize::MAX);
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once [`finish`](Self::finish) has been called.
+    pub(crate) async fn finished(&self) {
+        loop {
+            if self.is_finished() {
+                return;
+            }
+            let listener = self.finished_event.listen();
+            if self.is_finished() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}

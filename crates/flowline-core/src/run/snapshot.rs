@@ -1,0 +1,242 @@
+//! Live observation of a run: [`Monitor`], [`Snapshot`] and
+//! [`Pipeline::on_progress`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::{self, Either};
+use futures::{FutureExt as _, Stream};
+
+use super::{Pipeline, RunContext, RunReport, StageKind, StageReport};
+
+/// A cloneable view of one run's counters, valid during and after the run.
+///
+/// Get one from [`PipelineHandle::monitor`](crate::PipelineHandle::monitor)
+/// or [`Pipeline::monitor`].
+#[derive(Clone)]
+pub struct Monitor {
+    ctx: Arc<RunContext>,
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor").finish_non_exhaustive()
+    }
+}
+
+impl Monitor {
+    pub(crate) fn new(ctx: Arc<RunContext>) -> Self {
+        Monitor { ctx }
+    }
+
+    pub(crate) fn ctx(&self) -> &Arc<RunContext> {
+        &self.ctx
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.ctx
+            .lifecycle
+            .started()
+            .map_or(Duration::ZERO, |start| start.elapsed())
+    }
+
+    /// The counts so far, as a [`RunReport`] (`elapsed` from the run's
+    /// start). After an error or an abort, this is how to read the final
+    /// counts, `in_flight` included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let pipeline = producer::iter(0..10u32).map(|x| if x == 4 { panic!() } else { x });
+    /// let monitor = pipeline.monitor();
+    /// assert!(futures::executor::block_on(pipeline.collect()).is_err());
+    /// let report = monitor.report();
+    /// assert_eq!((report.stages[1].items_out, report.stages[1].failed), (4, 1));
+    /// ```
+    pub fn report(&self) -> RunReport {
+        self.ctx.report(self.elapsed())
+    }
+
+    /// The counts so far with rates: see [`Snapshot`].
+    pub fn snapshot(&self) -> Snapshot {
+        let report = self.report();
+        let seconds = report.elapsed.as_secs_f64();
+        let stages = report
+            .stages
+            .into_iter()
+            .map(|stage| StageSnapshot {
+                throughput: if seconds > 0.0 {
+                    stage.items_out as f64 / seconds
+                } else {
+                    0.0
+                },
+                queue_depth: matches!(stage.kind, StageKind::Boundary | StageKind::Buffer)
+                    .then_some(stage.in_flight),
+                busy_ratio: if seconds > 0.0 {
+                    (stage.busy.as_secs_f64() / seconds).min(1.0)
+                } else {
+                    0.0
+                },
+                stage,
+            })
+            .collect();
+        Snapshot {
+            stages,
+            elapsed: report.elapsed,
+            finished: self.ctx.lifecycle.is_finished(),
+        }
+    }
+}
+
+/// The state of a run at one instant.
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::{consumer, producer};
+///
+/// let handle = producer::iter(0..1000u32).boundary(16).spawn(consumer::discard());
+/// let monitor = handle.monitor();
+/// futures::executor::block_on(handle).unwrap();
+/// let snapshot = monitor.snapshot();
+/// assert!(snapshot.finished);
+/// assert_eq!(snapshot.stages[1].stage.items_out, 1000);
+/// assert_eq!(snapshot.stages[1].queue_depth, Some(0));
+/// println!("{snapshot}");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// Every stage, source first.
+    pub stages: Vec<StageSnapshot>,
+    /// Time since the run started.
+    pub elapsed: Duration,
+    /// Whether the run has finished (its consumer is closed, or it failed).
+    pub finished: bool,
+}
+
+/// One stage in a [`Snapshot`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StageSnapshot {
+    /// The stage's counts so far (`in_flight` is what it holds now).
+    pub stage: StageReport,
+    /// Items out per second since the run started.
+    pub throughput: f64,
+    /// Items queued in the stage, for queueing stages (boundaries, buffers):
+    /// what its upstream handed over and downstream has not taken yet.
+    pub queue_depth: Option<u64>,
+    /// Share of the run's time spent in the stage's user code, for stages
+    /// that measure it (see [`StageReport::busy`]); 0 otherwise.
+    pub busy_ratio: f64,
+}
+
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "after {:.1?}:", self.elapsed)?;
+        for s in &self.stages {
+            write!(
+                f,
+                " [{} in {} out {} ({:.0}/s)",
+                s.stage.name, s.stage.items_in, s.stage.items_out, s.throughput
+            )?;
+            if let Some(depth) = s.queue_depth {
+                write!(f, " queue {depth}")?;
+            }
+            if s.busy_ratio > 0.0 {
+                write!(f, " busy {:.0}%", s.busy_ratio * 100.0)?;
+            }
+            f.write_str("]")?;
+        }
+        Ok(())
+    }
+}
+
+impl<S: Stream> Pipeline<S> {
+    /// A [`Monitor`] of this pipeline's run, to read counts while it runs or
+    /// after it ended (even with an error).
+    pub fn monitor(&self) -> Monitor {
+        Monitor::new(self.core.ctx.clone())
+    }
+
+    /// Calls `f` with a [`Snapshot`] every `interval` while the pipeline
+    /// runs, and once more with the final counts when the run completes.
+    ///
+    /// `f` runs in a task of the pipeline (spawned on its runtime, or polled
+    /// inline without one), on the runtime's timer. Keep it quick.
+    ///
+    /// # Panics
+    ///
+    /// If `interval` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use flowline_core::producer;
+    ///
+    /// let last = Arc::new(Mutex::new(None));
+    /// let seen = last.clone();
+    /// futures::executor::block_on(
+    ///     producer::iter(0..50u32)
+    ///         .on_progress(Duration::from_millis(100), move |s| {
+    ///             *seen.lock().unwrap() = Some(s.stages[0].stage.items_out)
+    ///         })
+    ///         .count(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(*last.lock().unwrap(), Some(50));
+    /// ```
+    pub fn on_progress<F>(mut self, interval: Duration, mut f: F) -> Self
+    where
+        F: FnMut(&Snapshot) + Send + 'static,
+    {
+        assert!(
+            !interval.is_zero(),
+            "flowline: on_progress interval must be more than zero; \
+             pass how often to report, e.g. Duration::from_secs(1)"
+        );
+        let monitor = self.monitor();
+        let task = async move {
+            let ctx = monitor.ctx().clone();
+            let rt = ctx.runtime_or_free();
+            let mut next = Instant::now() + interval;
+            loop {
+                let finished = ctx.lifecycle.finished();
+                let tick = rt.sleep_until(next);
+                let finished = std::pin::pin!(finished);
+                match future::select(finished, tick).await {
+                    Either::Left(_) => break,
+                    Either::Right(_) => {
+                        if !report(&mut f, &monitor) {
+                            return;
+                        }
+                        next += interval;
+                    }
+                }
+            }
+            report(&mut f, &monitor);
+        }
+        .boxed();
+        self.core.add_task(task);
+        self
+    }
+}
+
+/// Calls the progress callback; a panic in it fails the run (stage
+/// `progress`) instead of unwinding through the pipeline. Returns whether the
+/// callback returned normally.
+fn report<F: FnMut(&Snapshot)>(f: &mut F, monitor: &Monitor) -> bool {
+    let snapshot = monitor.snapshot();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&snapshot))) {
+        Ok(()) => true,
+        Err(payload) => {
+            monitor.ctx().fail_with_panic(&*payload, "progress");
+            false
+        }
+    }
+}

@@ -1,0 +1,132 @@
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use futures::Stream;
+use pin_project_lite::pin_project;
+
+use crate::policy::{ErrorPolicy, Fallible, Policy, Verdict};
+use crate::run::BoxError;
+
+pin_project! {
+    /// Stream for [`Pipeline::try_map`](crate::Pipeline::try_map).
+    #[must_use = "streams do nothing unless polled"]
+    pub struct TryMap<S: Stream, F> {
+        #[pin]
+        upstream: S,
+        f: F,
+        policy: Policy<S::Item>,
+        // The policy's work on a failed item (a backoff, a dead letter send),
+        // with the number of the attempt that failed.
+        handling: Option<(BoxFuture<'static, Verdict<S::Item>>, u32)>,
+        closing: Option<BoxFuture<'static, ()>>,
+        done: bool,
+    }
+}
+
+impl<S: Stream, F> TryMap<S, F>
+where
+    S::Item: Send + 'static,
+{
+    pub(crate) fn new(upstream: S, f: F, policy: Policy<S::Item>) -> Self {
+        TryMap {
+            upstream,
+            f,
+            policy,
+            handling: None,
+            closing: None,
+            done: false,
+        }
+    }
+}
+
+impl<S: Stream + fmt::Debug, F> fmt::Debug for TryMap<S, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryMap")
+            .field("upstream", &self.upstream)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Stream, F> Fallible for TryMap<S, F>
+where
+    S::Item: Send + 'static,
+{
+    type Input = S::Item;
+
+    fn set_error_policy(&mut self, policy: ErrorPolicy<S::Item>, copy: fn(&S::Item) -> S::Item) {
+        self.policy.set(policy, copy);
+    }
+}
+
+impl<S, F, U, E> Stream for TryMap<S, F>
+where
+    S: Stream,
+    S::Item: Send + 'static,
+    F: FnMut(S::Item) -> Result<U, E>,
+    E: Into<BoxError>,
+{
+    type Item = U;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        let mut this = self.project();
+        loop {
+            if let Some((fut, attempt)) = this.handling.as_mut() {
+                let attempt = *attempt;
+                let verdict = futures::ready!(fut.as_mut().poll(cx));
+                *this.handling = None;
+                match verdict {
+                    Verdict::Retry(item) => {
+                        let copy = this.policy.keep(&item);
+                        let f = &mut *this.f;
+                        match this.policy.call(|| f(item)) {
+                            Ok(out) => {
+                                this.policy.info().out.bump();
+                                return Poll::Ready(Some(out));
+                            }
+                            Err(e) => {
+                                let fut = this.policy.handle_failure(copy, e, attempt + 1);
+                                *this.handling = Some((fut, attempt + 1));
+                            }
+                        }
+                    }
+                    Verdict::Skipped | Verdict::DeadLettered => {}
+                    Verdict::Stop => *this.done = true,
+                }
+                continue;
+            }
+            if *this.done {
+                if let Some(close) = this.closing.as_mut() {
+                    futures::ready!(close.as_mut().poll(cx));
+                    *this.closing = None;
+                }
+                return Poll::Ready(None);
+            }
+            match futures::ready!(this.upstream.as_mut().poll_next(cx)) {
+                Some(item) => {
+                    let copy = this.policy.keep(&item);
+                    let f = &mut *this.f;
+                    match this.policy.call(|| f(item)) {
+                        Ok(out) => {
+                            this.policy.info().out.bump();
+                            return Poll::Ready(Some(out));
+                        }
+                        Err(e) => {
+                            *this.handling = Some((this.policy.handle_failure(copy, e, 1), 1))
+                        }
+                    }
+                }
+                None => {
+                    *this.done = true;
+                    *this.closing = this.policy.close();
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, self.upstream.size_hint().1)
+    }
+}

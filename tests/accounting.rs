@@ -1,0 +1,378 @@
+//! The accounting invariant, by property test: random linear pipelines of
+//! random stages (map, filter, try_map with random failures and panics under
+//! random policies, then with small delays, boundaries of random capacity,
+//! panicking maps), on smol, tokio and runtime-free. Every stage must
+//! balance, and every source item must end in exactly one place.
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use flowline::{consumer, producer, Backoff, ErrorPolicy, Pipeline, RunReport};
+use futures::stream::BoxStream;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use support::{Env, Rt};
+
+const BOOM: &str = "flowline-test-boom";
+
+#[derive(Debug, Clone, Copy)]
+enum Policy {
+    Stop,
+    Skip,
+    Retry(u32),
+    DeadLetter,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Map(u64),
+    Filter(u64),
+    TryMap {
+        one_in: u64,
+        panic: bool,
+        transient: bool,
+        policy: Policy,
+    },
+    Then,
+    Boundary(usize),
+    PanicMap(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let policy = prop_oneof![
+        Just(Policy::Stop),
+        Just(Policy::Skip),
+        (0u32..3).prop_map(Policy::Retry),
+        Just(Policy::DeadLetter),
+    ];
+    prop_oneof![
+        3 => (0u64..100).prop_map(Op::Map),
+        2 => (2u64..6).prop_map(Op::Filter),
+        4 => (2u64..40, any::<bool>(), any::<bool>(), policy).prop_map(
+            |(one_in, panic, transient, policy)| Op::TryMap { one_in, panic, transient, policy }
+        ),
+        2 => Just(Op::Then),
+        3 => (1usize..9).prop_map(Op::Boundary),
+        1 => (20u64..200).prop_map(Op::PanicMap),
+    ]
+}
+
+/// Whether item `id` is hit at stage `stage`, one time in `one_in`.
+fn hit(id: u64, stage: usize, one_in: u64) -> bool {
+    let mut z = id
+        .wrapping_add(0x9E37_79B9_7F4A_7C15)
+        .wrapping_mul(stage as u64 + 1);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) % one_in == 0
+}
+
+/// Where each item should end, per the stages' rules.
+#[derive(Debug, Default)]
+struct Expected {
+    delivered: Vec<(u64, u64)>,
+    filtered: BTreeMap<usize, u64>,
+    skipped: BTreeMap<usize, u64>,
+    dead: BTreeMap<usize, u64>,
+    retried: BTreeMap<usize, u64>,
+    /// Whether some item ends the run.
+    fatal: bool,
+}
+
+fn simulate(n: u64, ops: &[Op]) -> Expected {
+    let mut e = Expected::default();
+    'items: for id in 0..n {
+        let mut val = id;
+        for (i, op) in ops.iter().enumerate() {
+            let stage = i + 1;
+            match *op {
+                Op::Map(k) => val = val.wrapping_mul(3).wrapping_add(k),
+                Op::Filter(m) => {
+                    if val % m == 0 {
+                        *e.filtered.entry(stage).or_default() += 1;
+                        continue 'items;
+                    }
+                }
+                Op::TryMap {
+                    one_in,
+                    transient,
+                    policy,
+                    ..
+                } => {
+                    if hit(id, stage, one_in) {
+                        match policy {
+                            Policy::Retry(a) if transient && a >= 1 => {
+                                *e.retried.entry(stage).or_default() += 1;
+                            }
+                            Policy::Skip => {
+                                *e.skipped.entry(stage).or_default() += 1;
+                                continue 'items;
+                            }
+                            Policy::DeadLetter => {
+                                *e.dead.entry(stage).or_default() += 1;
+                                continue 'items;
+                            }
+                            Policy::Stop | Policy::Retry(_) => {
+                                e.fatal = true;
+                                continue 'items;
+                            }
+                        }
+                    }
+                    val += 1;
+                }
+                Op::Then => val ^= 1,
+                Op::Boundary(_) => {}
+                Op::PanicMap(one_in) => {
+                    if hit(id, stage, one_in) {
+                        e.fatal = true;
+                        continue 'items;
+                    }
+                }
+            }
+        }
+        e.delivered.push((id, val));
+    }
+    e
+}
+
+type Item = (u64, u64);
+
+type Letters = Arc<Mutex<Vec<(usize, u64)>>>;
+
+/// Builds the pipeline `ops` describes over items `(id, id)` for id in 0..n.
+fn build(env: &Env, n: u64, ops: &[Op], letters: &Letters) -> Pipeline<BoxStream<'static, Item>> {
+    let mut p = producer::iter((0..n).map(|id| (id, id))).boxed();
+    for (i, op) in ops.iter().cloned().enumerate() {
+        let stage = i + 1;
+        p = match op {
+            Op::Map(k) => p
+                .map(move |(id, v): Item| (id, v.wrapping_mul(3).wrapping_add(k)))
+                .boxed(),
+            Op::Filter(m) => p.filter(move |(_, v)| v % m != 0).boxed(),
+            Op::TryMap {
+                one_in,
+                panic,
+                transient,
+                policy,
+            } => {
+                let failed_once = Arc::new(Mutex::new(HashSet::new()));
+                let q = p.try_map(move |(id, v): Item| {
+                    let fails = hit(id, stage, one_in)
+                        && (!transient || failed_once.lock().unwrap().insert(id));
+                    if !fails {
+                        Ok((id, v + 1))
+                    } else if panic {
+                        panic!("{BOOM}")
+                    } else {
+                        Err(std::io::Error::other("no"))
+                    }
+                });
+                let q = match policy {
+                    Policy::Stop => q,
+                    Policy::Skip => q.on_error(ErrorPolicy::Skip),
+                    Policy::Retry(attempts) => q.on_error(ErrorPolicy::Retry {
+                        attempts,
+                        backoff: Backoff::fixed(Duration::from_micros(50)),
+                    }),
+                    Policy::DeadLetter => {
+                        let store = letters.clone();
+                        q.on_error(ErrorPolicy::dead_letter(consumer::for_each(
+                            move |l: flowline::DeadLetter<Item>| {
+                                store.lock().unwrap().push((stage, l.item.0));
+                                async {}
+                            },
+                        )))
+                    }
+                };
+                q.boxed()
+            }
+            Op::Then => {
+                let env = env.clone();
+                p.then(move |(id, v): Item| {
+                    let env = env.clone();
+                    async move {
+                        if id % 16 == 0 {
+                            env.sleep(Duration::from_micros(100)).await;
+                        }
+                        (id, v ^ 1)
+                    }
+                })
+                .boxed()
+            }
+            Op::Boundary(capacity) => p.boundary(capacity).boxed(),
+            Op::PanicMap(one_in) => p
+                .map(move |(id, v): Item| {
+                    if hit(id, stage, one_in) {
+                        panic!("{BOOM}");
+                    }
+                    (id, v)
+                })
+                .boxed(),
+        };
+    }
+    p.on_runtime(env.runtime.clone())
+}
+
+async fn run_case(env: Env, n: u64, ops: Vec<Op>) {
+    let expected = simulate(n, &ops);
+    let letters: Letters = Arc::default();
+    let p = build(&env, n, &ops, &letters);
+    let monitor = p.monitor();
+    let result = p.collect().await;
+    let report: RunReport = monitor.report();
+    for s in &report.stages {
+        assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
+    }
+    let letters = letters.lock().unwrap().clone();
+    let per_stage = |f: fn(&flowline::StageReport) -> u64| -> BTreeMap<usize, u64> {
+        report
+            .stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| f(s) > 0)
+            .map(|(i, s)| (i, f(s)))
+            .collect()
+    };
+    if expected.fatal {
+        assert!(result.is_err(), "expected a failure\n{report}");
+        // Whatever was delivered is a prefix of what would have been.
+        let delivered = report.delivered() as usize;
+        assert!(delivered <= expected.delivered.len());
+        let failed: u64 = report.stages.iter().map(|s| s.failed).sum();
+        assert!(failed >= 1, "{report}");
+        assert_eq!(report.stages[0].items_out, report.stages[0].items_in);
+    } else {
+        let (out, _) = result.unwrap_or_else(|e| panic!("{e}\n{report}"));
+        assert_eq!(out, expected.delivered);
+        assert_eq!(report.in_flight(), 0, "{report}");
+        assert_eq!(per_stage(|s| s.filtered), expected.filtered);
+        assert_eq!(per_stage(|s| s.skipped), expected.skipped);
+        assert_eq!(per_stage(|s| s.dead_lettered), expected.dead);
+        assert_eq!(per_stage(|s| s.retried), expected.retried);
+        assert_eq!(per_stage(|s| s.failed), BTreeMap::new());
+        // Every source item ends in exactly one place.
+        let ended: u64 = report.delivered()
+            + report
+                .stages
+                .iter()
+                .map(|s| s.filtered + s.skipped + s.dead_lettered + s.failed + s.dropped)
+                .sum::<u64>();
+        assert_eq!((report.stages[0].items_out, ended), (n, n));
+        assert_eq!(letters.len() as u64, expected.dead.values().sum::<u64>());
+    }
+}
+
+/// How a spawned run ends.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    Shutdown(u64),
+    Abort(u64),
+}
+
+/// Spawns the pipeline, stops it after `delay` microseconds, and checks that
+/// every stage balances and the consumer got exactly what was counted as
+/// delivered; after a shutdown, exactly what the source produced (minus what
+/// the stages removed).
+async fn stop_case(env: Env, n: u64, ops: Vec<Op>, end: End) {
+    let expected = simulate(n, &ops);
+    let letters: Letters = Arc::default();
+    let received: Arc<Mutex<Vec<Item>>> = Arc::default();
+    let sink_received = received.clone();
+    let handle = build(&env, n, &ops, &letters).spawn(consumer::for_each(move |item| {
+        sink_received.lock().unwrap().push(item);
+        async {}
+    }));
+    let monitor = handle.monitor();
+    let (result, report) = match end {
+        End::Shutdown(delay) => {
+            env.sleep(Duration::from_micros(delay)).await;
+            let result = handle.shutdown().await;
+            (Some(result), monitor.report())
+        }
+        End::Abort(delay) => {
+            env.sleep(Duration::from_micros(delay)).await;
+            let report = handle.abort().await;
+            // Final: nothing of the run moves after `abort` resolved.
+            env.sleep(Duration::from_micros(200)).await;
+            assert_eq!(report.stages, monitor.report().stages);
+            (None, report)
+        }
+    };
+    for s in &report.stages {
+        assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
+    }
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len() as u64, report.delivered(), "{report}");
+    if let Some(Ok(_)) = result {
+        let produced = report.stages[0].items_out;
+        let want: Vec<Item> = expected
+            .delivered
+            .iter()
+            .copied()
+            .filter(|(id, _)| *id < produced)
+            .collect();
+        assert_eq!(received, want, "{report}");
+        assert_eq!(report.in_flight(), 0, "{report}");
+    }
+}
+
+fn spawned_runs_stop_without_losing_items(rt: Rt) {
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let end = prop_oneof![
+        (0u64..3000).prop_map(End::Shutdown),
+        (0u64..3000).prop_map(End::Abort),
+    ];
+    let strategy = (0u64..400, proptest::collection::vec(op(), 1..7), end);
+    quiet_panics();
+    runner
+        .run(&strategy, |(n, ops, end)| {
+            rt.block_on(|env| stop_case(env, n, ops, end));
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Keeps the test's deliberate panics out of the output.
+fn quiet_panics() {
+    static QUIET: Once = Once::new();
+    QUIET.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let quiet = info
+                .payload()
+                .downcast_ref::<String>()
+                .is_some_and(|m| m.contains(BOOM));
+            if !quiet {
+                default(info);
+            }
+        }));
+    });
+}
+
+fn invariant_holds_for_random_pipelines(rt: Rt) {
+    quiet_panics();
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (0u64..200, proptest::collection::vec(op(), 1..7));
+    runner
+        .run(&strategy, |(n, ops)| {
+            rt.block_on(|env| run_case(env, n, ops));
+            Ok(())
+        })
+        .unwrap();
+}
+
+on_all_runtimes!(
+    invariant_holds_for_random_pipelines,
+    spawned_runs_stop_without_losing_items
+);
