@@ -12,6 +12,7 @@ mod inspect;
 mod map;
 mod then;
 
+pub(crate) use boundary::batch_geometry;
 pub use boundary::Boundary;
 pub use filter::Filter;
 pub use filter_map::FilterMap;
