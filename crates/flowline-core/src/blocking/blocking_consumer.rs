@@ -158,14 +158,11 @@ impl<T, F> BlockingConsumer<T, F> {
         let Some(tx) = this.tx else {
             return Poll::Ready(());
         };
-        match futures::ready!(tx.poll_ready(cx)) {
-            Ok(()) => {
-                let batch = std::mem::replace(this.batch, Vec::with_capacity(MAX_BATCH));
-                if tx.start_send(batch).is_ok() {
-                    return Poll::Ready(());
-                }
+        if futures::ready!(tx.poll_ready(cx)).is_ok() {
+            let batch = std::mem::replace(this.batch, Vec::with_capacity(MAX_BATCH));
+            if tx.start_send(batch).is_ok() {
+                return Poll::Ready(());
             }
-            Err(_) => {}
         }
         // The worker is gone: it can only have panicked.
         this.batch.clear();

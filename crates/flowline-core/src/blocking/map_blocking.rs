@@ -104,14 +104,13 @@ where
     F: Fn(S::Item) -> U + Send + Sync + 'static,
     U: Send + 'static,
 {
-    /// `parallelism` calls at once on `pool`, at most `parallelism + capacity`
-    /// items between upstream and downstream.
+    /// `parallelism` calls at once on `pool`, at most `2 × parallelism` items
+    /// between upstream and downstream.
     pub(crate) fn new(
         upstream: S,
         f: F,
         pool: BlockingPool,
         parallelism: usize,
-        capacity: usize,
         ordered: bool,
         info: Arc<StageInfo>,
         ctx: Arc<RunContext>,
@@ -128,7 +127,7 @@ where
                 }),
                 pool: Some(pool),
                 parallelism,
-                limit: parallelism + capacity,
+                limit: 2 * parallelism,
                 ordered,
                 pending: VecDeque::new(),
                 next_seq: 0,

@@ -209,16 +209,7 @@ impl<S: Stream> Pipeline<S> {
     {
         let info = self.core.add_stage(name, StageKind::Blocking);
         let ctx = self.core.ctx.clone();
-        let stream = MapBlocking::new(
-            self.stream,
-            f,
-            pool,
-            parallelism,
-            parallelism,
-            ordered,
-            info,
-            ctx,
-        );
+        let stream = MapBlocking::new(self.stream, f, pool, parallelism, ordered, info, ctx);
         Pipeline::from_parts(stream, self.core)
     }
 }
