@@ -343,9 +343,8 @@ fn blocking_iter_producer_runs_off_the_executor(rt: Rt) {
 
         let delivered = Arc::new(AtomicUsize::new(0));
         let d = delivered.clone();
-        let err = producer::from_blocking_iter((0..100u64).map(|x| {
-            assert!(x != 60, "iterator broke at {x}");
-            x
+        let err = producer::from_blocking_iter((0..100u64).inspect(|x| {
+            assert!(*x != 60, "iterator broke at {x}");
         }))
         .on_runtime(env.runtime)
         .for_each(move |_| {

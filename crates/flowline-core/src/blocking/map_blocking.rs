@@ -21,6 +21,9 @@ use crate::PipelineError;
 /// a channel send, a task wake-up: a few microseconds) to a few percent.
 const TARGET_JOB_NS: u64 = 50_000;
 
+/// Most items in one job.
+const MAX_CHUNK: usize = 512;
+
 /// What the workers share with the stage.
 struct Work<F> {
     f: F,
@@ -91,7 +94,8 @@ impl<S: Stream, F, U> fmt::Debug for MapBlocking<S, F, U> {
         f.debug_struct("MapBlocking")
             .field("ordered", &e.ordered)
             .field("parallelism", &e.parallelism)
-            .field("limit", &e.limit)
+            .field("jobs", &e.jobs_out)
+            .field("limit", &e.limit())
             .field("in_flight", &(e.next_seq - e.emitted))
             .finish_non_exhaustive()
     }
@@ -147,16 +151,36 @@ where
     }
 }
 
+impl<T, U, F> Engine<T, U, F> {
+    fn in_flight(&self) -> usize {
+        (self.next_seq - self.emitted) as usize
+    }
+
+    /// Items per job: one while calls are slow (so no call waits behind
+    /// another on a busy thread), more when they are cheap enough that the
+    /// hand-off would dominate: about `TARGET_JOB_NS` of work per job.
+    fn chunk(&self) -> usize {
+        match self.work.cost_ns.load(Relaxed) {
+            0 => 1,
+            cost => ((TARGET_JOB_NS / cost) as usize).clamp(1, MAX_CHUNK),
+        }
+    }
+
+    /// Items allowed between upstream and downstream: `2 × parallelism`, or
+    /// two jobs' worth when calls are so cheap that jobs are batched. The
+    /// extra room only exists for calls of under `TARGET_JOB_NS / 2` each,
+    /// which cannot produce much memory per item.
+    fn limit(&self) -> usize {
+        self.limit.max(2 * self.chunk())
+    }
+}
+
 impl<T, U, F> Engine<T, U, F>
 where
     T: Send + 'static,
     F: Fn(T) -> U + Send + Sync + 'static,
     U: Send + 'static,
 {
-    fn in_flight(&self) -> usize {
-        (self.next_seq - self.emitted) as usize
-    }
-
     fn push(&mut self, item: T) {
         self.pending.push_back((self.next_seq, item));
         self.next_seq += 1;
@@ -165,21 +189,13 @@ where
         }
     }
 
-    /// Items per job: one while calls are slow (so no call waits behind
-    /// another on a busy thread), more when they are cheap enough that the
-    /// hand-off would dominate — at most half the in-flight limit, so two
-    /// jobs can overlap.
-    fn chunk(&self) -> usize {
-        match self.work.cost_ns.load(Relaxed) {
-            0 => 1,
-            cost => ((TARGET_JOB_NS / cost) as usize).clamp(1, (self.limit / 2).max(1)),
-        }
-    }
-
     fn submit(&mut self) {
         let Some(pool) = &self.pool else { return };
         let chunk = self.chunk();
-        while self.jobs_out < self.parallelism && !self.pending.is_empty() {
+        // Everything pulled is queued on the pool at once: a thread that
+        // finishes a call takes the next without waiting for this task. The
+        // pool's thread count bounds the calls running at once.
+        while !self.pending.is_empty() {
             let n = chunk.min(self.pending.len());
             let batch: Vec<(u64, T)> = self.pending.drain(..n).collect();
             let work = self.work.clone();
@@ -326,7 +342,7 @@ where
                     return Poll::Ready(None);
                 }
             } else {
-                while !*this.upstream_done && e.in_flight() < e.limit {
+                while !*this.upstream_done && e.in_flight() < e.limit() {
                     match this.upstream.as_mut().poll_next(cx) {
                         Poll::Ready(Some(item)) => e.push(item),
                         Poll::Ready(None) => *this.upstream_done = true,
