@@ -41,12 +41,15 @@ impl<S: Stream> Pipeline<S> {
     /// never blocked. At most `parallelism` calls run at once and at most
     /// `2 × parallelism` items are between upstream and downstream (running,
     /// queued, or finished and waiting for their turn), so a slow stage slows
-    /// upstream down. The threads (`flowline-blk-N`) start on the first item
+    /// upstream down. Only when calls are cheap (under about 50 µs ÷
+    /// `parallelism` each) does the stage let more through — two batches of
+    /// at most 512 items — so that its hand-offs stay cheap. The threads (`flowline-blk-N`) start on the first item
     /// and exit when the stage ends, fails or is dropped; a call in progress
     /// finishes, no new one starts.
     ///
-    /// Per-item cost is far below a `spawn_blocking` per item: when calls
-    /// are cheap, items cross to the threads and back in batches.
+    /// Per-item cost is far below a `spawn_blocking` per item: queued calls
+    /// wait on the pool, so a thread that finishes one starts the next at
+    /// once, and cheap calls cross to the threads and back in batches.
     ///
     /// # Errors
     ///
