@@ -450,7 +450,57 @@ fn unblock_runs_a_call_off_the_executor(rt: Rt) {
     });
 }
 
+fn dropping_blocking_producer_and_consumer_stops_their_threads(rt: Rt) {
+    rt.block_on(|env| async move {
+        // An endless blocking iterator.
+        let live = Arc::new(AtomicUsize::new(0));
+        let l = live.clone();
+        let run = producer::from_blocking_iter((0u64..).inspect(move |_| {
+            count_thread(&l);
+            std::thread::sleep(Duration::from_millis(1));
+        }))
+        .on_runtime(env.runtime.clone())
+        .count();
+        let timer = env.sleep(Duration::from_millis(50));
+        match future::select(Box::pin(run), Box::pin(timer)).await {
+            Either::Left(_) => panic!("an endless producer cannot finish"),
+            Either::Right(((), run)) => drop(run),
+        }
+        assert_eq!(live.load(SeqCst), 1);
+        assert!(
+            env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
+                .await
+        );
+
+        // A slow blocking consumer.
+        let live = Arc::new(AtomicUsize::new(0));
+        let (l, calls) = (live.clone(), Arc::new(AtomicUsize::new(0)));
+        let c = calls.clone();
+        let run = producer::iter(0..1000u64)
+            .on_runtime(env.runtime.clone())
+            .run(consumer::blocking(move |_| {
+                count_thread(&l);
+                c.fetch_add(1, SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }));
+        let timer = env.sleep(Duration::from_millis(50));
+        match future::select(Box::pin(run), Box::pin(timer)).await {
+            Either::Left(_) => panic!("the run should still be going"),
+            Either::Right(((), run)) => drop(run),
+        }
+        assert!(
+            env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
+                .await
+        );
+        let after = calls.load(SeqCst);
+        assert!(after < 1000, "{after} calls");
+        env.sleep(Duration::from_millis(20)).await;
+        assert_eq!(calls.load(SeqCst), after);
+    });
+}
+
 on_all_runtimes!(
+    dropping_blocking_producer_and_consumer_stops_their_threads,
     ordered_variant_keeps_order_under_random_delays,
     cheap_items_cross_in_batches_without_loss,
     parallelism_and_in_flight_bounds_hold,
@@ -479,4 +529,26 @@ fn map_blocking_unordered_rejects_zero_parallelism() {
 #[should_panic(expected = "flowline: blocking pool threads must be at least 1, got 0")]
 fn pool_rejects_zero_threads() {
     let _ = BlockingPool::new(0);
+}
+
+#[test]
+fn blocking_types_are_send_where_users_need_them() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let pool = BlockingPool::new(1);
+    send_sync(&pool);
+    send(
+        &producer::iter(0..3u64)
+            .map_blocking(2, |x| x)
+            .map_blocking_unordered_on(&pool, |x| x),
+    );
+    send(&producer::from_blocking_iter(0..3u64));
+    send(&consumer::blocking(|_: u64| {}));
+    send(&unblock(|| 1));
+    // A run of them can be spawned on a multi-threaded executor.
+    send(
+        &producer::from_blocking_iter(0..3u64)
+            .map_blocking(2, |x| x)
+            .run(consumer::blocking(|_| {})),
+    );
 }
