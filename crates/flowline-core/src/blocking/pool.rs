@@ -62,6 +62,9 @@ struct State {
     jobs: VecDeque<Job>,
     threads: usize,
     idle: usize,
+    /// A thread is being started: it starts the next one itself if work is
+    /// still waiting, so thread creation stays off the submitting task.
+    spawning: bool,
     shutdown: bool,
     next_id: usize,
 }
@@ -114,20 +117,8 @@ impl BlockingPool {
         if state.idle >= state.jobs.len() {
             drop(state);
             shared.work.notify_one();
-        } else if state.threads < shared.max_threads {
-            state.threads += 1;
-            let id = state.next_id;
-            state.next_id += 1;
-            drop(state);
-            let worker = shared.clone();
-            let spawned = thread::Builder::new()
-                .name(format!("flowline-blk-{id}"))
-                .spawn(move || worker.run());
-            if spawned.is_err() {
-                // Out of threads: the running ones (if any) will take the job.
-                lock(&shared.state).threads -= 1;
-                shared.work.notify_one();
-            }
+        } else if state.threads < shared.max_threads && !state.spawning {
+            Shared::spawn(shared, state);
         } else if state.idle > 0 {
             drop(state);
             shared.work.notify_one();
@@ -136,8 +127,36 @@ impl BlockingPool {
 }
 
 impl Shared {
-    fn run(&self) {
+    /// Starts one more thread; `state` is the locked state.
+    fn spawn(shared: &Arc<Shared>, mut state: MutexGuard<'_, State>) {
+        state.threads += 1;
+        state.spawning = true;
+        let id = state.next_id;
+        state.next_id += 1;
+        drop(state);
+        let worker = shared.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("flowline-blk-{id}"))
+            .spawn(move || worker.run());
+        if spawned.is_err() {
+            // Out of threads: the running ones (if any) will take the work.
+            let mut state = lock(&shared.state);
+            state.threads -= 1;
+            state.spawning = false;
+            drop(state);
+            shared.work.notify_one();
+        }
+    }
+
+    fn run(self: Arc<Self>) {
         let mut state = lock(&self.state);
+        state.spawning = false;
+        // This thread takes one job; start another if more are waiting.
+        if state.jobs.len() > state.idle + 1 && state.threads < self.max_threads && !state.shutdown
+        {
+            Shared::spawn(&self, state);
+            state = lock(&self.state);
+        }
         loop {
             if let Some(job) = state.jobs.pop_front() {
                 drop(state);
