@@ -263,6 +263,23 @@ fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
         assert_eq!(calls.load(SeqCst), after, "no call starts after the drop");
         assert!(after < 1000);
 
+        // Ended normally: the stage's own threads exit.
+        let live = Arc::new(AtomicUsize::new(0));
+        let l = live.clone();
+        let (n, _) = producer::iter(0..100u64)
+            .map_blocking(4, move |x| {
+                count_thread(&l);
+                std::thread::sleep(Duration::from_micros(200));
+                x
+            })
+            .on_runtime(env.runtime.clone())
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(n, 100);
+        assert!(live.load(SeqCst) >= 1);
+        assert!(env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0).await);
+
         // Ended normally, on a shared pool the test then drops.
         let live = Arc::new(AtomicUsize::new(0));
         let l = live.clone();
