@@ -278,7 +278,10 @@ fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
             .unwrap();
         assert_eq!(n, 100);
         assert!(live.load(SeqCst) >= 1);
-        assert!(env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0).await);
+        assert!(
+            env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
+                .await
+        );
 
         // Ended normally, on a shared pool the test then drops.
         let live = Arc::new(AtomicUsize::new(0));

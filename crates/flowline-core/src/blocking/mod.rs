@@ -63,6 +63,14 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// If `parallelism` is 0.
     ///
+    /// # Caveats
+    ///
+    /// The stage takes new items from upstream when it is polled. Calls in
+    /// progress and queued ones keep running while downstream is busy, but
+    /// once `2 × parallelism` results wait for a slow consumer, the threads
+    /// idle until it asks for more. Put a [`boundary`](Self::boundary) after
+    /// the stage to let it run ahead in a task of its own.
+    ///
     /// # Examples
     ///
     /// ```
