@@ -15,11 +15,15 @@ use crate::run::Pipeline;
 use crate::stage::batch_geometry;
 
 /// Items the queue between the iterator's thread and the pipeline holds.
-const CAPACITY: usize = 64;
+const CAPACITY: usize = 256;
 
 /// A batch is sent once its first item has waited this long, even if the
 /// pipeline still has items queued.
 const MAX_BATCH_DELAY: Duration = Duration::from_millis(1);
+
+/// A `next()` call slower than this is worth sending on its own when the
+/// pipeline is waiting; faster ones are batched, as the next item is near.
+const SLOW_NEXT: Duration = Duration::from_micros(20);
 
 enum Msg<T> {
     Items(Vec<T>),
@@ -33,9 +37,11 @@ type Start<T> = Box<dyn FnOnce(Sender<Msg<T>>) + Send + 'static>;
 /// `next()` runs on a thread of its own (named `flowline-blk-it`), started on
 /// the first poll, so an iterator that reads files, a database cursor or a
 /// sync client never blocks the executor. Items reach the pipeline through a
-/// bounded queue of 64 items, in batches: a batch is sent as soon as the
-/// pipeline has drained the queue, when it is full (16 items), or once its
-/// first item is 1 ms old, checked after each `next()`.
+/// bounded queue of 256 items, in batches: a batch is sent when it is full
+/// (64 items), once its first item is 1 ms old, or — so that a slow
+/// iterator's items are never held back — as soon as a `next()` call took
+/// 20 µs or more while the pipeline waits for items. All checked after each
+/// `next()`.
 ///
 /// # Panics
 ///
@@ -100,14 +106,16 @@ fn produce<I: IntoIterator>(items: I, max_batch: usize, tx: &Sender<Msg<I::Item>
         if tx.is_closed() {
             return;
         }
+        let called = Instant::now();
         match catch_unwind(AssertUnwindSafe(|| iter.next())) {
             Ok(Some(item)) => {
+                let now = Instant::now();
                 if batch.is_empty() {
-                    first = Instant::now();
+                    first = now;
                 }
                 batch.push(item);
-                let hungry = tx.is_empty();
-                if (hungry || batch.len() >= max_batch || first.elapsed() >= MAX_BATCH_DELAY)
+                let hungry = tx.is_empty() && now - called >= SLOW_NEXT;
+                if (hungry || batch.len() >= max_batch || now - first >= MAX_BATCH_DELAY)
                     && tx
                         .send_blocking(Msg::Items(std::mem::take(&mut batch)))
                         .is_err()
