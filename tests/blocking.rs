@@ -251,7 +251,7 @@ fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
             Either::Left(_) => panic!("the run should still be going"),
             Either::Right(((), run)) => drop(run),
         }
-        assert!(live.load(SeqCst) >= 1, "workers started");
+        assert!(calls.load(SeqCst) >= 1, "workers started");
         assert!(
             env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
                 .await,
@@ -277,7 +277,7 @@ fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
             .await
             .unwrap();
         assert_eq!(n, 100);
-        assert!(live.load(SeqCst) >= 1);
+        // The threads may already be gone; they must go.
         assert!(
             env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
                 .await
