@@ -139,7 +139,7 @@ fn parallelism_and_in_flight_bounds_hold(rt: Rt) {
                 p.fetch_add(1, SeqCst);
             });
             let work = move |x: u64| {
-                c.run(|| std::thread::sleep(Duration::from_millis(3)));
+                c.run(|| std::thread::sleep(Duration::from_millis(10)));
                 x
             };
             let worst = if ordered {
