@@ -129,6 +129,38 @@ where
     worst.load(SeqCst)
 }
 
+/// Calls that switch between cheap and slow make the stage switch between
+/// batched and one-by-one jobs; nothing may be lost, duplicated or reordered.
+fn mixed_call_costs_keep_every_item(rt: Rt) {
+    rt.block_on(|env| async move {
+        let work = |x: u64| {
+            if x % 700 == 0 {
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            x * 3
+        };
+        for parallelism in [1, 2, 7] {
+            let pool = BlockingPool::new(parallelism);
+            let (out, _) = producer::iter(0..6_000u64)
+                .map_blocking(parallelism, work)
+                .map_blocking_on(&pool, |x| x + 1)
+                .on_runtime(env.runtime.clone())
+                .collect()
+                .await
+                .unwrap();
+            assert_eq!(out, (0..6_000).map(|x| x * 3 + 1).collect::<Vec<_>>());
+            let (mut out, _) = producer::iter(0..6_000u64)
+                .map_blocking_unordered_on(&pool, work)
+                .on_runtime(env.runtime.clone())
+                .collect()
+                .await
+                .unwrap();
+            out.sort_unstable();
+            assert_eq!(out, (0..6_000).map(|x| x * 3).collect::<Vec<_>>());
+        }
+    });
+}
+
 fn parallelism_and_in_flight_bounds_hold(rt: Rt) {
     rt.block_on(|env| async move {
         for ordered in [true, false] {
@@ -522,6 +554,7 @@ fn dropping_blocking_producer_and_consumer_stops_their_threads(rt: Rt) {
 }
 
 on_all_runtimes!(
+    mixed_call_costs_keep_every_item,
     dropping_blocking_producer_and_consumer_stops_their_threads,
     ordered_variant_keeps_order_under_random_delays,
     cheap_items_cross_in_batches_without_loss,
