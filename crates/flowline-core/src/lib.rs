@@ -41,6 +41,7 @@
     unreachable_pub
 )]
 
+pub mod blocking;
 pub mod consumer;
 pub mod policy;
 pub mod producer;

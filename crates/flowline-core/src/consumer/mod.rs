@@ -14,6 +14,7 @@ mod for_each;
 
 use futures::Sink;
 
+pub use crate::blocking::{blocking, BlockingConsumer};
 pub use collect::{collect, count, discard, fold, Collect, Count, Discard, Fold};
 pub use for_each::{for_each, from_fn, ConsumerOutput, ForEach, FromFn};
 

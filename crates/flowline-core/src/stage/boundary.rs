@@ -24,6 +24,16 @@ pub(crate) fn max_batch(capacity: usize) -> usize {
     (capacity / 4).clamp(1, MAX_BATCH)
 }
 
+/// Batch size and slot count for a bounded `async-channel` of batches that
+/// should hold about `capacity` items: `slots * batch + batch ≤ capacity +
+/// batch`, counting the batch a sender fills while the channel is full.
+/// For stages that queue batches on a plain channel rather than a [`Budget`].
+pub(crate) fn batch_geometry(capacity: usize) -> (usize, usize) {
+    let batch = max_batch(capacity);
+    let slots = (capacity / batch).saturating_sub(1).max(1);
+    (batch, slots)
+}
+
 /// What both ends of a boundary share: the item budget.
 ///
 /// Batches travel over an unbounded channel; memory is bounded by counting

@@ -14,6 +14,7 @@ mod then;
 mod try_map;
 mod try_then;
 
+pub(crate) use boundary::batch_geometry;
 pub use boundary::Boundary;
 pub use filter::Filter;
 pub use filter_map::FilterMap;

@@ -1,0 +1,211 @@
+use std::convert::Infallible;
+use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::thread;
+
+use futures::channel::{mpsc, oneshot};
+use futures::{FutureExt as _, Sink, StreamExt as _};
+use pin_project_lite::pin_project;
+
+/// Items handed to the worker thread at once, at most.
+const MAX_BATCH: usize = 64;
+/// Batches queued for the worker thread (plus the one it is working on).
+const QUEUED_BATCHES: usize = 2;
+
+/// A consumer that calls the blocking closure `f` on each item, in order, on
+/// a thread of its own (named `flowline-blk-cs`), so that writing to a file,
+/// a sync database client or any blocking API never blocks the executor.
+///
+/// The thread starts with the first item. Items cross to it in batches of up
+/// to 64 through a queue of 2 batches: a slow `f` slows the pipeline down
+/// instead of growing memory. Closing the consumer (the end of
+/// [`Pipeline::run`](crate::Pipeline::run)) waits until `f` has seen every
+/// item and the thread has exited.
+///
+/// # Panics
+///
+/// A panic in `f` is caught on the worker thread and resumed in the task
+/// that polls this consumer, so a run fails with
+/// [`PipelineError::Panicked`](crate::PipelineError::Panicked) naming the
+/// `consumer#N` stage. Items after the panicking one are not passed to `f`.
+///
+/// # Caveats
+///
+/// Dropping the consumer mid-run stops the thread after the call in
+/// progress; queued items are dropped.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use std::sync::{Arc, Mutex};
+/// use flowline_core::{consumer, producer};
+///
+/// let file = Arc::new(Mutex::new(Vec::<u8>::new())); // stands in for a std::fs::File
+/// let out = file.clone();
+/// futures::executor::block_on(
+///     producer::iter(1..=3).run(consumer::blocking(move |n: u32| {
+///         writeln!(out.lock().unwrap(), "line {n}").unwrap();
+///     })),
+/// )
+/// .unwrap();
+/// assert_eq!(String::from_utf8(file.lock().unwrap().clone()).unwrap(), "line 1\nline 2\nline 3\n");
+/// ```
+pub fn blocking<T, F>(f: F) -> BlockingConsumer<T, F>
+where
+    F: FnMut(T) + Send + 'static,
+    T: Send + 'static,
+{
+    BlockingConsumer {
+        f: Some(f),
+        tx: None,
+        batch: Vec::new(),
+        done: None,
+        cancel: CancelOnDrop(Arc::new(AtomicBool::new(false))),
+    }
+}
+
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Relaxed);
+    }
+}
+
+pin_project! {
+    /// Sink for [`consumer::blocking`](crate::consumer::blocking).
+    #[must_use = "sinks do nothing unless used"]
+    pub struct BlockingConsumer<T, F> {
+        f: Option<F>,
+        tx: Option<mpsc::Sender<Vec<T>>>,
+        batch: Vec<T>,
+        done: Option<oneshot::Receiver<thread::Result<()>>>,
+        cancel: CancelOnDrop,
+    }
+}
+
+impl<T, F> fmt::Debug for BlockingConsumer<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockingConsumer")
+            .field("started", &self.f.is_none())
+            .field("batched", &self.batch.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, F> BlockingConsumer<T, F>
+where
+    F: FnMut(T) + Send + 'static,
+    T: Send + 'static,
+{
+    fn start(
+        f: F,
+        cancel: Arc<AtomicBool>,
+    ) -> (mpsc::Sender<Vec<T>>, oneshot::Receiver<thread::Result<()>>) {
+        let (tx, mut rx) = mpsc::channel::<Vec<T>>(QUEUED_BATCHES - 1);
+        let (done_tx, done_rx) = oneshot::channel();
+        let mut f = f;
+        let spawned = thread::Builder::new()
+            .name("flowline-blk-cs".into())
+            .spawn(move || {
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    while let Some(batch) = futures::executor::block_on(rx.next()) {
+                        for item in batch {
+                            if cancel.load(Relaxed) {
+                                return;
+                            }
+                            f(item);
+                        }
+                    }
+                }));
+                let _ = done_tx.send(result);
+            });
+        if let Err(e) = spawned {
+            panic!("flowline: cannot start a thread for consumer::blocking: {e}");
+        }
+        (tx, done_rx)
+    }
+}
+
+/// Resumes the worker's panic, or returns once it has exited cleanly.
+fn poll_done(
+    done: &mut Option<oneshot::Receiver<thread::Result<()>>>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let Some(rx) = done else {
+        return Poll::Ready(());
+    };
+    let result = futures::ready!(rx.poll_unpin(cx));
+    *done = None;
+    if let Ok(Err(payload)) = result {
+        resume_unwind(payload);
+    }
+    Poll::Ready(())
+}
+
+impl<T, F> BlockingConsumer<T, F> {
+    /// Hands the current batch to the worker thread.
+    fn poll_send_batch(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.batch.is_empty() {
+            return Poll::Ready(());
+        }
+        let Some(tx) = this.tx else {
+            return Poll::Ready(());
+        };
+        if futures::ready!(tx.poll_ready(cx)).is_ok() {
+            let batch = std::mem::replace(this.batch, Vec::with_capacity(MAX_BATCH));
+            if tx.start_send(batch).is_ok() {
+                return Poll::Ready(());
+            }
+        }
+        // The worker is gone: it can only have panicked.
+        this.batch.clear();
+        poll_done(this.done, cx)
+    }
+}
+
+impl<T, F> Sink<T> for BlockingConsumer<T, F>
+where
+    F: FnMut(T) + Send + 'static,
+    T: Send + 'static,
+{
+    type Error = Infallible;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        if self.batch.len() >= MAX_BATCH {
+            futures::ready!(self.poll_send_batch(cx));
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), Infallible> {
+        let this = self.project();
+        if let Some(f) = this.f.take() {
+            let (tx, done) = Self::start(f, this.cancel.0.clone());
+            *this.tx = Some(tx);
+            *this.done = Some(done);
+        }
+        this.batch.push(item);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        futures::ready!(self.poll_send_batch(cx));
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        futures::ready!(self.as_mut().poll_send_batch(cx));
+        let this = self.project();
+        // Closing the queue lets the worker finish what it has and exit.
+        *this.tx = None;
+        futures::ready!(poll_done(this.done, cx));
+        Poll::Ready(Ok(()))
+    }
+}

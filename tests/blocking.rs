@@ -1,0 +1,609 @@
+//! Blocking stages: map_blocking (ordered/unordered), shared pools, blocking
+//! producers and consumers, unblock. Each on smol, tokio and runtime-free.
+
+mod support;
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flowline::blocking::{unblock, BlockingPool};
+use flowline::{consumer, producer, Pipeline, PipelineError};
+use futures::future::{self, Either};
+use support::{DropCounter, Env, Rt};
+
+/// A deterministic pseudo-random delay of 0..=3 ms for item `x`.
+fn jitter(x: u64) -> Duration {
+    Duration::from_millis(x.wrapping_mul(2_654_435_761) >> 7 & 3)
+}
+
+/// Counts calls running at once and remembers the most seen.
+#[derive(Default)]
+struct Concurrency {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl Concurrency {
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        struct Leave<'a>(&'a AtomicUsize);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, SeqCst);
+            }
+        }
+        let now = self.now.fetch_add(1, SeqCst) + 1;
+        self.max.fetch_max(now, SeqCst);
+        let _leave = Leave(&self.now); // also when `f` panics
+        f()
+    }
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<DropCounter>> = const { RefCell::new(None) };
+}
+
+/// Registers the calling thread in `live` until it exits.
+fn count_thread(live: &Arc<AtomicUsize>) {
+    WORKER.with(|w| {
+        if w.borrow().is_none() {
+            *w.borrow_mut() = Some(DropCounter::new(live));
+        }
+    });
+}
+
+fn thread_name() -> String {
+    std::thread::current().name().unwrap_or("").to_string()
+}
+
+fn ordered_variant_keeps_order_under_random_delays(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (out, report) = producer::iter(0..300u64)
+            .map_blocking(8, |x| {
+                std::thread::sleep(jitter(x));
+                x * 2
+            })
+            .on_runtime(env.runtime.clone())
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(out, (0..300).map(|x| x * 2).collect::<Vec<_>>());
+        let stage = report.stage("map_blocking#1").unwrap();
+        assert_eq!((stage.items_in, stage.items_out), (300, 300));
+
+        let (mut out, _) = producer::iter(0..300u64)
+            .map_blocking_unordered(8, |x| {
+                std::thread::sleep(jitter(x));
+                x * 2
+            })
+            .on_runtime(env.runtime)
+            .collect()
+            .await
+            .unwrap();
+        out.sort_unstable();
+        assert_eq!(out, (0..300).map(|x| x * 2).collect::<Vec<_>>());
+    });
+}
+
+fn cheap_items_cross_in_batches_without_loss(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (out, _) = producer::iter(0..50_000u64)
+            .map_blocking(3, |x| x + 1)
+            .on_runtime(env.runtime.clone())
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(out, (1..=50_000).collect::<Vec<_>>());
+        let (sum, _) = producer::iter(0..50_000u64)
+            .map_blocking_unordered(3, |x| x + 1)
+            .on_runtime(env.runtime)
+            .fold(0, |a, x| a + x)
+            .await
+            .unwrap();
+        assert_eq!(sum, (1..=50_000).sum::<u64>());
+    });
+}
+
+/// Runs `pipeline` into a slow consumer; returns the most items seen between
+/// upstream (`pulled`) and the consumer.
+async fn drain_slowly<S>(pipeline: Pipeline<S>, pulled: Arc<AtomicUsize>, env: Env) -> usize
+where
+    S: futures::Stream<Item = u64>,
+{
+    let consumed = Arc::new(AtomicUsize::new(0));
+    let worst = Arc::new(AtomicUsize::new(0));
+    let (seen, w, e) = (consumed.clone(), worst.clone(), env.clone());
+    pipeline
+        .on_runtime(env.runtime.clone())
+        .for_each(move |_| {
+            let done = seen.fetch_add(1, SeqCst) + 1;
+            w.fetch_max(pulled.load(SeqCst) - done, SeqCst);
+            let e = e.clone();
+            async move { e.sleep(Duration::from_millis(1)).await }
+        })
+        .await
+        .unwrap();
+    assert_eq!(consumed.load(SeqCst), 60);
+    worst.load(SeqCst)
+}
+
+/// Calls that switch between cheap and slow make the stage switch between
+/// batched and one-by-one jobs; nothing may be lost, duplicated or reordered.
+fn mixed_call_costs_keep_every_item(rt: Rt) {
+    rt.block_on(|env| async move {
+        let work = |x: u64| {
+            if x % 700 == 0 {
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            x * 3
+        };
+        for parallelism in [1, 2, 7] {
+            let pool = BlockingPool::new(parallelism);
+            let (out, _) = producer::iter(0..6_000u64)
+                .map_blocking(parallelism, work)
+                .map_blocking_on(&pool, |x| x + 1)
+                .on_runtime(env.runtime.clone())
+                .collect()
+                .await
+                .unwrap();
+            assert_eq!(out, (0..6_000).map(|x| x * 3 + 1).collect::<Vec<_>>());
+            let (mut out, _) = producer::iter(0..6_000u64)
+                .map_blocking_unordered_on(&pool, work)
+                .on_runtime(env.runtime.clone())
+                .collect()
+                .await
+                .unwrap();
+            out.sort_unstable();
+            assert_eq!(out, (0..6_000).map(|x| x * 3).collect::<Vec<_>>());
+        }
+    });
+}
+
+fn parallelism_and_in_flight_bounds_hold(rt: Rt) {
+    rt.block_on(|env| async move {
+        for ordered in [true, false] {
+            let calls = Arc::new(Concurrency::default());
+            let pulled = Arc::new(AtomicUsize::new(0));
+            let (c, p) = (calls.clone(), pulled.clone());
+            let pipeline = producer::iter(0..60u64).inspect(move |_| {
+                p.fetch_add(1, SeqCst);
+            });
+            let work = move |x: u64| {
+                c.run(|| std::thread::sleep(Duration::from_millis(10)));
+                x
+            };
+            let worst = if ordered {
+                drain_slowly(pipeline.map_blocking(4, work), pulled, env.clone()).await
+            } else {
+                drain_slowly(
+                    pipeline.map_blocking_unordered(4, work),
+                    pulled,
+                    env.clone(),
+                )
+                .await
+            };
+            assert_eq!(calls.max.load(SeqCst), 4, "ordered: {ordered}");
+            assert!(worst <= 8, "in flight {worst}");
+        }
+    });
+}
+
+/// Runs `pipeline` collecting what it delivers before it fails.
+async fn deliveries<S>(pipeline: Pipeline<S>, env: &Env) -> (Vec<u64>, PipelineError)
+where
+    S: futures::Stream<Item = u64>,
+{
+    let delivered = Arc::new(Mutex::new(Vec::new()));
+    let d = delivered.clone();
+    let err = pipeline
+        .on_runtime(env.runtime.clone())
+        .for_each(move |x| {
+            d.lock().unwrap().push(x);
+            async {}
+        })
+        .await
+        .unwrap_err();
+    let out = delivered.lock().unwrap().clone();
+    (out, err)
+}
+
+fn panic_fails_the_stage_without_losing_or_duplicating(rt: Rt) {
+    rt.block_on(|env| async move {
+        for ordered in [true, false] {
+            let calls: Arc<Vec<AtomicUsize>> =
+                Arc::new((0..200).map(|_| AtomicUsize::new(0)).collect());
+            let running = Arc::new(Concurrency::default());
+            let (c, r) = (calls.clone(), running.clone());
+            let work = move |x: u64| {
+                c[x as usize].fetch_add(1, SeqCst);
+                r.run(|| {
+                    std::thread::sleep(jitter(x));
+                    assert!(x != 37, "boom {x}");
+                    x
+                })
+            };
+            let pipeline = producer::iter(0..200u64);
+            let (delivered, err) = if ordered {
+                deliveries(pipeline.map_blocking(4, work), &env).await
+            } else {
+                deliveries(pipeline.map_blocking_unordered(4, work), &env).await
+            };
+            let name = if ordered {
+                "map_blocking#1"
+            } else {
+                "map_blocking_unordered#1"
+            };
+            match err {
+                PipelineError::Panicked { stage, message } => {
+                    assert_eq!(stage, name);
+                    assert_eq!(message, "boom 37");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            // No call of the stage is still running when the run reports.
+            assert_eq!(running.now.load(SeqCst), 0);
+            assert!(
+                calls.iter().all(|n| n.load(SeqCst) <= 1),
+                "a call ran twice"
+            );
+            assert!(!delivered.contains(&37));
+            let unique: HashSet<_> = delivered.iter().collect();
+            assert_eq!(unique.len(), delivered.len(), "duplicates: {delivered:?}");
+            for x in &delivered {
+                assert_eq!(calls[*x as usize].load(SeqCst), 1);
+            }
+            if ordered {
+                let prefix: Vec<u64> = (0..delivered.len() as u64).collect();
+                assert_eq!(delivered, prefix, "ordered output is a prefix");
+                assert!(delivered.len() <= 37);
+            }
+        }
+    });
+}
+
+fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
+    rt.block_on(|env| async move {
+        // Dropped mid-run.
+        let live = Arc::new(AtomicUsize::new(0));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (l, c) = (live.clone(), calls.clone());
+        let run = producer::iter(0..1000u64)
+            .map_blocking(4, move |x| {
+                count_thread(&l);
+                c.fetch_add(1, SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+                x
+            })
+            .on_runtime(env.runtime.clone())
+            .count();
+        let timer = env.sleep(Duration::from_millis(100));
+        match future::select(Box::pin(run), Box::pin(timer)).await {
+            Either::Left(_) => panic!("the run should still be going"),
+            Either::Right(((), run)) => drop(run),
+        }
+        assert!(calls.load(SeqCst) >= 1, "workers started");
+        assert!(
+            env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
+                .await,
+            "{} worker threads still alive",
+            live.load(SeqCst)
+        );
+        let after = calls.load(SeqCst);
+        env.sleep(Duration::from_millis(30)).await;
+        assert_eq!(calls.load(SeqCst), after, "no call starts after the drop");
+        assert!(after < 1000);
+
+        // Ended normally: the stage's own threads exit.
+        let live = Arc::new(AtomicUsize::new(0));
+        let l = live.clone();
+        let (n, _) = producer::iter(0..100u64)
+            .map_blocking(4, move |x| {
+                count_thread(&l);
+                std::thread::sleep(Duration::from_micros(200));
+                x
+            })
+            .on_runtime(env.runtime.clone())
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(n, 100);
+        // The threads may already be gone; they must go.
+        assert!(
+            env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
+                .await
+        );
+
+        // Ended normally, on a shared pool the test then drops.
+        let live = Arc::new(AtomicUsize::new(0));
+        let l = live.clone();
+        let pool = BlockingPool::new(3);
+        let (n, _) = producer::iter(0..100u64)
+            .map_blocking_unordered_on(&pool, move |x| {
+                count_thread(&l);
+                x
+            })
+            .on_runtime(env.runtime.clone())
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(n, 100);
+        assert!(live.load(SeqCst) >= 1);
+        drop(pool);
+        assert!(
+            env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
+                .await
+        );
+    });
+}
+
+fn executor_stays_responsive_while_workers_are_busy(rt: Rt) {
+    rt.block_on(|env| async move {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (t, d, e) = (ticks.clone(), done.clone(), env.clone());
+        let ticker = async move {
+            while !d.load(SeqCst) {
+                e.sleep(Duration::from_millis(10)).await;
+                t.fetch_add(1, SeqCst);
+            }
+        };
+        let d = done.clone();
+        let run = async move {
+            // Both workers busy for 8 x 40 ms / 2 = 160 ms.
+            let out = producer::iter(0..8u64)
+                .map_blocking(2, |x| {
+                    std::thread::sleep(Duration::from_millis(40));
+                    x
+                })
+                .on_runtime(env.runtime.clone())
+                .count()
+                .await;
+            d.store(true, SeqCst);
+            out
+        };
+        let ((n, _), ()) = futures::join!(async { run.await.unwrap() }, ticker);
+        assert_eq!(n, 8);
+        // ~16 expected; a blocked executor would manage at most one or two.
+        assert!(ticks.load(SeqCst) >= 5, "only {} ticks", ticks.load(SeqCst));
+    });
+}
+
+fn blocking_iter_producer_runs_off_the_executor(rt: Rt) {
+    rt.block_on(|env| async move {
+        let names = Arc::new(Mutex::new(HashSet::new()));
+        let n = names.clone();
+        let items = (0..1000u64).inspect(move |x| {
+            n.lock().unwrap().insert(thread_name());
+            if x % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let (out, report) = producer::from_blocking_iter(items)
+            .map(|x| x + 1)
+            .on_runtime(env.runtime.clone())
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(out, (1..=1000).collect::<Vec<_>>());
+        assert_eq!(report.stage("blocking_iter#0").unwrap().items_out, 1000);
+        assert_eq!(
+            *names.lock().unwrap(),
+            HashSet::from(["flowline-blk-it".to_string()])
+        );
+
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let d = delivered.clone();
+        let err = producer::from_blocking_iter((0..100u64).inspect(|x| {
+            assert!(*x != 60, "iterator broke at {x}");
+        }))
+        .on_runtime(env.runtime)
+        .for_each(move |_| {
+            d.fetch_add(1, SeqCst);
+            async {}
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.stage(), "blocking_iter#0");
+        assert!(err.to_string().contains("iterator broke at 60"), "{err}");
+        assert_eq!(delivered.load(SeqCst), 60);
+    });
+}
+
+fn blocking_consumer_sees_every_item_in_order(rt: Rt) {
+    rt.block_on(|env| async move {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let names = Arc::new(Mutex::new(HashSet::new()));
+        let (s, n) = (seen.clone(), names.clone());
+        let report = producer::iter(0..5000u64)
+            .boundary(16)
+            .on_runtime(env.runtime.clone())
+            .run(consumer::blocking(move |x| {
+                n.lock().unwrap().insert(thread_name());
+                s.lock().unwrap().push(x);
+            }))
+            .await
+            .unwrap();
+        // The run returns once the consumer has seen everything.
+        assert_eq!(*seen.lock().unwrap(), (0..5000).collect::<Vec<_>>());
+        assert_eq!(report.delivered(), 5000);
+        assert_eq!(
+            *names.lock().unwrap(),
+            HashSet::from(["flowline-blk-cs".to_string()])
+        );
+
+        let err = producer::iter(0..100u64)
+            .on_runtime(env.runtime)
+            .run(consumer::blocking(|x| assert!(x != 42, "cannot store {x}")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.stage(), "consumer#1");
+        assert!(err.to_string().contains("cannot store 42"), "{err}");
+    });
+}
+
+fn shared_pool_bounds_threads_across_stages(rt: Rt) {
+    rt.block_on(|env| async move {
+        let pool = BlockingPool::new(3);
+        let calls = Arc::new(Concurrency::default());
+        let names = Arc::new(Mutex::new(HashSet::new()));
+        let (c1, c2) = (calls.clone(), calls.clone());
+        let (n1, n2) = (names.clone(), names.clone());
+        let (out, _) = producer::iter(0..40u64)
+            .map_blocking_on(&pool, move |x| {
+                n1.lock().unwrap().insert(thread_name());
+                c1.run(|| std::thread::sleep(Duration::from_millis(2)));
+                x * 10
+            })
+            .map_blocking_unordered_on(&pool, move |x| {
+                n2.lock().unwrap().insert(thread_name());
+                c2.run(|| std::thread::sleep(Duration::from_millis(2)));
+                x + 1
+            })
+            .on_runtime(env.runtime)
+            .collect()
+            .await
+            .unwrap();
+        let mut out = out;
+        out.sort_unstable();
+        assert_eq!(out, (0..40).map(|x| x * 10 + 1).collect::<Vec<_>>());
+        assert!(
+            calls.max.load(SeqCst) <= 3,
+            "max {}",
+            calls.max.load(SeqCst)
+        );
+        let names = names.lock().unwrap();
+        assert!(!names.is_empty() && names.len() <= 3, "{names:?}");
+        assert!(names.iter().all(|n| n.starts_with("flowline-blk-")));
+    });
+}
+
+fn unblock_runs_a_call_off_the_executor(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (out, _) = producer::iter(0..20u64)
+            .then(|x| unblock(move || x * 3))
+            .on_runtime(env.runtime.clone())
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(out, (0..20).map(|x| x * 3).collect::<Vec<_>>());
+        let err = producer::iter(0..3u64)
+            .then(|x| unblock(move || assert!(x != 1, "unblocked call failed")))
+            .named("lookup")
+            .on_runtime(env.runtime.clone())
+            .collect()
+            .await
+            .unwrap_err();
+        assert_eq!(err.stage(), "lookup");
+        assert!(err.to_string().contains("unblocked call failed"), "{err}");
+        let rt = env.runtime;
+        assert_eq!(flowline::blocking::unblock_on(rt, || 7).await, 7);
+    });
+}
+
+fn dropping_blocking_producer_and_consumer_stops_their_threads(rt: Rt) {
+    rt.block_on(|env| async move {
+        // An endless blocking iterator.
+        let live = Arc::new(AtomicUsize::new(0));
+        let made = Arc::new(AtomicUsize::new(0));
+        let (l, m) = (live.clone(), made.clone());
+        let run = producer::from_blocking_iter((0u64..).inspect(move |_| {
+            count_thread(&l);
+            m.fetch_add(1, SeqCst);
+            std::thread::sleep(Duration::from_millis(1));
+        }))
+        .on_runtime(env.runtime.clone())
+        .count();
+        let timer = env.sleep(Duration::from_millis(50));
+        match future::select(Box::pin(run), Box::pin(timer)).await {
+            Either::Left(_) => panic!("an endless producer cannot finish"),
+            Either::Right(((), run)) => drop(run),
+        }
+        assert!(made.load(SeqCst) >= 1);
+        assert!(
+            env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
+                .await
+        );
+
+        // A slow blocking consumer.
+        let live = Arc::new(AtomicUsize::new(0));
+        let (l, calls) = (live.clone(), Arc::new(AtomicUsize::new(0)));
+        let c = calls.clone();
+        let run = producer::iter(0..1000u64)
+            .on_runtime(env.runtime.clone())
+            .run(consumer::blocking(move |_| {
+                count_thread(&l);
+                c.fetch_add(1, SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }));
+        let timer = env.sleep(Duration::from_millis(50));
+        match future::select(Box::pin(run), Box::pin(timer)).await {
+            Either::Left(_) => panic!("the run should still be going"),
+            Either::Right(((), run)) => drop(run),
+        }
+        assert!(
+            env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
+                .await
+        );
+        let after = calls.load(SeqCst);
+        assert!(after < 1000, "{after} calls");
+        env.sleep(Duration::from_millis(20)).await;
+        assert_eq!(calls.load(SeqCst), after);
+    });
+}
+
+on_all_runtimes!(
+    mixed_call_costs_keep_every_item,
+    dropping_blocking_producer_and_consumer_stops_their_threads,
+    ordered_variant_keeps_order_under_random_delays,
+    cheap_items_cross_in_batches_without_loss,
+    parallelism_and_in_flight_bounds_hold,
+    panic_fails_the_stage_without_losing_or_duplicating,
+    dropping_or_ending_the_pipeline_leaves_no_worker_thread,
+    executor_stays_responsive_while_workers_are_busy,
+    blocking_iter_producer_runs_off_the_executor,
+    blocking_consumer_sees_every_item_in_order,
+    shared_pool_bounds_threads_across_stages,
+    unblock_runs_a_call_off_the_executor,
+);
+
+#[test]
+#[should_panic(expected = "flowline: map_blocking parallelism must be at least 1, got 0")]
+fn map_blocking_rejects_zero_parallelism() {
+    let _ = producer::iter(0..1).map_blocking(0, |x| x);
+}
+
+#[test]
+#[should_panic(expected = "flowline: map_blocking_unordered parallelism must be at least 1, got 0")]
+fn map_blocking_unordered_rejects_zero_parallelism() {
+    let _ = producer::iter(0..1).map_blocking_unordered(0, |x| x);
+}
+
+#[test]
+#[should_panic(expected = "flowline: blocking pool threads must be at least 1, got 0")]
+fn pool_rejects_zero_threads() {
+    let _ = BlockingPool::new(0);
+}
+
+#[test]
+fn blocking_types_are_send_where_users_need_them() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let pool = BlockingPool::new(1);
+    send_sync(&pool);
+    send(
+        &producer::iter(0..3u64)
+            .map_blocking(2, |x| x)
+            .map_blocking_unordered_on(&pool, |x| x),
+    );
+    send(&producer::from_blocking_iter(0..3u64));
+    send(&consumer::blocking(|_: u64| {}));
+    send(&unblock(|| 1));
+    // A run of them can be spawned on a multi-threaded executor.
+    send(
+        &producer::from_blocking_iter(0..3u64)
+            .map_blocking(2, |x| x)
+            .run(consumer::blocking(|_| {})),
+    );
+}
