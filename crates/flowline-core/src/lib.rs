@@ -41,6 +41,7 @@
     unreachable_pub
 )]
 
+pub mod bridge;
 pub mod consumer;
 pub mod producer;
 pub mod runtime;
