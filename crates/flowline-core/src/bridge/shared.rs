@@ -116,7 +116,10 @@ impl<T> Shared<T> {
             mem::swap(batch, &mut state.queue);
             drop(state);
             if was_full {
-                self.space.notify(usize::MAX);
+                // Room for `capacity` items: wake that many pushers, not a
+                // herd. A notified listener dropped unused passes its
+                // notification on, so none is lost.
+                self.space.notify(self.capacity);
             }
             return Poll::Ready(true);
         }
