@@ -42,7 +42,8 @@ fn feeder(n: u64, tokio: Option<&tokio::runtime::Runtime>) -> u64 {
             feeder.push(x).expect("consumer gone");
         }
     });
-    let (sum, _) = block_on(tokio, pipeline.fold(0u64, u64::wrapping_add)).expect("pipeline failed");
+    let (sum, _) =
+        block_on(tokio, pipeline.fold(0u64, u64::wrapping_add)).expect("pipeline failed");
     producer.join().unwrap();
     sum
 }
@@ -149,6 +150,9 @@ fn ping_pong_async_channel(
     })
 }
 
+/// Spawns a task on the baseline's executor.
+type Spawn = Box<dyn Fn(futures::future::BoxFuture<'static, ()>)>;
+
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -160,18 +164,42 @@ pub fn run(cfg: &Config, report: &mut Report) {
     let tokio = tokio_runtime();
 
     for (label, rt) in [("smol", None), ("tokio", Some(&tokio))] {
-        let f = report.measure(cfg, W, "Feeder::push → pipeline fold", label, n, expected, || {
-            feeder(n, rt)
-        });
-        let ac = report.measure(cfg, W, "async-channel send_blocking → recv", label, n, expected, || {
-            async_channel(n, rt)
-        });
-        let tm = report.measure(cfg, W, "tokio mpsc blocking_send → recv", label, n, expected, || {
-            tokio_mpsc(n, rt)
-        });
-        let fl = report.measure(cfg, W, "flume send → recv_async", label, n, expected, || {
-            flume(n, rt)
-        });
+        let f = report.measure(
+            cfg,
+            W,
+            "Feeder::push → pipeline fold",
+            label,
+            n,
+            expected,
+            || feeder(n, rt),
+        );
+        let ac = report.measure(
+            cfg,
+            W,
+            "async-channel send_blocking → recv",
+            label,
+            n,
+            expected,
+            || async_channel(n, rt),
+        );
+        let tm = report.measure(
+            cfg,
+            W,
+            "tokio mpsc blocking_send → recv",
+            label,
+            n,
+            expected,
+            || tokio_mpsc(n, rt),
+        );
+        let fl = report.measure(
+            cfg,
+            W,
+            "flume send → recv_async",
+            label,
+            n,
+            expected,
+            || flume(n, rt),
+        );
         let vs_ac = ac.ns_per_item() / f.ns_per_item();
         report.compare(
             W,
@@ -196,7 +224,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
         tokio.handle().clone(),
     ));
     let handle = tokio.handle().clone();
-    let cases: [(&str, Arc<dyn Runtime>, Box<dyn Fn(futures::future::BoxFuture<'static, ()>)>); 2] = [
+    let cases: [(&str, Arc<dyn Runtime>, Spawn); 2] = [
         ("smol", smol_rt, Box::new(|t| smol::spawn(t).detach())),
         ("tokio", tokio_rt, Box::new(move |t| drop(handle.spawn(t)))),
     ];
