@@ -7,6 +7,9 @@ use event_listener::Listener as _;
 use super::shared::Shared;
 use super::{PushError, PushTimeoutError, TryPushError};
 
+/// Times a full feeder yields the thread before a blocking push parks it.
+const PATIENCE: u32 = 8;
+
 /// The pushing end of a sync → async bridge: plain synchronous code (a
 /// callback, another thread, FFI, a GUI loop) hands items to a pipeline.
 ///
@@ -88,7 +91,7 @@ impl<T> Feeder<T> {
     pub fn push(&self, item: T) -> Result<(), PushError<T>> {
         let mut item = item;
         loop {
-            item = match self.shared.try_push(item) {
+            item = match self.try_push_patiently(item) {
                 Ok(()) => return Ok(()),
                 Err(TryPushError::Closed(item)) => return Err(PushError(item)),
                 Err(TryPushError::Full(item)) => item,
@@ -101,6 +104,22 @@ impl<T> Feeder<T> {
             };
             listener.wait();
         }
+    }
+
+    /// Like [`try_push`](Self::try_push), but when the feeder is full, yields
+    /// the thread a few times first: the pipeline is usually about to take
+    /// the whole queue, and parking and being woken costs two syscalls and a
+    /// scheduling delay, during which the pipeline goes idle.
+    fn try_push_patiently(&self, item: T) -> Result<(), TryPushError<T>> {
+        let mut item = item;
+        for _ in 0..PATIENCE {
+            item = match self.shared.try_push(item) {
+                Err(TryPushError::Full(item)) => item,
+                done => return done,
+            };
+            std::thread::yield_now();
+        }
+        self.shared.try_push(item)
     }
 
     /// Pushes `item` if there is room right now; never blocks.
@@ -150,7 +169,7 @@ impl<T> Feeder<T> {
         let deadline = Instant::now().checked_add(timeout);
         let mut item = item;
         loop {
-            item = match self.shared.try_push(item) {
+            item = match self.try_push_patiently(item) {
                 Ok(()) => return Ok(()),
                 Err(TryPushError::Closed(item)) => return Err(PushTimeoutError::Closed(item)),
                 Err(TryPushError::Full(item)) => item,
