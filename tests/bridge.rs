@@ -12,7 +12,7 @@ use flowline::bridge::{
 };
 use flowline::{producer, PipelineError, StageKind};
 use futures::future::{self, Either};
-use support::{Env, Rt};
+use support::{DropCounter, Env, Rt};
 
 /// Generous: the machine is shared and loaded.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -408,7 +408,52 @@ fn drain_reports_a_panic(rt: Rt) {
     });
 }
 
+fn dropping_the_drain_cancels_the_pipeline(rt: Rt) {
+    rt.block_on(|env| async move {
+        let live = Arc::new(AtomicUsize::new(0));
+        let counted = live.clone();
+        let drain = producer::generator(move |out| async move {
+            let _alive = DropCounter::new(&counted);
+            for i in 0u64.. {
+                out.emit(i).await;
+            }
+        })
+        .boundary(4)
+        .on_runtime(env.runtime.clone())
+        .into_drain(4);
+        let reader = thread::spawn(move || {
+            let mut drain = drain;
+            let first: Vec<u64> = drain.by_ref().take(10).collect();
+            drop(drain);
+            first
+        });
+        assert!(env.eventually(LIMIT, || reader.is_finished()).await);
+        assert_eq!(reader.join().unwrap(), (0..10).collect::<Vec<_>>());
+        assert!(
+            env.eventually(LIMIT, || live.load(SeqCst) == 0).await,
+            "the pipeline outlived its Drain"
+        );
+    });
+}
+
+fn finish_discards_unread_items_and_reports(rt: Rt) {
+    rt.block_on(|env| async move {
+        let drain = producer::iter(0..1000u32)
+            .on_runtime(env.runtime.clone())
+            .into_drain(2);
+        let reader = thread::spawn(move || {
+            let mut drain = drain;
+            assert_eq!(drain.next(), Some(0));
+            drain.finish()
+        });
+        assert!(env.eventually(LIMIT, || reader.is_finished()).await);
+        assert_eq!(reader.join().unwrap().unwrap().delivered(), 1000);
+    });
+}
+
 on_all_runtimes!(
+    dropping_the_drain_cancels_the_pipeline,
+    finish_discards_unread_items_and_reports,
     many_feeders_deliver_every_item_once_in_order,
     backpressure_blocks_pusher_until_consumer_catches_up,
     close_wakes_blocked_pushers_with_their_items,

@@ -168,6 +168,12 @@ impl<T> Drain<T> {
     /// under the run: [`PipelineError::Failed`] from stage `drain` with a
     /// [`JoinError`] as its source.
     ///
+    /// # Caveats
+    ///
+    /// Blocks until the pipeline ends: for a pipeline that never ends (an
+    /// open [`Feeder`] upstream, an endless generator), end it first — close
+    /// the feeder — or drop the `Drain` to cancel the run instead.
+    ///
     /// # Examples
     ///
     /// ```
