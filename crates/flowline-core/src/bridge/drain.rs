@@ -102,7 +102,7 @@ impl<S: Stream> Pipeline<S> {
         );
         let shared = Arc::new(Shared::new(capacity));
         let sink = DrainSink::new(Feeder::new(shared.clone()));
-        let feed = Feed::new(shared, None, false);
+        let feed = Feed::new(shared, None);
         let runtime = self.core.ctx.runtime_or_free();
         let run = runtime.spawn(self.run(sink));
         Drain {

@@ -87,6 +87,6 @@ pub fn feeder<T>(capacity: usize) -> (Feeder<T>, Pipeline<Feed<T>>) {
     );
     let shared = Arc::new(shared::Shared::new(capacity));
     let (core, info) = Core::with_source_kind("feeder", StageKind::Bridge);
-    let feed = Feed::new(shared.clone(), Some(info), true);
+    let feed = Feed::new(shared.clone(), Some(info));
     (Feeder::new(shared), Pipeline::from_parts(feed, core))
 }

@@ -1,6 +1,5 @@
 use std::collections::VecDeque;
 use std::mem;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -27,20 +26,13 @@ use super::TryPushError;
 /// A push is an uncontended lock, a `push_back` and an unlock; it wakes the
 /// consumer only when the consumer is actually asleep, i.e. once per burst. The
 /// consumer swaps the whole queue out in one lock, so a busy consumer pays the
-/// synchronisation once per batch, not once per item. A pusher that finds
-/// the queue full yields its thread a few times before it parks, and a
-/// consumer that finds it empty yields to its executor a few times before it
-/// sleeps: the other side is usually microseconds away, and a park/wake pair
-/// costs syscalls and a scheduling delay.
+/// synchronisation once per batch, not once per item.
 #[derive(Debug)]
 pub(crate) struct Shared<T> {
     state: Mutex<State<T>>,
     /// Pushers waiting for room (or for the queue to close).
     space: Event,
     capacity: usize,
-    /// A hint, read without the lock: set by the push that makes the queue
-    /// non-empty, cleared when the consumer takes it. Written once per batch.
-    nonempty: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -67,7 +59,6 @@ impl<T> Shared<T> {
             }),
             space: Event::new(),
             capacity,
-            nonempty: AtomicBool::new(false),
         }
     }
 
@@ -95,9 +86,6 @@ impl<T> Shared<T> {
         if state.queue.len() >= self.capacity {
             return Err(TryPushError::Full(item));
         }
-        if state.queue.is_empty() {
-            self.nonempty.store(true, Relaxed);
-        }
         state.queue.push_back(item);
         let consumer = state.consumer.take();
         drop(state);
@@ -117,20 +105,7 @@ impl<T> Shared<T> {
     /// Moves every queued item into `batch` (which must be empty), or registers
     /// the consumer's waker. `Ready(false)` means the queue is closed and empty:
     /// the stream has ended.
-    /// Whether items may be waiting: a lock-free hint for a consumer deciding
-    /// whether to look again before it sleeps.
-    pub(crate) fn maybe_nonempty(&self) -> bool {
-        self.nonempty.load(Relaxed)
-    }
-
-    /// With `register` false, an empty queue returns `Pending` without
-    /// storing the waker: the caller must see to being polled again.
-    pub(crate) fn poll_take(
-        &self,
-        batch: &mut VecDeque<T>,
-        cx: &mut Context<'_>,
-        register: bool,
-    ) -> Poll<bool> {
+    pub(crate) fn poll_take(&self, batch: &mut VecDeque<T>, cx: &mut Context<'_>) -> Poll<bool> {
         debug_assert!(batch.is_empty());
         let mut state = self.lock();
         if !state.queue.is_empty() {
@@ -139,7 +114,6 @@ impl<T> Shared<T> {
             let was_full = state.queue.len() >= self.capacity;
             // The emptied buffer goes back, keeping its allocation.
             mem::swap(batch, &mut state.queue);
-            self.nonempty.store(false, Relaxed);
             drop(state);
             if was_full {
                 // Room for `capacity` items: wake that many pushers, not a
@@ -151,9 +125,6 @@ impl<T> Shared<T> {
         }
         if state.closed {
             return Poll::Ready(false);
-        }
-        if !register {
-            return Poll::Pending;
         }
         match &mut state.consumer {
             Some(waker) if waker.will_wake(cx.waker()) => {}
