@@ -21,6 +21,14 @@ pub struct PushError<T>(pub T);
 
 impl<T> PushError<T> {
     /// The item that was not pushed.
+    ///
+    /// ```
+    /// use flowline_core::bridge;
+    ///
+    /// let (feeder, pipeline) = bridge::feeder(1);
+    /// drop(pipeline);
+    /// assert_eq!(feeder.push("lost?").unwrap_err().into_inner(), "lost?");
+    /// ```
     pub fn into_inner(self) -> T {
         self.0
     }
@@ -63,18 +71,30 @@ pub enum TryPushError<T> {
 
 impl<T> TryPushError<T> {
     /// The item that was not pushed.
+    ///
+    /// ```
+    /// use flowline_core::bridge;
+    ///
+    /// let (feeder, _pipeline) = bridge::feeder(1);
+    /// feeder.push(1).unwrap();
+    /// let err = feeder.try_push(2).unwrap_err();
+    /// assert!(err.is_full() && !err.is_closed());
+    /// assert_eq!(err.into_inner(), 2);
+    /// ```
     pub fn into_inner(self) -> T {
         match self {
             TryPushError::Full(t) | TryPushError::Closed(t) => t,
         }
     }
 
-    /// Whether the feeder was full (rather than closed).
+    /// Whether the feeder was full (rather than closed); see
+    /// [`into_inner`](Self::into_inner) for an example.
     pub fn is_full(&self) -> bool {
         matches!(self, TryPushError::Full(_))
     }
 
-    /// Whether the feeder was closed.
+    /// Whether the feeder was closed; see [`into_inner`](Self::into_inner)
+    /// for an example.
     pub fn is_closed(&self) -> bool {
         matches!(self, TryPushError::Closed(_))
     }
@@ -124,6 +144,16 @@ pub enum PushTimeoutError<T> {
 
 impl<T> PushTimeoutError<T> {
     /// The item that was not pushed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flowline_core::bridge;
+    ///
+    /// let (feeder, _pipeline) = bridge::feeder(1);
+    /// feeder.close();
+    /// let err = feeder.push_timeout('x', Duration::from_secs(1)).unwrap_err();
+    /// assert_eq!(err.into_inner(), 'x');
+    /// ```
     pub fn into_inner(self) -> T {
         match self {
             PushTimeoutError::Timeout(t) | PushTimeoutError::Closed(t) => t,

@@ -16,6 +16,21 @@ use crate::run::StageInfo;
 /// batch, so a busy pipeline synchronises with the pushers once per batch.
 /// Dropping it (with its pipeline) closes the feeder: pushes then fail and
 /// hand their items back.
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::bridge;
+///
+/// let (feeder, pipeline) = bridge::feeder(4);
+/// feeder.push(1).unwrap();
+/// feeder.push(2).unwrap();
+/// drop(feeder);
+/// // A pipeline is a Stream; the source of this one is a `Feed`.
+/// let stream = pipeline.map(|x| x * 3);
+/// let items: Vec<i32> = futures::executor::block_on(futures::StreamExt::collect(stream));
+/// assert_eq!(items, [3, 6]);
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct Feed<T> {
     shared: Arc<Shared<T>>,
