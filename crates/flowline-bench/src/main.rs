@@ -9,6 +9,7 @@
 mod harness;
 mod w1_linear;
 mod w3_blocking;
+mod w4_bridge;
 
 use harness::{Config, Report};
 
@@ -24,6 +25,9 @@ fn main() {
     }
     if cfg.wants("W3") {
         w3_blocking::run(&cfg, &mut report);
+    }
+    if cfg.wants("W4") {
+        w4_bridge::run(&cfg, &mut report);
     }
     let missed = report.comparisons.iter().filter(|c| !c.met).count();
     println!(

@@ -42,6 +42,7 @@
 )]
 
 pub mod blocking;
+pub mod bridge;
 pub mod consumer;
 pub mod policy;
 pub mod producer;

@@ -35,8 +35,13 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(source_name: &str) -> (Self, Arc<StageInfo>) {
+        Self::with_source_kind(source_name, StageKind::Source)
+    }
+
+    /// Like [`new`](Self::new), for a first stage of another kind (a bridge).
+    pub(crate) fn with_source_kind(source_name: &str, kind: StageKind) -> (Self, Arc<StageInfo>) {
         let ctx = Arc::new(RunContext::default());
-        let (last, info) = ctx.add_stage(source_name, StageKind::Source, Vec::new());
+        let (last, info) = ctx.add_stage(source_name, kind, Vec::new());
         let core = Core {
             ctx,
             last,

@@ -1,0 +1,252 @@
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread, ThreadId};
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+
+use super::drain_sink::DrainSink;
+use super::shared::Shared;
+use super::{Feed, Feeder, RecvTimeoutError, TryRecvError};
+use crate::run::{Pipeline, PipelineError, RunReport};
+use crate::runtime::{JoinError, JoinHandle, RuntimeExt as _};
+
+/// A pipeline's output as a blocking [`Iterator`], for synchronous callers:
+/// the async → sync half of the bridge. Made by
+/// [`Pipeline::into_drain`].
+///
+/// [`next`](Iterator::next) blocks until an item arrives and returns `None`
+/// after the last one; [`recv_timeout`](Self::recv_timeout) and
+/// [`try_recv`](Self::try_recv) wait for a while or not at all. When the
+/// items are exhausted, [`finish`](Self::finish) gives the run's
+/// [`RunReport`] or [`PipelineError`].
+///
+/// The pipeline runs on its own while the `Drain` is read: spawned on its
+/// runtime if it has one ([`on`](Pipeline::on)), otherwise driven on a thread
+/// of the `blocking` crate's pool. Up to `capacity` items wait for the reader
+/// (plus the batch it is reading), then the pipeline waits: backpressure.
+///
+/// Dropping the `Drain` cancels the pipeline.
+///
+/// # Caveats
+///
+/// `next`, `recv_timeout` and `finish` block the calling thread: call them
+/// from synchronous code, not from an async task (there, run the pipeline
+/// with a terminal method such as [`for_each`](Pipeline::for_each), or read
+/// it as a `Stream`).
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::producer;
+///
+/// let mut drain = producer::iter(1..=3u32).map(|x| x * 10).into_drain(8);
+/// let items: Vec<u32> = drain.by_ref().collect();
+/// assert_eq!(items, [10, 20, 30]);
+/// let report = drain.finish().unwrap();
+/// assert_eq!(report.delivered(), 3);
+/// ```
+#[must_use = "a Drain cancels its pipeline when dropped"]
+pub struct Drain<T> {
+    feed: Feed<T>,
+    run: JoinHandle<Result<RunReport, PipelineError>>,
+    waker: Option<(ThreadId, Waker)>,
+}
+
+/// Wakes a thread parked in a [`Drain`] call.
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+impl<S: Stream> Pipeline<S> {
+    /// Starts the pipeline and returns its output as a blocking iterator, for
+    /// synchronous code: see [`Drain`].
+    ///
+    /// Call it last, after [`on`](Self::on) / [`on_runtime`](Self::on_runtime):
+    /// the pipeline is spawned on its runtime right away (runtime-free, it is
+    /// driven on a thread of the `blocking` crate's pool). `capacity` items
+    /// may wait for the reader before the pipeline waits.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0: the drain needs room for at least one item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let drain = producer::iter(["a", "b"]).into_drain(4);
+    /// for item in drain {
+    ///     println!("{item}");
+    /// }
+    /// ```
+    pub fn into_drain(self, capacity: usize) -> Drain<S::Item>
+    where
+        S: Send + 'static,
+        S::Item: Send + 'static,
+    {
+        assert!(
+            capacity > 0,
+            "flowline: into_drain capacity must be at least 1, got 0; \
+             pass the number of items that may wait for the reader, e.g. .into_drain(64)"
+        );
+        let shared = Arc::new(Shared::new(capacity));
+        let sink = DrainSink::new(Feeder::new(shared.clone()));
+        let feed = Feed::new(shared, None);
+        let runtime = self.core.ctx.runtime_or_free();
+        let run = runtime.spawn(self.run(sink));
+        Drain {
+            feed,
+            run,
+            waker: None,
+        }
+    }
+}
+
+impl<T> Drain<T> {
+    /// Waits up to `timeout` for the next item.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] if none arrived in time,
+    /// [`RecvTimeoutError::Ended`] after the last item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flowline_core::producer;
+    ///
+    /// let mut drain = producer::iter([5u8]).into_drain(1);
+    /// assert_eq!(drain.recv_timeout(Duration::from_secs(10)), Ok(5));
+    /// ```
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_deadline(Instant::now().checked_add(timeout))
+    }
+
+    /// Takes the next item if one is ready; never blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if no item is ready yet,
+    /// [`TryRecvError::Ended`] after the last item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{bridge::{self, TryRecvError}};
+    ///
+    /// let (feeder, pipeline) = bridge::feeder::<u8>(4);
+    /// let mut drain = pipeline.into_drain(4);
+    /// assert_eq!(drain.try_recv(), Err(TryRecvError::Empty));
+    /// ```
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        match self.feed.poll_item(&mut cx) {
+            Poll::Ready(Some(item)) => Ok(item),
+            Poll::Ready(None) => Err(TryRecvError::Ended),
+            Poll::Pending => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Discards the items not read yet, waits for the pipeline to end and
+    /// returns how the run went.
+    ///
+    /// # Errors
+    ///
+    /// The run's [`PipelineError`], if it failed. If the runtime shut down
+    /// under the run: [`PipelineError::Failed`] from stage `drain` with a
+    /// [`JoinError`] as its source.
+    ///
+    /// # Caveats
+    ///
+    /// Blocks until the pipeline ends: for a pipeline that never ends (an
+    /// open [`Feeder`] upstream, an endless generator), end it first — close
+    /// the feeder — or drop the `Drain` to cancel the run instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let drain = producer::iter(0..10).map(|x| 100 / (5 - x)).into_drain(4);
+    /// let err = drain.finish().unwrap_err();
+    /// assert_eq!(err.stage(), "map#1");
+    /// ```
+    pub fn finish(mut self) -> Result<RunReport, PipelineError> {
+        while self.recv_deadline(None).is_ok() {}
+        match futures::executor::block_on(&mut self.run) {
+            Ok(result) => result,
+            Err(JoinError::Panicked(message)) => Err(PipelineError::Panicked {
+                stage: "drain".to_string(),
+                message,
+            }),
+            Err(error) => Err(PipelineError::Failed {
+                stage: "drain".to_string(),
+                source: Box::new(error),
+            }),
+        }
+    }
+
+    fn thread_waker(&mut self) -> Waker {
+        let id = thread::current().id();
+        match &self.waker {
+            Some((owner, waker)) if *owner == id => waker.clone(),
+            _ => {
+                let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+                self.waker = Some((id, waker.clone()));
+                waker
+            }
+        }
+    }
+
+    fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let waker = self.thread_waker();
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            match self.feed.poll_item(&mut cx) {
+                Poll::Ready(Some(item)) => return Ok(item),
+                Poll::Ready(None) => return Err(RecvTimeoutError::Ended),
+                // A spurious unpark only costs another poll.
+                Poll::Pending => match deadline {
+                    None => thread::park(),
+                    Some(deadline) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            return Err(RecvTimeoutError::Timeout);
+                        }
+                        thread::park_timeout(deadline - now);
+                    }
+                },
+            }
+        }
+    }
+}
+
+impl<T> Iterator for Drain<T> {
+    type Item = T;
+
+    /// Blocks until the next item, or returns `None` after the last one.
+    fn next(&mut self) -> Option<T> {
+        self.recv_deadline(None).ok()
+    }
+}
+
+impl<T> fmt::Debug for Drain<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drain")
+            .field("feed", &self.feed)
+            .field("finished", &self.run.is_finished())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,494 @@
+//! Bridges: Feeder (sync → pipeline) and Drain (pipeline → sync).
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flowline::bridge::{
+    self, PushError, PushTimeoutError, RecvTimeoutError, TryPushError, TryRecvError,
+};
+use flowline::{producer, PipelineError, StageKind};
+use futures::future::{self, Either};
+use support::{DropCounter, Env, Rt};
+
+/// Generous: the machine is shared and loaded.
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// An async wait the consumer can be held on: open when the flag is set.
+async fn gate(env: &Env, open: &AtomicBool) {
+    while !open.load(SeqCst) {
+        env.sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn many_feeders_deliver_every_item_once_in_order(rt: Rt) {
+    const THREADS: u64 = 6;
+    const ITEMS: u64 = 10_000;
+    rt.block_on(|env| async move {
+        for capacity in [1, 7, 256] {
+            let (feeder, pipeline) = bridge::feeder::<(u64, u64)>(capacity);
+            let threads: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let feeder = feeder.clone();
+                    thread::spawn(move || {
+                        for i in 0..ITEMS {
+                            feeder.push((t, i)).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            drop(feeder);
+            let (items, report) = pipeline
+                .map(|x| x)
+                .boundary(capacity)
+                .on_runtime(env.runtime.clone())
+                .collect()
+                .await
+                .unwrap();
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(items.len() as u64, THREADS * ITEMS, "capacity {capacity}");
+            let mut next = vec![0u64; THREADS as usize];
+            for (t, i) in items {
+                assert_eq!(i, next[t as usize], "feeder {t} out of order");
+                next[t as usize] += 1;
+            }
+            assert!(next.iter().all(|&n| n == ITEMS));
+            assert_eq!(report.stages[0].name, "feeder#0");
+            assert_eq!(report.stages[0].kind, StageKind::Bridge);
+            assert_eq!(report.stages[0].items_out, THREADS * ITEMS);
+            assert_eq!(report.delivered(), THREADS * ITEMS);
+        }
+    });
+}
+
+fn backpressure_blocks_pusher_until_consumer_catches_up(rt: Rt) {
+    const CAPACITY: usize = 4;
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<usize>(CAPACITY);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicBool::new(false));
+        let pusher = {
+            let accepted = accepted.clone();
+            thread::spawn(move || {
+                for i in 0..100 {
+                    feeder.push(i).unwrap();
+                    accepted.fetch_add(1, SeqCst);
+                }
+            })
+        };
+        let items = Mutex::new(Vec::new());
+        // The consumer holds the first item until the gate opens.
+        let run = pipeline.on_runtime(env.runtime.clone()).for_each(|x| {
+            items.lock().unwrap().push(x);
+            gate(&env, &open)
+        });
+        let check = async {
+            assert!(
+                env.eventually(LIMIT, || accepted.load(SeqCst) >= CAPACITY)
+                    .await
+            );
+            env.sleep(Duration::from_millis(100)).await;
+            let stalled = accepted.load(SeqCst);
+            // the item held + the rest of the batch taken + a full queue
+            assert!(
+                stalled <= 2 * CAPACITY,
+                "pushed {stalled} past a stalled consumer"
+            );
+            env.sleep(Duration::from_millis(50)).await;
+            assert_eq!(accepted.load(SeqCst), stalled, "pusher was not blocked");
+            assert!(!pusher.is_finished());
+            open.store(true, SeqCst);
+            assert!(env.eventually(LIMIT, || pusher.is_finished()).await);
+        };
+        let (report, ()) = futures::join!(run, check);
+        assert_eq!(report.unwrap().delivered(), 100);
+        pusher.join().unwrap();
+        let items = items.into_inner().unwrap();
+        assert_eq!(items, (0..100).collect::<Vec<_>>());
+    });
+}
+
+/// Each pusher pushes 0.. until refused: returns (accepted, the refused item).
+fn push_until_refused(feeder: bridge::Feeder<(usize, usize)>, t: usize) -> (usize, usize) {
+    let mut i = 0;
+    loop {
+        match feeder.push((t, i)) {
+            Ok(()) => i += 1,
+            Err(PushError((tt, refused))) => {
+                assert_eq!(tt, t);
+                return (i, refused);
+            }
+        }
+    }
+}
+
+fn close_wakes_blocked_pushers_with_their_items(rt: Rt) {
+    const CAPACITY: usize = 3;
+    const THREADS: usize = 4;
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<(usize, usize)>(CAPACITY);
+        let pushers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let feeder = feeder.clone();
+                thread::spawn(move || push_until_refused(feeder, t))
+            })
+            .collect();
+        // Nobody consumes: all pushers end up blocked on a full feeder.
+        assert!(env.eventually(LIMIT, || feeder.len() == CAPACITY).await);
+        env.sleep(Duration::from_millis(100)).await;
+        assert!(pushers.iter().all(|p| !p.is_finished()));
+        assert!(feeder.close());
+        assert!(
+            env.eventually(LIMIT, || pushers.iter().all(|p| p.is_finished()))
+                .await
+        );
+        let outcomes: Vec<(usize, usize)> =
+            pushers.into_iter().map(|p| p.join().unwrap()).collect();
+        for &(accepted, refused) in &outcomes {
+            assert_eq!(refused, accepted, "the refused item is the next one");
+        }
+        let accepted: usize = outcomes.iter().map(|o| o.0).sum();
+        assert_eq!(accepted, CAPACITY);
+        // What was accepted before the close is still delivered, nothing else.
+        let (items, _) = pipeline
+            .on_runtime(env.runtime.clone())
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(items.len(), accepted);
+        for (t, &(n, _)) in outcomes.iter().enumerate() {
+            let mine: Vec<usize> = items.iter().filter(|x| x.0 == t).map(|x| x.1).collect();
+            assert_eq!(mine, (0..n).collect::<Vec<_>>());
+        }
+        assert_eq!(feeder.push((9, 9)), Err(PushError((9, 9))));
+    });
+}
+
+fn dropping_the_pipeline_refuses_pushes(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<u32>(1);
+        let open = AtomicBool::new(false);
+        let blocked = {
+            let feeder = feeder.clone();
+            thread::spawn(move || {
+                let mut pushed = 0;
+                for i in 0..10 {
+                    match feeder.push(i) {
+                        Ok(()) => pushed += 1,
+                        Err(PushError(item)) => return (pushed, item),
+                    }
+                }
+                (pushed, 99)
+            })
+        };
+        let run = pipeline
+            .boundary(1)
+            .on_runtime(env.runtime.clone())
+            .for_each(|_| gate(&env, &open));
+        // Run a while, with the consumer stuck, then drop the run.
+        match future::select(
+            std::pin::pin!(run),
+            std::pin::pin!(env.sleep(Duration::from_millis(100))),
+        )
+        .await
+        {
+            Either::Left(_) => panic!("the run cannot end while the feeder is open"),
+            Either::Right(_) => {}
+        }
+        assert!(env.eventually(LIMIT, || blocked.is_finished()).await);
+        let (pushed, refused) = blocked.join().unwrap();
+        assert_eq!(refused, pushed, "the refused push hands back its item");
+        assert!(feeder.is_closed());
+        assert_eq!(feeder.push(42), Err(PushError(42)));
+        assert_eq!(feeder.try_push(43), Err(TryPushError::Closed(43)));
+    });
+}
+
+fn try_push_full_and_closed(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<&str>(2);
+        assert_eq!(feeder.try_push("a"), Ok(()));
+        assert_eq!(feeder.try_push("b"), Ok(()));
+        assert_eq!(feeder.try_push("c"), Err(TryPushError::Full("c")));
+        assert_eq!(feeder.len(), 2);
+        assert!(feeder.close());
+        assert!(!feeder.close());
+        assert_eq!(feeder.try_push("d"), Err(TryPushError::Closed("d")));
+        let (items, report) = pipeline.on_runtime(env.runtime).collect().await.unwrap();
+        assert_eq!(items, ["a", "b"]);
+        assert_eq!(report.delivered(), 2);
+    });
+}
+
+fn push_timeout_times_out_and_succeeds(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<u32>(1);
+        feeder.push(1).unwrap();
+        let start = Instant::now();
+        let full = feeder.push_timeout(2, Duration::from_millis(50));
+        assert_eq!(full, Err(PushTimeoutError::Timeout(2)));
+        assert!(start.elapsed() >= Duration::from_millis(45));
+        // With a consumer, a generous timeout succeeds.
+        let pusher = {
+            let feeder = feeder.clone();
+            thread::spawn(move || {
+                let r = (2..=50)
+                    .map(|i| feeder.push_timeout(i, LIMIT))
+                    .collect::<Vec<_>>();
+                feeder.close();
+                r
+            })
+        };
+        drop(feeder);
+        let (items, _) = pipeline.on_runtime(env.runtime).collect().await.unwrap();
+        assert!(pusher.join().unwrap().iter().all(Result::is_ok));
+        assert_eq!(items, (1..=50).collect::<Vec<_>>());
+        // Closed while waiting.
+        let (feeder, _pipeline) = bridge::feeder::<u32>(1);
+        feeder.push(1).unwrap();
+        let closer = feeder.clone();
+        let waiter = thread::spawn(move || feeder.push_timeout(2, LIMIT));
+        thread::sleep(Duration::from_millis(30));
+        closer.close();
+        assert_eq!(waiter.join().unwrap(), Err(PushTimeoutError::Closed(2)));
+    });
+}
+
+/// The asyncio pitfall: pushes landing between two wake-ups of the consumer
+/// must all be delivered now, not when some later push wakes it again.
+fn bursts_between_wakeups_are_delivered_in_full(rt: Rt) {
+    rt.block_on(|env| async move {
+        for boundary in [false, true] {
+            let (feeder, pipeline) = bridge::feeder::<u32>(256);
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let pusher = {
+                let seen = seen.clone();
+                thread::spawn(move || {
+                    let mut next = 0u32;
+                    for burst in [1, 2, 100, 1, 1, 2, 100, 2, 1, 100, 100, 2] {
+                        // The consumer has seen everything: it is asleep now.
+                        for _ in 0..burst {
+                            feeder.push(next).unwrap();
+                            next += 1;
+                        }
+                        let start = Instant::now();
+                        while seen.lock().unwrap().len() < next as usize {
+                            assert!(
+                                start.elapsed() < LIMIT,
+                                "burst of {burst}: {} of {next} items seen; the rest is stranded",
+                                seen.lock().unwrap().len()
+                            );
+                            thread::sleep(Duration::from_micros(200));
+                        }
+                    }
+                    next
+                })
+            };
+            let record = seen.clone();
+            let pipeline = pipeline.on_runtime(env.runtime.clone());
+            let run = if boundary {
+                Either::Left(pipeline.boundary(4).for_each(|x| {
+                    record.lock().unwrap().push(x);
+                    async {}
+                }))
+            } else {
+                Either::Right(pipeline.for_each(|x| {
+                    record.lock().unwrap().push(x);
+                    async {}
+                }))
+            };
+            let report = run.await.unwrap();
+            let total = pusher.join().unwrap();
+            assert_eq!(*seen.lock().unwrap(), (0..total).collect::<Vec<_>>());
+            assert_eq!(report.delivered(), u64::from(total));
+        }
+    });
+}
+
+fn send_waits_without_blocking(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<u32>(1);
+        let producer = async move {
+            for i in 0..500 {
+                feeder.send(i).await.unwrap();
+            }
+        };
+        let ((items, _), ()) = futures::join!(
+            async {
+                pipeline
+                    .boundary(2)
+                    .on_runtime(env.runtime.clone())
+                    .collect()
+                    .await
+                    .unwrap()
+            },
+            producer
+        );
+        assert_eq!(items, (0..500).collect::<Vec<_>>());
+        let (feeder, pipeline) = bridge::feeder::<u32>(1);
+        drop(pipeline);
+        assert_eq!(feeder.send(5).await, Err(PushError(5)));
+    });
+}
+
+fn drain_ends_after_last_item(rt: Rt) {
+    rt.block_on(|env| async move {
+        let drain = producer::iter(0..10_000u64)
+            .map(|x| x * 2)
+            .boundary(16)
+            .on_runtime(env.runtime.clone())
+            .into_drain(8);
+        let reader = thread::spawn(move || {
+            let mut drain = drain;
+            let items: Vec<u64> = drain.by_ref().collect();
+            assert_eq!(drain.next(), None);
+            assert_eq!(drain.try_recv(), Err(TryRecvError::Ended));
+            (items, drain.finish())
+        });
+        assert!(env.eventually(LIMIT, || reader.is_finished()).await);
+        let (items, report) = reader.join().unwrap();
+        assert_eq!(items, (0..10_000).map(|x| x * 2).collect::<Vec<_>>());
+        assert_eq!(report.unwrap().delivered(), 10_000);
+    });
+}
+
+fn drain_reads_a_feeder_round_trip(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<u32>(4);
+        let mut drain = pipeline
+            .map(|x| x + 1)
+            .on_runtime(env.runtime.clone())
+            .into_drain(4);
+        let reader = thread::spawn(move || {
+            assert_eq!(drain.try_recv(), Err(TryRecvError::Empty));
+            assert_eq!(
+                drain.recv_timeout(Duration::from_millis(20)),
+                Err(RecvTimeoutError::Timeout)
+            );
+            for i in 0..1000 {
+                feeder.push(i).unwrap();
+                assert_eq!(drain.recv_timeout(LIMIT), Ok(i + 1));
+            }
+            drop(feeder);
+            assert_eq!(drain.recv_timeout(LIMIT), Err(RecvTimeoutError::Ended));
+            drain.finish()
+        });
+        assert!(env.eventually(LIMIT, || reader.is_finished()).await);
+        assert_eq!(reader.join().unwrap().unwrap().delivered(), 1000);
+    });
+}
+
+fn drain_reports_a_panic(rt: Rt) {
+    rt.block_on(|env| async move {
+        let drain = producer::iter(0..100u32)
+            .map(|x| if x == 50 { panic!("bad item {x}") } else { x })
+            .named("check")
+            .on_runtime(env.runtime.clone())
+            .into_drain(4);
+        let reader = thread::spawn(move || {
+            let mut drain = drain;
+            let items: Vec<u32> = drain.by_ref().collect();
+            (items, drain.finish())
+        });
+        assert!(env.eventually(LIMIT, || reader.is_finished()).await);
+        let (items, result) = reader.join().unwrap();
+        assert_eq!(items, (0..50).collect::<Vec<_>>());
+        match result {
+            Err(PipelineError::Panicked { stage, message }) => {
+                assert_eq!(stage, "check");
+                assert_eq!(message, "bad item 50");
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
+    });
+}
+
+fn dropping_the_drain_cancels_the_pipeline(rt: Rt) {
+    rt.block_on(|env| async move {
+        let live = Arc::new(AtomicUsize::new(0));
+        let counted = live.clone();
+        let drain = producer::generator(move |out| async move {
+            let _alive = DropCounter::new(&counted);
+            for i in 0u64.. {
+                out.emit(i).await;
+            }
+        })
+        .boundary(4)
+        .on_runtime(env.runtime.clone())
+        .into_drain(4);
+        let reader = thread::spawn(move || {
+            let mut drain = drain;
+            let first: Vec<u64> = drain.by_ref().take(10).collect();
+            drop(drain);
+            first
+        });
+        assert!(env.eventually(LIMIT, || reader.is_finished()).await);
+        assert_eq!(reader.join().unwrap(), (0..10).collect::<Vec<_>>());
+        assert!(
+            env.eventually(LIMIT, || live.load(SeqCst) == 0).await,
+            "the pipeline outlived its Drain"
+        );
+    });
+}
+
+fn finish_discards_unread_items_and_reports(rt: Rt) {
+    rt.block_on(|env| async move {
+        let drain = producer::iter(0..1000u32)
+            .on_runtime(env.runtime.clone())
+            .into_drain(2);
+        let reader = thread::spawn(move || {
+            let mut drain = drain;
+            assert_eq!(drain.next(), Some(0));
+            drain.finish()
+        });
+        assert!(env.eventually(LIMIT, || reader.is_finished()).await);
+        assert_eq!(reader.join().unwrap().unwrap().delivered(), 1000);
+    });
+}
+
+on_all_runtimes!(
+    dropping_the_drain_cancels_the_pipeline,
+    finish_discards_unread_items_and_reports,
+    many_feeders_deliver_every_item_once_in_order,
+    backpressure_blocks_pusher_until_consumer_catches_up,
+    close_wakes_blocked_pushers_with_their_items,
+    dropping_the_pipeline_refuses_pushes,
+    try_push_full_and_closed,
+    push_timeout_times_out_and_succeeds,
+    bursts_between_wakeups_are_delivered_in_full,
+    send_waits_without_blocking,
+    drain_ends_after_last_item,
+    drain_reads_a_feeder_round_trip,
+    drain_reports_a_panic,
+);
+
+#[test]
+#[should_panic(expected = "feeder capacity must be at least 1, got 0")]
+fn feeder_capacity_zero_panics() {
+    let _ = bridge::feeder::<u8>(0);
+}
+
+#[test]
+#[should_panic(expected = "into_drain capacity must be at least 1, got 0")]
+fn drain_capacity_zero_panics() {
+    let _ = producer::iter([1]).into_drain(0);
+}
+
+#[test]
+fn bridge_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<bridge::Feeder<String>>();
+    send::<bridge::Drain<String>>();
+    send::<bridge::Feed<String>>();
+    send_sync::<PushError<String>>();
+    send_sync::<TryPushError<String>>();
+    let (feeder, _p) = bridge::feeder::<String>(1);
+    fn send_future<F: std::future::Future + Send>(_: F) {}
+    send_future(feeder.send(String::new()));
+}
