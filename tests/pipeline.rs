@@ -248,7 +248,38 @@ fn failing_consumer_is_a_stage_error(rt: Rt) {
     });
 }
 
+fn boundary_hands_over_items_of_a_cpu_bound_upstream_promptly(rt: Rt) {
+    // An upstream that never waits (busy for 2 ms per item) would fill a
+    // whole batch (256 items here) before sending anything; a starving
+    // downstream must get the first items long before the last.
+    rt.block_on(|env| async move {
+        let start = std::time::Instant::now();
+        let mut arrivals = Vec::new();
+        producer::iter(0..30u32)
+            .map(|x| {
+                let t = std::time::Instant::now();
+                while t.elapsed() < Duration::from_millis(2) {}
+                x
+            })
+            .boundary(1024)
+            .on_runtime(env.runtime.clone())
+            .for_each(|_| {
+                arrivals.push(start.elapsed());
+                async {}
+            })
+            .await
+            .unwrap();
+        assert_eq!(arrivals.len(), 30);
+        let (first, last) = (arrivals[0], arrivals[29]);
+        assert!(
+            first * 2 < last,
+            "first item after {first:?}, last after {last:?}: items were held back: {arrivals:?}"
+        );
+    });
+}
+
 on_all_runtimes!(
+    boundary_hands_over_items_of_a_cpu_bound_upstream_promptly,
     fused_stages_keep_items_and_order,
     boundaries_keep_items_and_order,
     generator_yields_in_order_with_awaits,

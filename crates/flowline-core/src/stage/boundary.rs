@@ -1,11 +1,11 @@
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 use event_listener::Event;
@@ -16,7 +16,11 @@ use pin_project_lite::pin_project;
 use crate::run::{RunContext, StageInfo};
 
 /// Largest micro-batch a boundary moves at once.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 2048;
+
+/// Longest an upstream that never waits (a CPU-bound stage) holds a
+/// partial batch while downstream is starving for items.
+const MAX_HOLD: Duration = Duration::from_micros(500);
 
 /// The largest batch for a boundary of `capacity` items: a quarter of it,
 /// between 1 and [`MAX_BATCH`].
@@ -34,9 +38,27 @@ pub(crate) fn batch_geometry(capacity: usize) -> (usize, usize) {
     (batch, slots)
 }
 
+/// Items an upstream task moves between yields to its executor.
+const YIELD_EVERY: usize = 4096;
+
+/// Returns `Pending` once (after asking to be polled again).
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
 /// What both ends of a boundary share: the item budget.
 ///
-/// Batches travel over an unbounded channel; memory is bounded by counting
+/// Batches (`Vec<T>`) travel over an unbounded channel; memory is bounded by counting
 /// items instead. Upstream pulls an item only while the queued items plus its
 /// open batch stay within `capacity`. When the budget is spent it waits until
 /// downstream has drained the queue to half — so a producer that outruns its
@@ -48,6 +70,9 @@ struct Budget {
     /// Notified when `queued` drops to `capacity / 2` or the receiver goes.
     space: Event,
     closed: AtomicBool,
+    /// Set while downstream waits for a batch: upstream then sends a batch
+    /// it has held for [`MAX_HOLD`] even if it is not full.
+    starving: AtomicBool,
 }
 
 impl Budget {
@@ -97,9 +122,9 @@ pin_project! {
     #[must_use = "streams do nothing unless polled"]
     pub struct Boundary<T> {
         #[pin]
-        rx: Receiver<VecDeque<T>>,
-        recycle: Sender<VecDeque<T>>,
-        current: VecDeque<T>,
+        rx: Receiver<Vec<T>>,
+        recycle: Sender<Vec<T>>,
+        current: Vec<T>,
         budget: CloseOnDrop,
         info: Arc<StageInfo>,
     }
@@ -131,6 +156,8 @@ impl<T: Send + 'static> Boundary<T> {
             queued: AtomicUsize::new(0),
             space: Event::new(),
             closed: AtomicBool::new(false),
+            // Downstream has nothing yet.
+            starving: AtomicBool::new(true),
         });
         // Unbounded in batches, bounded in items by `Budget`.
         let (tx, rx) = async_channel::unbounded();
@@ -154,7 +181,7 @@ impl<T: Send + 'static> Boundary<T> {
         let stream = Boundary {
             rx,
             recycle: recycle_tx,
-            current: VecDeque::new(),
+            current: Vec::new(),
             budget: CloseOnDrop(budget),
             info,
         };
@@ -164,8 +191,8 @@ impl<T: Send + 'static> Boundary<T> {
 
 /// The upstream half of a boundary.
 struct Pump<T> {
-    tx: Sender<VecDeque<T>>,
-    recycled: Receiver<VecDeque<T>>,
+    tx: Sender<Vec<T>>,
+    recycled: Receiver<Vec<T>>,
     budget: Arc<Budget>,
     max_batch: usize,
 }
@@ -178,6 +205,7 @@ impl<T> Pump<T> {
     async fn run<S: Stream<Item = T>>(self, upstream: S) {
         let mut upstream = pin!(upstream);
         let budget = &*self.budget;
+        let mut since_yield = 0;
         loop {
             let room = budget.capacity.saturating_sub(budget.queued.load(SeqCst));
             if room == 0 {
@@ -191,13 +219,29 @@ impl<T> Pump<T> {
             let mut batch = self
                 .recycled
                 .try_recv()
-                .unwrap_or_else(|_| VecDeque::with_capacity(self.max_batch));
+                .unwrap_or_else(|_| Vec::with_capacity(self.max_batch));
+            // While downstream starves, check the batch's age at items 1, 2,
+            // 4, … 64, then every 64: a CPU-bound upstream that never waits
+            // still hands over its first items within `MAX_HOLD`, at the cost
+            // of a few clock reads per batch.
+            let mut next_check = 1;
+            let mut held_since: Option<Instant> = None;
+            let held_since = &mut held_since;
             let ended = poll_fn(|cx| loop {
                 match upstream.as_mut().poll_next(cx) {
                     Poll::Ready(Some(item)) => {
-                        batch.push_back(item);
+                        batch.push(item);
                         if batch.len() == limit {
                             return Poll::Ready(false);
+                        }
+                        if batch.len() == next_check {
+                            next_check += next_check.min(64);
+                            if budget.starving.load(Relaxed) {
+                                let now = Instant::now();
+                                if now - *held_since.get_or_insert(now) >= MAX_HOLD {
+                                    return Poll::Ready(false);
+                                }
+                            }
                         }
                     }
                     Poll::Ready(None) => return Poll::Ready(true),
@@ -206,14 +250,24 @@ impl<T> Pump<T> {
                 }
             })
             .await;
-            if !batch.is_empty() {
-                budget.queued.fetch_add(batch.len(), SeqCst);
+            let sent = batch.len();
+            if sent > 0 {
+                budget.queued.fetch_add(sent, SeqCst);
                 if self.tx.try_send(batch).is_err() {
                     return; // downstream is gone
                 }
             }
             if ended {
                 return;
+            }
+            // An upstream that never waits would otherwise keep this task
+            // (and, without a runtime, the whole pipeline) busy until the
+            // budget is spent: let downstream and neighbours run now and then,
+            // and right away after a batch sent for a starving downstream.
+            since_yield += sent;
+            if held_since.is_some() || since_yield >= YIELD_EVERY {
+                since_yield = 0;
+                yield_now().await;
             }
         }
     }
@@ -224,9 +278,25 @@ impl<T> Boundary<T> {
     #[inline(never)]
     fn poll_refill(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         let mut this = self.project();
-        match futures::ready!(this.rx.as_mut().poll_next(cx)) {
-            Some(batch) => {
-                this.budget.0.release(batch.len());
+        let budget = &this.budget.0;
+        let next = match this.rx.as_mut().poll_next(cx) {
+            Poll::Pending => {
+                budget.starving.store(true, Relaxed);
+                return Poll::Pending;
+            }
+            Poll::Ready(next) => next,
+        };
+        if budget.starving.load(Relaxed) {
+            budget.starving.store(false, Relaxed);
+        }
+        match next {
+            Some(mut batch) => {
+                budget.release(batch.len());
+                // Drained from the back: `pop` is the cheapest way to move
+                // items out of a `Vec` one at a time, and reversing a batch
+                // that is already in cache costs less than a deque's
+                // wrap-around arithmetic on every item.
+                batch.reverse();
                 let empty = std::mem::replace(this.current, batch);
                 if empty.capacity() > 0 {
                     let _ = this.recycle.try_send(empty);
@@ -245,7 +315,7 @@ impl<T> Stream for Boundary<T> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         loop {
             let this = self.as_mut().project();
-            if let Some(item) = this.current.pop_front() {
+            if let Some(item) = this.current.pop() {
                 this.info.out.bump();
                 return Poll::Ready(Some(item));
             }
@@ -265,6 +335,6 @@ mod tests {
         assert_eq!(max_batch(1), 1);
         assert_eq!(max_batch(16), 4);
         assert_eq!(max_batch(1024), 256);
-        assert_eq!(max_batch(1 << 20), 512);
+        assert_eq!(max_batch(1 << 20), 2048);
     }
 }
