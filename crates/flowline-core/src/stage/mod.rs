@@ -5,11 +5,16 @@
 //! the task that polls them. [`Boundary`] is the receiving end of an async
 //! boundary; its upstream runs as a separate task.
 
+mod batch_queue;
 mod boundary;
+mod concurrent;
 mod filter;
 mod filter_map;
 mod inspect;
 mod map;
+mod map_concurrent;
+mod map_concurrent_by_key;
+mod map_concurrent_unordered;
 mod then;
 
 pub use boundary::Boundary;
@@ -17,4 +22,7 @@ pub use filter::Filter;
 pub use filter_map::FilterMap;
 pub use inspect::Inspect;
 pub use map::Map;
+pub use map_concurrent::MapConcurrent;
+pub use map_concurrent_by_key::MapConcurrentByKey;
+pub use map_concurrent_unordered::MapConcurrentUnordered;
 pub use then::Then;
