@@ -5,7 +5,9 @@
 //! the task that polls them. [`Boundary`] is the receiving end of an async
 //! boundary; its upstream runs as a separate task.
 
+mod batch;
 mod batch_queue;
+mod batch_weighted;
 mod boundary;
 mod concurrent;
 mod filter;
@@ -17,6 +19,8 @@ mod map_concurrent_by_key;
 mod map_concurrent_unordered;
 mod then;
 
+pub use batch::Batch;
+pub use batch_weighted::BatchWeighted;
 pub use boundary::Boundary;
 pub use filter::Filter;
 pub use filter_map::FilterMap;
