@@ -8,6 +8,7 @@
 
 mod harness;
 mod w1_linear;
+mod w2_concurrent;
 
 use harness::{Config, Report};
 
@@ -20,6 +21,9 @@ fn main() {
     let mut report = Report::default();
     if cfg.wants("W1") {
         w1_linear::run(&cfg, &mut report);
+    }
+    if cfg.wants("W2") {
+        w2_concurrent::run(&cfg, &mut report);
     }
     let missed = report.comparisons.iter().filter(|c| !c.met).count();
     println!(

@@ -15,6 +15,10 @@ const MAX_RESERVE: usize = 4096;
 
 /// How much an item counts towards a batch's limit.
 pub(crate) trait Weigh<T> {
+    /// Whether every item weighs exactly 1 (the weight is the length), which
+    /// lets the per-item path skip weighing and the carry check.
+    const UNIT: bool = false;
+
     fn weigh(&mut self, item: &T) -> usize;
 }
 
@@ -23,6 +27,8 @@ pub(crate) trait Weigh<T> {
 pub(crate) struct ByCount;
 
 impl<T> Weigh<T> for ByCount {
+    const UNIT: bool = true;
+
     #[inline(always)]
     fn weigh(&mut self, _: &T) -> usize {
         1
@@ -69,7 +75,7 @@ impl<S: Stream, W: Weigh<S::Item>> Batcher<S, W> {
             weigh,
             max_weight,
             max_wait,
-            batch: Vec::new(),
+            batch: Self::fresh_batch(max_weight),
             weight: 0,
             carry: None,
             deadline: None,
@@ -77,6 +83,17 @@ impl<S: Stream, W: Weigh<S::Item>> Batcher<S, W> {
             runtime: None,
             ctx,
             info,
+        }
+    }
+}
+
+impl<S: Stream, W: Weigh<S::Item>> Batcher<S, W> {
+    /// An empty batch; by count, with room for a full one (up to a cap).
+    fn fresh_batch(max_weight: usize) -> Vec<S::Item> {
+        if W::UNIT {
+            Vec::with_capacity(max_weight.min(MAX_RESERVE))
+        } else {
+            Vec::new()
         }
     }
 }
@@ -95,8 +112,8 @@ impl<S: Stream, W: Weigh<S::Item>> Stream for Batcher<S, W> {
         // Emits the current batch (and restarts from the carried item).
         macro_rules! emit {
             () => {{
-                let reserve = (*this.max_weight).min(MAX_RESERVE);
-                let full = std::mem::replace(this.batch, Vec::with_capacity(reserve));
+                let fresh = Self::fresh_batch(*this.max_weight);
+                let full = std::mem::replace(this.batch, fresh);
                 *this.weight = 0;
                 *this.deadline = None;
                 if let Some((item, w)) = this.carry.take() {
@@ -114,19 +131,22 @@ impl<S: Stream, W: Weigh<S::Item>> Stream for Batcher<S, W> {
             emit!();
         }
         // A carried item alone may already fill a batch.
-        if *this.weight >= *this.max_weight {
+        if !W::UNIT && *this.weight >= *this.max_weight {
             emit!();
         }
         loop {
             match this.upstream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) if W::UNIT => {
+                    this.batch.push(item);
+                    if this.batch.len() >= *this.max_weight {
+                        emit!();
+                    }
+                }
                 Poll::Ready(Some(item)) => {
                     let w = this.info.guard(|| this.weigh.weigh(&item));
                     if !this.batch.is_empty() && this.weight.saturating_add(w) > *this.max_weight {
                         *this.carry = Some((item, w));
                         emit!();
-                    }
-                    if this.batch.capacity() == 0 {
-                        this.batch.reserve((*this.max_weight).min(MAX_RESERVE));
                     }
                     this.batch.push(item);
                     *this.weight = this.weight.saturating_add(w);

@@ -114,7 +114,7 @@ where
     L: Lanes<S::Item>,
 {
     // One queued batch: results beyond it wait in `ready`, which the lanes
-    // count against the limit, so memory stays bounded by about 2 × limit.
+    // bound by the limit, so memory stays bounded by a few × limit.
     let (tx, queue) = batch_queue(1, info.clone());
     let fallback = info.clone();
     let task = async move {

@@ -61,7 +61,9 @@ where
     type Out = Fut::Output;
 
     fn has_room(&self, ready: usize) -> bool {
-        self.running.len() + ready < self.limit
+        // Finished results have room of their own, so a downstream that is
+        // a moment late to take a batch does not cut concurrency.
+        self.running.len() < self.limit && ready < self.limit
     }
 
     fn start(&mut self, item: T, info: &StageInfo) {
@@ -90,10 +92,11 @@ impl<S: Stream> Pipeline<S> {
     /// `futures::StreamExt::buffered`, whose futures stall while its consumer
     /// awaits something else.
     ///
-    /// `limit` bounds the futures in flight *plus* the finished results
-    /// waiting to be sent, so a slow consumer slows upstream (at most about
-    /// `2 × limit` results are between this stage and downstream). A result
-    /// that finishes early waits for the ones started before it.
+    /// At most `limit` futures are in flight (a result that finishes early
+    /// waits among them for the ones started before it); at most `limit`
+    /// more finished results wait to be handed on, plus one batch queued for
+    /// downstream. When those are full the stage stops pulling upstream, so a
+    /// slow consumer slows the producer and memory stays bounded.
     ///
     /// Because it runs as a task, `upstream`, `f` and its futures must be
     /// `Send + 'static`. Use [`map_concurrent_unordered`](Self::map_concurrent_unordered)

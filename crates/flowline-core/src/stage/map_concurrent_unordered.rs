@@ -55,7 +55,9 @@ where
     type Out = Fut::Output;
 
     fn has_room(&self, ready: usize) -> bool {
-        self.running.len() + ready < self.limit
+        // Finished results have room of their own, so a downstream that is
+        // a moment late to take a batch does not cut concurrency.
+        self.running.len() < self.limit && ready < self.limit
     }
 
     fn start(&mut self, item: T, info: &StageInfo) {
@@ -77,9 +79,9 @@ impl<S: Stream> Pipeline<S> {
     /// futures at once, and emits each result **as soon as it is ready**.
     ///
     /// Like [`map_concurrent`](Self::map_concurrent) — an eager task of its
-    /// own, in-flight futures keep progressing while downstream is busy,
-    /// `limit` bounds in-flight futures plus finished results waiting to be
-    /// sent — but a slow item never holds back the fast ones behind it.
+    /// own, in-flight futures keep progressing while downstream is busy, at
+    /// most `limit` futures in flight and `limit` finished results waiting —
+    /// but a slow item never holds back the fast ones behind it.
     /// `upstream`, `f` and its futures must be `Send + 'static`.
     ///
     /// # Panics
