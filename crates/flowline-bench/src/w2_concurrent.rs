@@ -11,13 +11,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flowline::producer;
 use flowline::runtime::Runtime;
 use futures::StreamExt;
 
-use crate::harness::{tokio_runtime, Config, Report};
+use crate::harness::{tokio_runtime, Case, Config, Report};
 
 const W: &str = "W2";
 const LIMIT: usize = 100;
@@ -86,22 +86,81 @@ where
     result.expect("pipeline failed").0
 }
 
-async fn flowline_free(n: u64, ordered: bool) -> u64 {
-    let work = move |x: u64| async move {
-        smol_tick().await;
-        x
-    };
-    let input = producer::iter(0..n);
-    let result = if ordered {
-        input.map_concurrent(LIMIT, work).fold(0u64, u64::wrapping_add).await
-    } else {
-        input.map_concurrent_unordered(LIMIT, work).fold(0u64, u64::wrapping_add).await
-    };
-    result.expect("pipeline failed").0
-}
-
 fn sum_to(n: u64) -> u64 {
     (0..n).fold(0u64, u64::wrapping_add)
+}
+
+/// Times `peer` and `ours` alternately (one warm-up pair, then `cfg.runs`
+/// pairs), records both medians as cases, and compares the median of the
+/// per-pair throughput ratios `peer time / our time` with `target`.
+///
+/// Alternating matters on a shared machine: load comes in bursts, and two
+/// back-to-back blocks of runs can see very different machines, while the
+/// two halves of one pair see nearly the same.
+fn measure_pair(
+    cfg: &Config,
+    report: &mut Report,
+    runtime: &'static str,
+    (items, expected): (u64, u64),
+    (peer_name, mut peer): (String, impl FnMut() -> u64),
+    (our_name, mut ours): (String, impl FnMut() -> u64),
+    target: f64,
+) {
+    let mut peer_times = Vec::new();
+    let mut our_times = Vec::new();
+    let mut ratios = Vec::new();
+    for run in 0..=cfg.runs {
+        let start = Instant::now();
+        assert_eq!(
+            peer(),
+            expected,
+            "W2 `{peer_name}` on {runtime}: wrong result"
+        );
+        let p = start.elapsed();
+        let start = Instant::now();
+        assert_eq!(
+            ours(),
+            expected,
+            "W2 `{our_name}` on {runtime}: wrong result"
+        );
+        let o = start.elapsed();
+        if run > 0 {
+            peer_times.push(p);
+            our_times.push(o);
+            ratios.push(p.as_secs_f64() / o.as_secs_f64());
+        }
+    }
+    for (name, mut times) in [
+        (peer_name.clone(), peer_times),
+        (our_name.clone(), our_times),
+    ] {
+        times.sort();
+        let case = Case {
+            workload: W,
+            name,
+            runtime,
+            items,
+            median: times[times.len() / 2],
+        };
+        println!(
+            "{:<4} {:<44} {:<7} {:>10.2} ns/item  (median {:.3?})",
+            case.workload,
+            case.name,
+            case.runtime,
+            case.ns_per_item(),
+            case.median
+        );
+        report.cases.push(case);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let ratio = ratios[ratios.len() / 2];
+    report.compare(
+        W,
+        format!("{our_name} / {peer_name} throughput ({runtime}, median of pairs)"),
+        ratio,
+        format!(">= {target}"),
+        ratio >= target,
+    );
 }
 
 /// Runs W2.
@@ -113,139 +172,91 @@ pub fn run(cfg: &Config, report: &mut Report) {
 
     for ordered in [true, false] {
         let (peer, ours) = if ordered {
-            ("StreamExt::buffered(100)", "flowline map_concurrent(100)")
+            ("StreamExt::buffered(100)", "map_concurrent(100)")
         } else {
             (
                 "StreamExt::buffer_unordered(100)",
-                "flowline map_concurrent_unordered(100)",
+                "map_concurrent_unordered(100)",
             )
         };
-        let h = report.measure(
+        measure_pair(
             cfg,
-            W,
-            format!("{peer}, 1 ms timer"),
+            report,
             "smol",
-            n,
-            expected,
-            || smol::block_on(hand(n, ordered, smol_tick)),
+            (n, expected),
+            (peer.to_string(), || {
+                smol::block_on(hand(n, ordered, smol_tick))
+            }),
+            (ours.to_string(), || {
+                smol::block_on(flowline(n, ordered, smol_tick, smol_rt.clone()))
+            }),
+            0.97,
         );
-        let f = report.measure(
+        measure_pair(
             cfg,
-            W,
-            format!("{ours}, 1 ms timer"),
-            "smol",
-            n,
-            expected,
-            || smol::block_on(flowline(n, ordered, smol_tick, smol_rt.clone())),
-        );
-        if std::env::var_os("W2_EXPERIMENT").is_some() {
-            report.measure(cfg, W, format!("{peer} spawned"), "smol", n, expected, || {
-                smol::block_on(smol::spawn(hand(n, ordered, smol_tick)))
-            });
-            let rt = smol_rt.clone();
-            report.measure(cfg, W, format!("{ours} spawned"), "smol", n, expected, || {
-                smol::block_on(smol::spawn(flowline(n, ordered, smol_tick, rt.clone())))
-            });
-            report.measure(cfg, W, format!("{ours} runtime-free"), "smol", n, expected, || {
-                smol::block_on(flowline_free(n, ordered))
-            });
-        }
-        let ratio = h.ns_per_item() / f.ns_per_item();
-        report.compare(
-            W,
-            format!("{ours} / {peer} throughput (smol)"),
-            ratio,
-            ">= 0.97",
-            ratio >= 0.97,
-        );
-
-        let h = report.measure(
-            cfg,
-            W,
-            format!("{peer}, 1 ms timer"),
+            report,
             "tokio",
-            n,
-            expected,
-            || tokio.block_on(hand(n, ordered, tokio_tick)),
-        );
-        let f = report.measure(
-            cfg,
-            W,
-            format!("{ours}, 1 ms timer"),
-            "tokio",
-            n,
-            expected,
-            || {
+            (n, expected),
+            (peer.to_string(), || {
+                tokio.block_on(hand(n, ordered, tokio_tick))
+            }),
+            (ours.to_string(), || {
                 tokio.block_on(async {
                     let rt: Arc<dyn Runtime> = Arc::new(flowline::tokio::TokioRuntime::current());
                     flowline(n, ordered, tokio_tick, rt).await
                 })
-            },
-        );
-        let ratio = h.ns_per_item() / f.ns_per_item();
-        report.compare(
-            W,
-            format!("{ours} / {peer} throughput (tokio)"),
-            ratio,
-            ">= 0.97",
-            ratio >= 0.97,
+            }),
+            0.97,
         );
     }
+
+    report.note(
+        W,
+        "map_concurrent* run as a task of their own (so in-flight futures progress while \
+         the consumer is busy): each round of timer wake-ups crosses one thread to reach \
+         it, where buffered() runs on the thread that drives the timers. On a loaded \
+         machine that hop shows in the ratio; the pairs are interleaved to share the load.",
+    );
 
     // Batching.
     let m = cfg.scale(10_000_000);
     let expected = sum_to(m);
-    let h = report.measure(
+    let peer = || {
+        tokio.block_on(async {
+            let chunks = tokio_stream::StreamExt::chunks_timeout(
+                futures::stream::iter(0..m),
+                BATCH,
+                BATCH_WAIT,
+            );
+            let mut chunks = std::pin::pin!(chunks);
+            let mut sum = 0u64;
+            while let Some(batch) = chunks.next().await {
+                sum = batch.iter().fold(sum, |a, &x| a.wrapping_add(x));
+            }
+            sum
+        })
+    };
+    let ours = || {
+        tokio.block_on(async {
+            let rt: Arc<dyn Runtime> = Arc::new(flowline::tokio::TokioRuntime::current());
+            producer::iter(0..m)
+                .batch(BATCH, BATCH_WAIT)
+                .on_runtime(Some(rt))
+                .fold(0u64, |sum, batch| {
+                    batch.iter().fold(sum, |a, &x| a.wrapping_add(x))
+                })
+                .await
+                .expect("pipeline failed")
+                .0
+        })
+    };
+    measure_pair(
         cfg,
-        W,
-        "tokio-stream chunks_timeout(1024, 10 ms)",
+        report,
         "tokio",
-        m,
-        expected,
-        || {
-            tokio.block_on(async {
-                let chunks = tokio_stream::StreamExt::chunks_timeout(
-                    futures::stream::iter(0..m),
-                    BATCH,
-                    BATCH_WAIT,
-                );
-                let mut chunks = std::pin::pin!(chunks);
-                let mut sum = 0u64;
-                while let Some(batch) = chunks.next().await {
-                    sum = batch.iter().fold(sum, |a, &x| a.wrapping_add(x));
-                }
-                sum
-            })
-        },
-    );
-    let f = report.measure(
-        cfg,
-        W,
-        "flowline batch(1024, 10 ms)",
-        "tokio",
-        m,
-        expected,
-        || {
-            tokio.block_on(async {
-                let rt: Arc<dyn Runtime> = Arc::new(flowline::tokio::TokioRuntime::current());
-                producer::iter(0..m)
-                    .batch(BATCH, BATCH_WAIT)
-                    .on_runtime(Some(rt))
-                    .fold(0u64, |sum, batch| {
-                        batch.iter().fold(sum, |a, &x| a.wrapping_add(x))
-                    })
-                    .await
-                    .expect("pipeline failed")
-                    .0
-            })
-        },
-    );
-    let ratio = h.ns_per_item() / f.ns_per_item();
-    report.compare(
-        W,
-        "flowline batch / chunks_timeout throughput (tokio)",
-        ratio,
-        ">= 0.97",
-        ratio >= 0.97,
+        (m, expected),
+        ("tokio-stream chunks_timeout(1024, 10 ms)".to_string(), peer),
+        ("flowline batch(1024, 10 ms)".to_string(), ours),
+        0.97,
     );
 }
