@@ -99,7 +99,11 @@ impl<S: Stream> Pipeline<S> {
     /// slow consumer slows the producer and memory stays bounded.
     ///
     /// Because it runs as a task, `upstream`, `f` and its futures must be
-    /// `Send + 'static`. Use [`map_concurrent_unordered`](Self::map_concurrent_unordered)
+    /// `Send + 'static`. Without a runtime the task is polled inside the
+    /// pipeline's own future: run the pipeline with a terminal method
+    /// ([`for_each`](Self::for_each), [`run`](Self::run), …), which polls it
+    /// while the consumer works; a pipeline polled as a plain `Stream` by code
+    /// that awaits other things between items needs a runtime for that. Use [`map_concurrent_unordered`](Self::map_concurrent_unordered)
     /// when order does not matter, [`map_concurrent_by_key`](Self::map_concurrent_by_key)
     /// when it matters only per key.
     ///
