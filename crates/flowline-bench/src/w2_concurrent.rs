@@ -212,10 +212,9 @@ pub fn run(cfg: &Config, report: &mut Report) {
 
     report.note(
         W,
-        "map_concurrent* run as a task of their own (so in-flight futures progress while \
-         the consumer is busy): each round of timer wake-ups crosses one thread to reach \
-         it, where buffered() runs on the thread that drives the timers. On a loaded \
-         machine that hop shows in the ratio; the pairs are interleaved to share the load.",
+        "map_concurrent* keep an eager task that moves in-flight futures while the \
+         consumer is busy; a waiting consumer drives the same engine itself, so a round \
+         of timer wake-ups needs no thread hop. Pairs are interleaved to share the load.",
     );
 
     // Batching.

@@ -5,12 +5,11 @@ use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_channel::Sender;
+use async_channel::{Receiver, Sender};
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream};
 use pin_project_lite::pin_project;
 
-use super::batch_queue::{batch_queue, BatchQueue};
 use crate::run::{RunContext, StageInfo};
 
 /// Largest micro-batch a boundary moves at once.
@@ -35,13 +34,18 @@ pin_project! {
     #[must_use = "streams do nothing unless polled"]
     pub struct Boundary<T> {
         #[pin]
-        queue: BatchQueue<T>,
+        rx: Receiver<Vec<T>>,
+        current: std::vec::IntoIter<T>,
+        info: Arc<StageInfo>,
     }
 }
 
 impl<T> fmt::Debug for Boundary<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Boundary").field(&self.queue).finish()
+        f.debug_struct("Boundary")
+            .field("queued_batches", &self.rx.len())
+            .field("draining", &self.current.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,7 +61,7 @@ impl<T: Send + 'static> Boundary<T> {
         S: Stream<Item = T> + Send + 'static,
     {
         let (batch, slots) = batch_geometry(capacity);
-        let (tx, queue) = batch_queue(slots, info.clone());
+        let (tx, rx) = async_channel::bounded(slots);
         let fallback = info.clone();
         let task = async move {
             if let Err(payload) = AssertUnwindSafe(pump(upstream, tx, batch))
@@ -68,7 +72,11 @@ impl<T: Send + 'static> Boundary<T> {
             }
         }
         .boxed();
-        let stream = Boundary { queue };
+        let stream = Boundary {
+            rx,
+            current: Vec::new().into_iter(),
+            info,
+        };
         (stream, task)
     }
 }
@@ -108,7 +116,17 @@ impl<T> Stream for Boundary<T> {
 
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.project().queue.poll_next(cx)
+        let mut this = self.project();
+        loop {
+            if let Some(item) = this.current.next() {
+                this.info.out.bump();
+                return Poll::Ready(Some(item));
+            }
+            match futures::ready!(this.rx.as_mut().poll_next(cx)) {
+                Some(batch) => *this.current = batch.into_iter(),
+                None => return Poll::Ready(None),
+            }
+        }
     }
 }
 

@@ -7,8 +7,7 @@ use futures::stream::{FuturesOrdered, StreamExt as _};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use super::batch_queue::BatchQueue;
-use super::concurrent::{concurrent_stage, Lanes};
+use super::concurrent::{concurrent_stage, ConcurrentOutput, Lanes};
 use crate::run::{Pipeline, StageInfo, StageKind};
 
 /// Rejects a zero concurrency limit with a message naming the stage.
@@ -25,7 +24,7 @@ pin_project! {
     #[must_use = "streams do nothing unless polled"]
     pub struct MapConcurrent<T> {
         #[pin]
-        queue: BatchQueue<T>,
+        queue: ConcurrentOutput<T>,
     }
 }
 

@@ -7,8 +7,7 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use super::batch_queue::BatchQueue;
-use super::concurrent::{concurrent_stage, Lanes};
+use super::concurrent::{concurrent_stage, ConcurrentOutput, Lanes};
 use super::map_concurrent::check_limit;
 use crate::run::{Pipeline, StageInfo, StageKind};
 
@@ -17,7 +16,7 @@ pin_project! {
     #[must_use = "streams do nothing unless polled"]
     pub struct MapConcurrentUnordered<T> {
         #[pin]
-        queue: BatchQueue<T>,
+        queue: ConcurrentOutput<T>,
     }
 }
 

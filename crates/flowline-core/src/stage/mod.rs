@@ -6,15 +6,14 @@
 //! boundary; its upstream runs as a separate task.
 //!
 //! Concurrent stages (`map_concurrent`, `map_concurrent_unordered`,
-//! `map_concurrent_by_key`) run eagerly as a task of their own
-//! (`concurrent.rs`) and hand results on through the same queue of
-//! micro-batches as a boundary (`batch_queue.rs`). Batching (`batch`,
+//! `map_concurrent_by_key`) share one engine (`concurrent.rs`) that a task
+//! of their own keeps moving while downstream is busy, and that downstream
+//! drives too when it waits for results. Batching (`batch`,
 //! `batch_weighted`) and timing stages (`throttle`, `idle_timeout`,
 //! `then_timeout`, `debounce`, `sample`) are pull-based adapters that take
 //! their timers from the pipeline's runtime when first polled.
 
 mod batch;
-mod batch_queue;
 mod batch_weighted;
 mod boundary;
 mod concurrent;
