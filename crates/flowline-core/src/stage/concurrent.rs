@@ -53,7 +53,7 @@ pub(crate) trait Lanes<In>: Send + 'static {
     fn is_idle(&self) -> bool;
 }
 
-/// Spawnable state of one concurrent stage: upstream, the lanes and the
+/// The state of one concurrent stage: upstream, the lanes and the
 /// finished results waiting to be sent.
 struct Engine<S: Stream, L: Lanes<S::Item>> {
     upstream: S,
