@@ -308,6 +308,51 @@ fn dropping_the_run_cancels_in_flight_futures(rt: Rt) {
     });
 }
 
+/// Both drivers at work: the task and a consumer that alternates between
+/// waiting for results and being busy, over many items. Exact order, no loss.
+fn task_and_consumer_share_the_engine(rt: Rt) {
+    rt.block_on(|env| async move {
+        let timers = timer_rt(&env);
+        let env2 = env.clone();
+        let mut seen = Vec::new();
+        let report = producer::iter(0..3000u64)
+            .map_concurrent(16, move |x| {
+                let timers = timers.clone();
+                async move {
+                    if x % 7 == 0 {
+                        timers.sleep(Duration::from_micros(200)).await;
+                    }
+                    x
+                }
+            })
+            .on_runtime(env.runtime.clone())
+            .for_each(|x| {
+                seen.push(x);
+                let env = env2.clone();
+                async move {
+                    if x % 500 == 0 {
+                        env.sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, (0..3000).collect::<Vec<_>>());
+        assert_eq!(report.delivered(), 3000);
+    });
+}
+
+#[test]
+fn concurrent_pipelines_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let pipeline = producer::iter(0..10u32)
+        .map_concurrent(2, |x| async move { x })
+        .map_concurrent_unordered(2, |x| async move { x })
+        .map_concurrent_by_key(2, |x| *x % 2, |x| async move { x });
+    assert_send(&pipeline);
+    assert_send(&pipeline.collect());
+}
+
 #[test]
 #[should_panic(expected = "map_concurrent limit must be at least 1, got 0")]
 fn zero_limit_panics() {
@@ -329,4 +374,5 @@ on_all_runtimes!(
     in_flight_futures_progress_while_consumer_is_busy,
     panic_in_future_names_the_stage,
     dropping_the_run_cancels_in_flight_futures,
+    task_and_consumer_share_the_engine,
 );

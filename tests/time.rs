@@ -217,6 +217,21 @@ fn sample_emits_latest_per_period(rt: Rt) {
 }
 
 #[test]
+fn timing_and_batch_pipelines_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let pipeline = producer::iter(0..10u32)
+        .throttle(1000, 4)
+        .idle_timeout(Duration::from_secs(1))
+        .then_timeout(Duration::from_secs(1), |x| async move { x })
+        .debounce(Duration::from_millis(1))
+        .sample(Duration::from_millis(1))
+        .batch(4, Duration::from_millis(1))
+        .batch_weighted(4, Duration::from_millis(1), |b| b.len());
+    assert_send(&pipeline);
+    assert_send(&pipeline.collect());
+}
+
+#[test]
 #[should_panic(expected = "throttle burst must be at least 1, got 0")]
 fn zero_burst_panics() {
     let _ = producer::iter(0..1).throttle(10, 0);
