@@ -48,7 +48,7 @@ fn throttle_lets_a_burst_through_then_keeps_the_rate(rt: Rt) {
         let rest = out[19].1 - out[9].1;
         // The 10 after the burst take 10 × 20 ms; the burst takes ~nothing.
         assert!(rest >= Duration::from_millis(190), "rest {rest:?}");
-        assert!(burst * 2 < rest, "burst {burst:?}, rest {rest:?}");
+        assert!(burst < rest, "burst {burst:?}, rest {rest:?}");
     });
 }
 
@@ -74,7 +74,7 @@ fn throttle_refills_the_bucket_while_idle(rt: Rt) {
             .unwrap();
         // Items 3..6 arrive together after the pause and pass at once.
         let second_burst = out[5].1 - out[3].1;
-        assert!(second_burst < Duration::from_millis(90), "{out:?}");
+        assert!(second_burst < Duration::from_millis(150), "{out:?}");
         assert_eq!(out.len(), 6);
     });
 }
@@ -175,12 +175,12 @@ fn debounce_keeps_the_last_of_each_burst(rt: Rt) {
                 for i in 0..5 {
                     out.emit(burst * 10 + i).await;
                 }
-                env2.sleep(Duration::from_millis(150)).await;
+                env2.sleep(Duration::from_millis(250)).await;
             }
             out.emit(99).await; // emitted at once when upstream ends
         });
         let (out, report) = bursts
-            .debounce(Duration::from_millis(40))
+            .debounce(Duration::from_millis(60))
             .on_runtime(env.runtime)
             .collect()
             .await
