@@ -8,6 +8,7 @@
 
 mod harness;
 mod w1_linear;
+mod w2_concurrent;
 mod w3_blocking;
 mod w4_bridge;
 
@@ -28,6 +29,9 @@ fn main() {
     }
     if cfg.wants("W4") {
         w4_bridge::run(&cfg, &mut report);
+    }
+    if cfg.wants("W2") {
+        w2_concurrent::run(&cfg, &mut report);
     }
     let missed = report.comparisons.iter().filter(|c| !c.met).count();
     println!(

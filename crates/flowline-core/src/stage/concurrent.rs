@@ -1,0 +1,262 @@
+//! The engine shared by the `map_concurrent*` stages: upstream, up to
+//! `limit` futures in flight and the finished results, behind one lock that
+//! two parties drive.
+//!
+//! - The stage's **task** (spawned on the runtime, or polled inside the
+//!   pipeline when it has none) drives the engine whenever a future or
+//!   upstream wakes it, so in-flight futures keep progressing however long
+//!   downstream takes per item. This is what `futures::StreamExt::buffered`
+//!   does not do: its futures are polled only when the consumer asks for the
+//!   next item, so a consumer that awaits in its loop body stalls them.
+//! - The **downstream stream** drives it too when it asks for results, so a
+//!   waiting consumer picks results up on the thread the wake-up arrived on,
+//!   without a hop through the task.
+//!
+//! Every future and upstream are polled with one waker that wakes both. The
+//! lock is held only while polling (user futures' `poll` is short), and both
+//! sides take it blocking, so no wake-up is ever lost to a busy lock.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use futures::future::BoxFuture;
+use futures::task::{ArcWake, AtomicWaker};
+use futures::{FutureExt, Stream};
+
+use crate::run::{RunContext, StageInfo};
+
+/// Items pulled from upstream per poll before yielding, so an endless ready
+/// upstream cannot monopolise the task.
+const BUDGET: usize = 1024;
+
+/// A set of in-flight futures: how a concurrent stage starts work and which
+/// order its results come out in.
+pub(crate) trait Lanes<In>: Send + 'static {
+    /// Results handed downstream.
+    type Out: Send + 'static;
+
+    /// Whether another item may be taken while `ready` results wait to be sent.
+    fn has_room(&self, ready: usize) -> bool;
+
+    /// Starts the work for `item` (calls user code).
+    fn start(&mut self, item: In, info: &StageInfo);
+
+    /// The next finished result; `Ready(None)` when nothing is in flight.
+    fn poll_done(&mut self, cx: &mut Context<'_>, info: &StageInfo) -> Poll<Option<Self::Out>>;
+
+    /// Whether no work is in flight.
+    fn is_idle(&self) -> bool;
+}
+
+/// The state of one concurrent stage: upstream, the lanes and the
+/// finished results waiting to be sent.
+struct Engine<S: Stream, L: Lanes<S::Item>> {
+    upstream: S,
+    lanes: L,
+    ready: VecDeque<L::Out>,
+    upstream_done: bool,
+    info: Arc<StageInfo>,
+}
+
+impl<S, L> Engine<S, L>
+where
+    S: Stream + Unpin,
+    L: Lanes<S::Item>,
+{
+    /// Takes what upstream has ready into the lanes and collects finished
+    /// results into `ready`, until neither makes progress.
+    fn progress(&mut self, cx: &mut Context<'_>) {
+        let mut budget = BUDGET;
+        loop {
+            while !self.upstream_done && self.lanes.has_room(self.ready.len()) {
+                match Pin::new(&mut self.upstream).poll_next(cx) {
+                    Poll::Ready(Some(item)) => self.lanes.start(item, &self.info),
+                    Poll::Ready(None) => self.upstream_done = true,
+                    Poll::Pending => break,
+                }
+                budget -= 1;
+                if budget == 0 {
+                    cx.waker().wake_by_ref();
+                    break;
+                }
+            }
+            let before = self.ready.len();
+            while let Poll::Ready(Some(out)) = self.lanes.poll_done(cx, &self.info) {
+                self.ready.push_back(out);
+            }
+            // Finished work freed room: take more from upstream, unless the
+            // budget is spent (the wake above brings us back).
+            if self.ready.len() == before || budget == 0 {
+                return;
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.upstream_done && self.lanes.is_idle() && self.ready.is_empty()
+    }
+}
+
+/// Wakes both parties that drive an engine.
+#[derive(Default)]
+struct Wakeups {
+    task: AtomicWaker,
+    consumer: AtomicWaker,
+}
+
+impl ArcWake for Wakeups {
+    fn wake_by_ref(arc: &Arc<Self>) {
+        arc.task.wake();
+        arc.consumer.wake();
+    }
+}
+
+struct Shared<S: Stream, L: Lanes<S::Item>> {
+    engine: Mutex<Engine<Pin<Box<S>>, L>>,
+    wakeups: Arc<Wakeups>,
+    /// Wakes both `wakeups`: the waker every future and upstream see.
+    waker: Waker,
+}
+
+/// The results side of a [`Shared`] engine, with its types erased.
+trait Results<T>: Send + Sync {
+    /// Drives the engine and moves its finished results into `out` (empty on
+    /// entry). `Ok(true)` when no more will ever come; `Err` if the engine
+    /// was abandoned by a panic.
+    fn poll_take(&self, out: &mut VecDeque<T>, waker: &Waker) -> Result<bool, ()>;
+}
+
+impl<S, L> Results<L::Out> for Shared<S, L>
+where
+    S: Stream + Send + 'static,
+    L: Lanes<S::Item>,
+{
+    fn poll_take(&self, out: &mut VecDeque<L::Out>, waker: &Waker) -> Result<bool, ()> {
+        // Register before driving: a wake-up after the drive re-polls us.
+        self.wakeups.consumer.register(waker);
+        let mut engine = self.engine.lock().map_err(drop)?;
+        let mut cx = Context::from_waker(&self.waker);
+        engine.progress(&mut cx);
+        std::mem::swap(out, &mut engine.ready);
+        if !out.is_empty() {
+            // Taking results made room: start more work right away.
+            engine.progress(&mut cx);
+        }
+        if engine.upstream_done && engine.lanes.is_idle() {
+            // We may have finished the last work ourselves: let the task see
+            // it and end, or the run would wait for it forever.
+            self.wakeups.task.wake();
+        }
+        Ok(engine.finished())
+    }
+}
+
+/// The downstream end of a concurrent stage: yields results and drives the
+/// engine when it has none.
+pub(crate) struct ConcurrentOutput<T> {
+    shared: Arc<dyn Results<T>>,
+    current: VecDeque<T>,
+    done: bool,
+    info: Arc<StageInfo>,
+}
+
+impl<T> fmt::Debug for ConcurrentOutput<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrentOutput")
+            .field("taken", &self.current.len())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+// Nothing in it is pinned: results are moved out, never polled.
+impl<T> Unpin for ConcurrentOutput<T> {}
+
+impl<T> Stream for ConcurrentOutput<T> {
+    type Item = T;
+
+    #[inline]
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        if this.current.is_empty() && !this.done {
+            match this.shared.poll_take(&mut this.current, cx.waker()) {
+                Ok(finished) => this.done = finished,
+                // The engine panicked: the task has recorded the error.
+                Err(()) => this.done = true,
+            }
+        }
+        match this.current.pop_front() {
+            Some(item) => {
+                this.info.out.bump();
+                Poll::Ready(Some(item))
+            }
+            None if this.done => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// Builds a concurrent stage over `upstream`: the stream of results and the
+/// task that keeps the engine moving.
+pub(crate) fn concurrent_stage<S, L>(
+    upstream: S,
+    lanes: L,
+    info: Arc<StageInfo>,
+    ctx: Arc<RunContext>,
+) -> (ConcurrentOutput<L::Out>, BoxFuture<'static, ()>)
+where
+    S: Stream + Send + 'static,
+    L: Lanes<S::Item>,
+{
+    let wakeups = Arc::new(Wakeups::default());
+    let shared = Arc::new(Shared {
+        engine: Mutex::new(Engine {
+            upstream: Box::pin(upstream),
+            lanes,
+            ready: VecDeque::new(),
+            upstream_done: false,
+            info: info.clone(),
+        }),
+        waker: futures::task::waker(wakeups.clone()),
+        wakeups,
+    });
+    let fallback = info.clone();
+    let driver = shared.clone();
+    let task = async move {
+        let run = poll_fn(move |cx| {
+            driver.wakeups.task.register(cx.waker());
+            // Poisoned: downstream's drive panicked, and the run is failing.
+            let Ok(mut engine) = driver.engine.lock() else {
+                return Poll::Ready(());
+            };
+            let before = engine.ready.len();
+            engine.progress(&mut Context::from_waker(&driver.waker));
+            if engine.ready.len() > before {
+                driver.wakeups.consumer.wake();
+            }
+            // Nothing left to drive; downstream takes what is ready.
+            if engine.upstream_done && engine.lanes.is_idle() {
+                driver.wakeups.consumer.wake();
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        if let Err(payload) = AssertUnwindSafe(run).catch_unwind().await {
+            ctx.fail_with_panic(&*payload, &fallback.name());
+        }
+    }
+    .boxed();
+    let output = ConcurrentOutput {
+        shared,
+        current: VecDeque::new(),
+        done: false,
+        info,
+    };
+    (output, task)
+}

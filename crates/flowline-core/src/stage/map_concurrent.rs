@@ -1,0 +1,157 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::stream::{FuturesOrdered, StreamExt as _};
+use futures::Stream;
+use pin_project_lite::pin_project;
+
+use super::concurrent::{concurrent_stage, ConcurrentOutput, Lanes};
+use crate::run::{Pipeline, StageInfo, StageKind};
+
+/// Rejects a zero concurrency limit with a message naming the stage.
+pub(crate) fn check_limit(limit: usize, method: &str) {
+    assert!(
+        limit > 0,
+        "flowline: {method} limit must be at least 1, got 0; \
+         pass how many futures may run at once, e.g. .{method}(16, f)"
+    );
+}
+
+pin_project! {
+    /// Stream for [`Pipeline::map_concurrent`]: results in input order.
+    #[must_use = "streams do nothing unless polled"]
+    pub struct MapConcurrent<T> {
+        #[pin]
+        queue: ConcurrentOutput<T>,
+    }
+}
+
+impl<T> fmt::Debug for MapConcurrent<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MapConcurrent").field(&self.queue).finish()
+    }
+}
+
+impl<T> Stream for MapConcurrent<T> {
+    type Item = T;
+
+    #[inline]
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.project().queue.poll_next(cx)
+    }
+}
+
+/// Futures run concurrently, results taken in the order they were started.
+struct OrderedLanes<F, Fut: Future> {
+    f: F,
+    running: FuturesOrdered<Fut>,
+    limit: usize,
+}
+
+impl<T, F, Fut> Lanes<T> for OrderedLanes<F, Fut>
+where
+    T: Send + 'static,
+    F: FnMut(T) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    type Out = Fut::Output;
+
+    fn has_room(&self, ready: usize) -> bool {
+        // Finished results have room of their own, so a downstream that is
+        // a moment late to take a batch does not cut concurrency.
+        self.running.len() < self.limit && ready < self.limit
+    }
+
+    fn start(&mut self, item: T, info: &StageInfo) {
+        let fut = info.guard(|| (self.f)(item));
+        self.running.push_back(fut);
+    }
+
+    fn poll_done(&mut self, cx: &mut Context<'_>, info: &StageInfo) -> Poll<Option<Fut::Output>> {
+        info.guard(|| self.running.poll_next_unpin(cx))
+    }
+
+    fn is_idle(&self) -> bool {
+        self.running.is_empty()
+    }
+}
+
+impl<S: Stream> Pipeline<S> {
+    /// Maps each item through the async function `f`, running up to `limit`
+    /// futures at once, and emits the results **in input order**.
+    ///
+    /// The stage runs eagerly as a task of its own (spawned on the pipeline's
+    /// runtime, or polled inside the pipeline when it has none): it pulls
+    /// upstream, keeps up to `limit` futures in flight and hands results on
+    /// through a small queue, in adaptive micro-batches. In-flight futures
+    /// keep making progress while downstream is busy — unlike
+    /// `futures::StreamExt::buffered`, whose futures stall while its consumer
+    /// awaits something else.
+    ///
+    /// At most `limit` futures are in flight (a result that finishes early
+    /// waits among them for the ones started before it); at most `limit`
+    /// more finished results wait to be handed on, plus one batch queued for
+    /// downstream. When those are full the stage stops pulling upstream, so a
+    /// slow consumer slows the producer and memory stays bounded.
+    ///
+    /// Because it runs as a task, `upstream`, `f` and its futures must be
+    /// `Send + 'static`. Without a runtime the task is polled inside the
+    /// pipeline's own future: run the pipeline with a terminal method
+    /// ([`for_each`](Self::for_each), [`run`](Self::run), …), which polls it
+    /// while the consumer works; a pipeline polled as a plain `Stream` by code
+    /// that awaits other things between items needs a runtime for that. Use [`map_concurrent_unordered`](Self::map_concurrent_unordered)
+    /// when order does not matter, [`map_concurrent_by_key`](Self::map_concurrent_by_key)
+    /// when it matters only per key.
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is 0. A panic in `f` or in one of its futures does not
+    /// unwind into the caller: the run ends with
+    /// [`PipelineError::Panicked`](crate::PipelineError::Panicked) naming this
+    /// stage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flowline_core::{producer, runtime::{RuntimeExt, RuntimeFree}};
+    ///
+    /// let (out, _) = futures::executor::block_on(
+    ///     producer::iter(1..=8u64)
+    ///         .map_concurrent(4, |x| async move {
+    ///             // later items finish first, yet come out in input order
+    ///             RuntimeFree.sleep(Duration::from_millis(10 - x)).await;
+    ///             x * 10
+    ///         })
+    ///         .collect(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(out, [10, 20, 30, 40, 50, 60, 70, 80]);
+    /// ```
+    pub fn map_concurrent<F, Fut>(
+        mut self,
+        limit: usize,
+        f: F,
+    ) -> Pipeline<MapConcurrent<Fut::Output>>
+    where
+        S: Send + 'static,
+        S::Item: Send + 'static,
+        F: FnMut(S::Item) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        check_limit(limit, "map_concurrent");
+        let info = self.core.add_stage("map_concurrent", StageKind::Concurrent);
+        let lanes = OrderedLanes {
+            f,
+            running: FuturesOrdered::new(),
+            limit,
+        };
+        let (queue, task) = concurrent_stage(self.stream, lanes, info, self.core.ctx.clone());
+        self.core.add_task(task);
+        Pipeline::from_parts(MapConcurrent { queue }, self.core)
+    }
+}
