@@ -112,47 +112,58 @@ impl RunContext {
 
     pub(crate) fn report(&self, elapsed: Duration) -> RunReport {
         let stages = lock(&self.stages);
-        let reports = stages
-            .iter()
-            .map(|s| {
-                // Read this stage's own counters before its inputs' `out`, so
-                // a report taken while running never shows more leaving a
-                // stage than entering it.
-                let out = s.out.get();
-                let filtered = s.filtered.get();
-                let dropped = s.dropped.get();
-                let skipped = s.skipped.get();
-                let dead_lettered = s.dead_lettered.get();
-                let failed = s.failed.get();
-                let items_in = if s.inputs.is_empty() {
-                    out + filtered + dropped + skipped + dead_lettered + failed
-                } else {
-                    s.inputs.iter().map(|&i| stages[i].out.get()).sum()
-                };
-                let mut removed = out + filtered + dropped + skipped + dead_lettered + failed;
-                let filtered = if s.is_filtering() {
-                    let derived = items_in.saturating_sub(removed);
-                    removed += derived;
-                    filtered + derived
-                } else {
-                    filtered
-                };
-                StageReport {
-                    name: s.name(),
-                    kind: s.kind,
-                    items_in,
-                    items_out: out,
-                    filtered,
-                    dropped,
-                    retried: s.retried.get(),
-                    skipped,
-                    dead_lettered,
-                    failed,
-                    in_flight: items_in.saturating_sub(removed),
-                    busy: Duration::from_nanos(s.busy_nanos.get()),
-                }
-            })
-            .collect();
+        // Each stage's `out`, counted or (for pass-through stages) derived;
+        // inputs always precede the stages they feed.
+        let mut outs: Vec<u64> = Vec::with_capacity(stages.len());
+        let mut reports = Vec::with_capacity(stages.len());
+        for (index, s) in stages.iter().enumerate() {
+            // Read this stage's own counters before its inputs' `out`, so
+            // a report taken while running never shows more leaving a
+            // stage than entering it.
+            let counted_out = s.out.get();
+            let filtered = s.filtered.get();
+            let dropped = s.dropped.get();
+            let skipped = s.skipped.get();
+            let dead_lettered = s.dead_lettered.get();
+            let failed = s.failed.get();
+            let lost = filtered + dropped + skipped + dead_lettered + failed;
+            let items_in = if s.inputs.is_empty() {
+                counted_out + lost
+            } else {
+                s.inputs
+                    .iter()
+                    .map(|&i| outs.get(i).copied().unwrap_or_else(|| stages[i].out.get()))
+                    .sum()
+            };
+            let out = if s.is_passthrough() && index > 0 {
+                items_in.saturating_sub(lost)
+            } else {
+                counted_out
+            };
+            outs.push(out);
+            let mut removed = out + lost;
+            let filtered = if s.is_filtering() {
+                let derived = items_in.saturating_sub(removed);
+                removed += derived;
+                filtered + derived
+            } else {
+                filtered
+            };
+            reports.push(StageReport {
+                name: s.name(),
+                kind: s.kind,
+                items_in,
+                items_out: out,
+                filtered,
+                dropped,
+                retried: s.retried.get(),
+                skipped,
+                dead_lettered,
+                failed,
+                in_flight: items_in.saturating_sub(removed),
+                busy: Duration::from_nanos(s.busy_nanos.get()),
+            });
+        }
         RunReport {
             stages: reports,
             elapsed,

@@ -96,6 +96,9 @@ pub(crate) struct StageInfo {
     /// Whether the stage is a fused filter whose `filtered` count is what
     /// went in and did not come out otherwise.
     filtering: AtomicBool,
+    /// Whether the stage is a fused one-to-one stage (`map`, `inspect`)
+    /// whose `out` is derived rather than counted.
+    passthrough: AtomicBool,
     /// Extra attempts made by a retry policy (attempts, not items).
     pub(crate) retried: Counter,
     /// Items whose failure a `Skip` policy (or exhausted retries) dropped.
@@ -121,6 +124,7 @@ impl StageInfo {
             failed: Counter::default(),
             filtered: Counter::default(),
             filtering: AtomicBool::new(false),
+            passthrough: AtomicBool::new(false),
             retried: Counter::default(),
             skipped: Counter::default(),
             dead_lettered: Counter::default(),
@@ -170,6 +174,17 @@ impl StageInfo {
 
     pub(crate) fn is_filtering(&self) -> bool {
         self.filtering.load(Relaxed)
+    }
+
+    /// Marks a fused one-to-one stage: it holds no item between polls and
+    /// emits exactly one item per item in unless the item failed, so its
+    /// `out` is `in − failed` and needs no counter on the hot path.
+    pub(crate) fn set_passthrough(&self) {
+        self.passthrough.store(true, Relaxed);
+    }
+
+    pub(crate) fn is_passthrough(&self) -> bool {
+        self.passthrough.load(Relaxed)
     }
 
     pub(crate) fn has_panicked(&self) -> bool {

@@ -21,6 +21,7 @@ pin_project! {
 
 impl<S, F> Inspect<S, F> {
     pub(crate) fn new(upstream: S, f: F, info: Arc<StageInfo>) -> Self {
+        info.set_passthrough();
         Inspect { upstream, f, info }
     }
 }
@@ -45,8 +46,8 @@ where
         let this = self.project();
         let item = futures::ready!(this.upstream.poll_next(cx));
         if let Some(item) = &item {
+            // Not counted: `out` is derived (see `set_passthrough`).
             this.info.guard(|| (this.f)(item));
-            this.info.out.bump();
         }
         Poll::Ready(item)
     }

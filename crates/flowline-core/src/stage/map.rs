@@ -21,6 +21,7 @@ pin_project! {
 
 impl<S, F> Map<S, F> {
     pub(crate) fn new(upstream: S, f: F, info: Arc<StageInfo>) -> Self {
+        info.set_passthrough();
         Map { upstream, f, info }
     }
 }
@@ -45,9 +46,8 @@ where
         let this = self.project();
         match futures::ready!(this.upstream.poll_next(cx)) {
             Some(item) => {
-                let out = this.info.guard(|| (this.f)(item));
-                this.info.out.bump();
-                Poll::Ready(Some(out))
+                // Not counted: `out` is derived (see `set_passthrough`).
+                Poll::Ready(Some(this.info.guard(|| (this.f)(item))))
             }
             None => Poll::Ready(None),
         }
