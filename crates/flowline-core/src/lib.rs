@@ -51,3 +51,4 @@ mod run;
 pub use consumer::Consumer;
 pub use producer::{Producer, ProducerExt};
 pub use run::{BoxError, Pipeline, PipelineError, RunReport, StageKind, StageReport};
+pub use stage::Overflow;
