@@ -24,7 +24,10 @@ fn backpressure_keeps_every_item_in_order(rt: Rt) {
             assert_eq!(out, expected, "capacity {capacity}");
             let stage = report.stage("buf").unwrap();
             assert_eq!(stage.kind, StageKind::Buffer);
-            assert_eq!((stage.items_in, stage.items_out, stage.dropped), (10_000, 10_000, 0));
+            assert_eq!(
+                (stage.items_in, stage.items_out, stage.dropped),
+                (10_000, 10_000, 0)
+            );
         }
     });
 }
@@ -64,7 +67,10 @@ fn drop_oldest_keeps_the_latest_and_counts_the_rest(rt: Rt) {
         assert!(dropped > 0, "a stalled consumer must cause drops");
         assert!(got.windows(2).all(|w| w[0] < w[1]), "order kept: {got:?}");
         assert_eq!(*got.last().unwrap(), 999, "the newest item survives");
-        assert!(got.len() <= 8 + 2, "at most the queue plus in-hand: {got:?}");
+        assert!(
+            got.len() <= 8 + 2,
+            "at most the queue plus in-hand: {got:?}"
+        );
     });
 }
 
@@ -75,7 +81,10 @@ fn drop_newest_keeps_the_first_and_counts_the_rest(rt: Rt) {
         assert!(dropped > 0, "a stalled consumer must cause drops");
         assert!(got.windows(2).all(|w| w[0] < w[1]), "order kept: {got:?}");
         assert_eq!(got[0], 0);
-        assert!(got.len() <= 8 + 2, "at most the queue plus in-hand: {got:?}");
+        assert!(
+            got.len() <= 8 + 2,
+            "at most the queue plus in-hand: {got:?}"
+        );
     });
 }
 
@@ -102,7 +111,10 @@ fn fail_ends_the_run_naming_the_stage(rt: Rt) {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(err.to_string(), "stage `strict` failed: queue of 4 items is full (Overflow::Fail)");
+        assert_eq!(
+            err.to_string(),
+            "stage `strict` failed: queue of 4 items is full (Overflow::Fail)"
+        );
     });
 }
 

@@ -89,7 +89,9 @@ impl Core {
         match other.tasks {
             Tasks::Idle(tasks) => tasks.into_iter().for_each(|t| self.add_task(t)),
             Tasks::Inline(mut tasks) => {
-                self.add_task(Box::pin(async move { while tasks.next().await.is_some() {} }))
+                self.add_task(Box::pin(
+                    async move { while tasks.next().await.is_some() {} },
+                ))
             }
             Tasks::Spawned(handles) => self.add_task(Box::pin(async move {
                 for handle in handles {

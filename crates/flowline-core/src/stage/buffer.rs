@@ -9,7 +9,9 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
 use pin_project_lite::pin_project;
 
-use super::overflow::{check_capacity, offer, yield_now, Offered, Overflow, Overflowed, YIELD_EVERY};
+use super::overflow::{
+    check_capacity, offer, yield_every, yield_now, Offered, Overflow, Overflowed,
+};
 use crate::run::{PipelineError, RunContext, StageInfo, StageKind};
 use crate::Pipeline;
 
@@ -89,7 +91,13 @@ impl<S: Stream> Pipeline<S> {
         check_capacity("buffer", capacity);
         let info = self.core.add_stage("buffer", StageKind::Buffer);
         let (tx, rx) = async_channel::bounded(capacity);
-        let task = pump(self.stream, tx, overflow, info.clone(), self.core.ctx.clone());
+        let task = pump(
+            self.stream,
+            tx,
+            overflow,
+            info.clone(),
+            self.core.ctx.clone(),
+        );
         self.core.add_task(task);
         Pipeline::from_parts(Buffer { rx, info }, self.core)
     }
@@ -110,7 +118,8 @@ where
     async move {
         let run = async {
             let mut upstream = pin!(upstream);
-            let mut budget = YIELD_EVERY;
+            let every = yield_every(capacity, overflow);
+            let mut budget = every;
             while let Some(item) = upstream.next().await {
                 match offer(&tx, item, overflow, &info).await {
                     Offered::Done => {}
@@ -126,7 +135,7 @@ where
                 }
                 budget -= 1;
                 if budget == 0 {
-                    budget = YIELD_EVERY;
+                    budget = every;
                     yield_now().await;
                 }
             }

@@ -67,7 +67,11 @@ pub struct Overflowed {
 
 impl fmt::Display for Overflowed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "queue of {} items is full (Overflow::Fail)", self.capacity)
+        write!(
+            f,
+            "queue of {} items is full (Overflow::Fail)",
+            self.capacity
+        )
     }
 }
 
@@ -129,6 +133,19 @@ pub(crate) async fn offer<T>(
 /// never-waiting loop (drop policies, an always-ready source) cannot hog a
 /// thread or, runtime-free, the pipeline's poll.
 pub(crate) const YIELD_EVERY: u32 = 1024;
+
+/// How often a task feeding a queue of `capacity` items with `overflow`
+/// yields. A drop policy never waits, so its task yields once per queueful:
+/// runtime-free, the consumer polls the task for each item it takes, and
+/// moving more than a queueful per item would only drop more items.
+pub(crate) fn yield_every(capacity: usize, overflow: Overflow) -> u32 {
+    match overflow {
+        Overflow::DropOldest | Overflow::DropNewest => {
+            capacity.clamp(1, YIELD_EVERY as usize) as u32
+        }
+        Overflow::Backpressure | Overflow::Fail => YIELD_EVERY,
+    }
+}
 
 /// Yields once to the executor.
 pub(crate) async fn yield_now() {

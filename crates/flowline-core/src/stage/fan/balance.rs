@@ -2,7 +2,7 @@ use futures::Stream;
 
 use super::upstream::{check_branches, Split, Upstream};
 use super::Branch;
-use crate::stage::overflow::check_capacity;
+use crate::stage::overflow::{check_capacity, YIELD_EVERY};
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -50,7 +50,7 @@ impl<S: Stream> Pipeline<S> {
         check_capacity("balance", capacity);
         let split = Split::new(&self.core, "balance", branches);
         let (tx, rx) = async_channel::bounded(capacity);
-        let mut upstream = Upstream::new(self);
+        let mut upstream = Upstream::new(self, YIELD_EVERY);
         let task = async move {
             while let Some(item) = upstream.next().await {
                 if upstream.wait(tx.send(item)).await.is_err() {

@@ -2,7 +2,7 @@ use futures::Stream;
 
 use super::upstream::{check_branches, Split, Upstream};
 use super::Branch;
-use crate::stage::overflow::check_capacity;
+use crate::stage::overflow::{check_capacity, YIELD_EVERY};
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -62,7 +62,7 @@ impl<S: Stream> Pipeline<S> {
             .map(|_| async_channel::bounded(capacity))
             .unzip();
         let infos = split.infos.clone();
-        let mut upstream = Upstream::new(self);
+        let mut upstream = Upstream::new(self, YIELD_EVERY);
         let task = async move {
             let mut open = branches;
             while let Some(item) = upstream.next().await {

@@ -11,7 +11,7 @@ use futures::{FutureExt, Stream};
 
 use super::Branch;
 use crate::run::{Core, RunContext, StageInfo, StageKind};
-use crate::stage::overflow::{yield_now, YIELD_EVERY};
+use crate::stage::overflow::yield_now;
 use crate::Pipeline;
 
 /// The upstream pipeline, owned by the fan-out task. Its own tasks (earlier
@@ -20,15 +20,19 @@ pub(crate) struct Upstream<S> {
     stream: Pin<Box<S>>,
     core: Core,
     budget: u32,
+    yield_every: u32,
 }
 
 impl<S: Stream> Upstream<S> {
-    pub(crate) fn new(pipeline: Pipeline<S>) -> Self {
+    /// Owns `pipeline`, yielding every `yield_every` items (see
+    /// [`yield_every`](crate::stage::overflow::yield_every)).
+    pub(crate) fn new(pipeline: Pipeline<S>, yield_every: u32) -> Self {
         let Pipeline { stream, core } = pipeline;
         Upstream {
             stream: Box::pin(stream),
             core,
-            budget: YIELD_EVERY,
+            budget: yield_every,
+            yield_every,
         }
     }
 
@@ -37,7 +41,7 @@ impl<S: Stream> Upstream<S> {
     pub(crate) async fn next(&mut self) -> Option<S::Item> {
         self.budget -= 1;
         if self.budget == 0 {
-            self.budget = YIELD_EVERY;
+            self.budget = self.yield_every;
             yield_now().await;
         }
         let Upstream { stream, core, .. } = self;
