@@ -58,3 +58,4 @@ pub use run::{
     BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, Snapshot, StageKind,
     StageReport, StageSnapshot, Topology,
 };
+pub use stage::Overflow;

@@ -1,5 +1,5 @@
 use std::any::Any;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use super::lifecycle::Lifecycle;
@@ -8,6 +8,15 @@ use crate::runtime::{panic_message, Runtime, RuntimeFree};
 
 /// State shared by every stage and task of one pipeline: the stage list, the
 /// first error, and the runtime the pipeline runs on.
+///
+/// Fan-in and fan-out link contexts:
+/// - a context absorbed by another pipeline (fan-in, [`absorb`](Self::absorb))
+///   forwards everything to it: its stages moved there, and the adapters and
+///   tasks still holding it record errors and read the runtime there;
+/// - a fan-out branch's context ([`branch_of`](Self::branch_of)) starts with
+///   the upstream's stages and keeps a link to the upstream's context: the
+///   branch's run sees upstream errors, and choosing the branch's runtime also
+///   chooses the upstream's.
 #[derive(Debug, Default)]
 pub(crate) struct RunContext {
     stages: Mutex<Vec<Arc<StageInfo>>>,
@@ -15,6 +24,10 @@ pub(crate) struct RunContext {
     runtime: Mutex<Option<Arc<dyn Runtime>>>,
     /// Stop/finish signals, shared with the sources and the run's handle.
     pub(crate) lifecycle: Arc<Lifecycle>,
+    /// Set once when this context's pipeline is absorbed by another.
+    forward: OnceLock<Arc<RunContext>>,
+    /// Contexts of the fan-outs this pipeline's items come from.
+    upstreams: Mutex<Vec<Arc<RunContext>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -29,6 +42,9 @@ impl RunContext {
         kind: StageKind,
         inputs: Vec<usize>,
     ) -> (usize, Arc<StageInfo>) {
+        if let Some(to) = self.forward.get() {
+            return to.add_stage(prefix, kind, inputs);
+        }
         let mut stages = lock(&self.stages);
         let index = stages.len();
         let info = Arc::new(StageInfo::new(format!("{prefix}#{index}"), kind, inputs));
@@ -37,25 +53,91 @@ impl RunContext {
     }
 
     pub(crate) fn stage(&self, index: usize) -> Arc<StageInfo> {
+        if let Some(to) = self.forward.get() {
+            return to.stage(index);
+        }
         lock(&self.stages)[index].clone()
     }
 
-    /// Moves `other`'s stages into this context (for fan-in), returning the
-    /// offset added to their indices.
-    #[allow(dead_code)]
-    pub(crate) fn absorb(&self, other: &RunContext) -> usize {
-        self.lifecycle.adopt(other.lifecycle.clone());
-        let mut mine = lock(&self.stages);
-        let offset = mine.len();
-        mine.extend(lock(&other.stages).drain(..));
-        offset
+    /// A context for one branch of a fan-out whose upstream runs in `upstream`:
+    /// it starts with the upstream's stages (same records, same indices), its
+    /// runtime and a link to it.
+    pub(crate) fn branch_of(upstream: &Arc<RunContext>) -> Arc<RunContext> {
+        let upstream = upstream.resolve();
+        let stages = lock(&upstream.stages).clone();
+        Arc::new(RunContext {
+            stages: Mutex::new(stages),
+            runtime: Mutex::new(upstream.runtime()),
+            upstreams: Mutex::new(vec![upstream.clone()]),
+            ..RunContext::default()
+        })
     }
 
+    /// The context this one forwards to (itself when not absorbed).
+    fn resolve(self: &Arc<Self>) -> Arc<RunContext> {
+        let mut ctx = self.clone();
+        while let Some(to) = ctx.forward.get().cloned() {
+            ctx = to;
+        }
+        ctx
+    }
+
+    /// Moves `other`'s stages into this context (fan-in) and makes `other`
+    /// forward to this one. Returns how `other`'s stage indices map to this
+    /// context's.
+    ///
+    /// Stages both lists start with (the shared upstream of two branches of
+    /// one fan-out) are kept once; the others are appended and renumbered.
+    pub(crate) fn absorb(self: &Arc<Self>, other: &Arc<RunContext>) -> impl Fn(usize) -> usize {
+        let (this, other) = (self.resolve(), other.resolve());
+        assert!(
+            !Arc::ptr_eq(&this, &other),
+            "flowline: a pipeline cannot be joined with itself"
+        );
+        // Shutting down the joined pipeline stops the absorbed sources too.
+        this.lifecycle.adopt(other.lifecycle.clone());
+        let theirs = std::mem::take(&mut *lock(&other.stages));
+        let mut mine = lock(&this.stages);
+        let shared = mine
+            .iter()
+            .zip(&theirs)
+            .take_while(|(a, b)| Arc::ptr_eq(a, b))
+            .count();
+        let offset = mine.len();
+        let map = move |i: usize| if i < shared { i } else { i - shared + offset };
+        for (i, stage) in theirs.into_iter().enumerate().skip(shared) {
+            stage.renumber(i, map(i), map);
+            mine.push(stage);
+        }
+        drop(mine);
+        let upstreams = std::mem::take(&mut *lock(&other.upstreams));
+        lock(&this.upstreams).extend(upstreams);
+        if let Some(error) = lock(&other.error).take() {
+            this.fail(error);
+        }
+        if this.runtime().is_none() {
+            this.set_runtime(other.runtime());
+        }
+        // Set last: until here `other` still answers for itself.
+        let _ = other.forward.set(this);
+        map
+    }
+
+    /// Sets the runtime of this pipeline and of the fan-outs feeding it.
     pub(crate) fn set_runtime(&self, runtime: Option<Arc<dyn Runtime>>) {
+        if let Some(to) = self.forward.get() {
+            return to.set_runtime(runtime);
+        }
+        for upstream in lock(&self.upstreams).iter() {
+            upstream.set_runtime(runtime.clone());
+        }
         *lock(&self.runtime) = runtime;
     }
 
     pub(crate) fn runtime(&self) -> Option<Arc<dyn Runtime>> {
+        if let Some(to) = self.forward.get() {
+            return to.runtime();
+        }
         lock(&self.runtime).clone()
     }
 
@@ -68,6 +150,9 @@ impl RunContext {
 
     /// Records `error` unless an earlier one is already recorded.
     pub(crate) fn fail(&self, error: PipelineError) {
+        if let Some(to) = self.forward.get() {
+            return to.fail(error);
+        }
         lock(&self.error).get_or_insert(error);
     }
 
@@ -76,13 +161,16 @@ impl RunContext {
     /// such as a user `Sink`). The item the marked stage was working on is
     /// counted as failed there (a source that panics had no item yet).
     pub(crate) fn fail_with_panic(&self, payload: &(dyn Any + Send), fallback: &str) {
+        if let Some(to) = self.forward.get() {
+            return to.fail_with_panic(payload, fallback);
+        }
         let stage = lock(&self.stages)
             .iter()
             .find(|s| s.has_panicked())
             .map_or_else(
                 || fallback.to_string(),
                 |s| {
-                    if s.kind != StageKind::Source && !s.inputs.is_empty() {
+                    if s.kind != StageKind::Source && !s.inputs().is_empty() {
                         s.failed.add(1);
                     }
                     s.name()
@@ -96,21 +184,49 @@ impl RunContext {
 
     /// Each stage's name, kind and inputs, in order.
     pub(crate) fn topology(&self) -> Vec<(String, StageKind, Vec<usize>)> {
+        if let Some(to) = self.forward.get() {
+            return to.topology();
+        }
         lock(&self.stages)
             .iter()
-            .map(|s| (s.name(), s.kind, s.inputs.clone()))
+            .map(|s| (s.name(), s.kind, s.inputs()))
             .collect()
     }
 
+    /// This run's error, or a copy of the error of a fan-out feeding it (every
+    /// branch of a failed fan-out reports the failure).
     pub(crate) fn take_error(&self) -> Option<PipelineError> {
-        lock(&self.error).take()
+        if let Some(to) = self.forward.get() {
+            return to.take_error();
+        }
+        let own = lock(&self.error).take();
+        own.or_else(|| self.upstream_error())
+    }
+
+    fn upstream_error(&self) -> Option<PipelineError> {
+        let upstreams = lock(&self.upstreams).clone();
+        upstreams.iter().find_map(|u| u.copy_error())
+    }
+
+    fn copy_error(&self) -> Option<PipelineError> {
+        if let Some(to) = self.forward.get() {
+            return to.copy_error();
+        }
+        let own = lock(&self.error).as_ref().map(PipelineError::duplicate);
+        own.or_else(|| self.upstream_error())
     }
 
     pub(crate) fn has_failed(&self) -> bool {
-        lock(&self.error).is_some()
+        if let Some(to) = self.forward.get() {
+            return to.has_failed();
+        }
+        lock(&self.error).is_some() || lock(&self.upstreams).iter().any(|u| u.has_failed())
     }
 
     pub(crate) fn report(&self, elapsed: Duration) -> RunReport {
+        if let Some(to) = self.forward.get() {
+            return to.report(elapsed);
+        }
         let stages = lock(&self.stages);
         // Each stage's `out`, counted or (for pass-through stages) derived;
         // inputs always precede the stages they feed.
@@ -127,10 +243,11 @@ impl RunContext {
             let dead_lettered = s.dead_lettered.get();
             let failed = s.failed.get();
             let lost = filtered + dropped + skipped + dead_lettered + failed;
-            let items_in = if s.inputs.is_empty() {
+            let inputs = s.inputs();
+            let items_in = if inputs.is_empty() {
                 counted_out + lost
             } else {
-                s.inputs
+                inputs
                     .iter()
                     .map(|&i| outs.get(i).copied().unwrap_or_else(|| stages[i].out.get()))
                     .sum()

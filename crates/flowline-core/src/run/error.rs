@@ -60,6 +60,24 @@ impl PipelineError {
     }
 }
 
+impl PipelineError {
+    /// A copy for each branch of a failed fan-out. A `Failed` source is
+    /// copied as its message (a boxed error cannot be cloned).
+    pub(crate) fn duplicate(&self) -> PipelineError {
+        match self {
+            PipelineError::Panicked { stage, message } => PipelineError::Panicked {
+                stage: stage.clone(),
+                message: message.clone(),
+            },
+            PipelineError::Failed { stage, source } => PipelineError::Failed {
+                stage: stage.clone(),
+                source: source.to_string().into(),
+            },
+            PipelineError::Aborted => PipelineError::Aborted,
+        }
+    }
+}
+
 impl fmt::Display for PipelineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

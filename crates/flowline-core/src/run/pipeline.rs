@@ -57,6 +57,61 @@ impl Core {
         info
     }
 
+    /// The core of one branch of a fan-out: its own context (see
+    /// [`RunContext::branch_of`]) whose last stage is `last`, and `task`, the
+    /// shared driver of the upstream.
+    pub(crate) fn branch(ctx: Arc<RunContext>, last: usize, task: BoxFuture<'static, ()>) -> Self {
+        Core {
+            ctx,
+            last,
+            tasks: Tasks::Idle(vec![task]),
+            needs_drive: true,
+        }
+    }
+
+    /// Index of the last stage.
+    pub(crate) fn last_index(&self) -> usize {
+        self.last
+    }
+
+    /// Adds a stage fed by the last stage and by the stages `others`
+    /// (indices in this pipeline, as returned by [`absorb`](Self::absorb)).
+    pub(crate) fn add_joining_stage(
+        &mut self,
+        prefix: &str,
+        kind: StageKind,
+        others: &[usize],
+    ) -> Arc<StageInfo> {
+        let mut inputs = vec![self.last];
+        inputs.extend_from_slice(others);
+        let (index, info) = self.ctx.add_stage(prefix, kind, inputs);
+        self.last = index;
+        info
+    }
+
+    /// Takes over `other` (fan-in): its stages join this pipeline's stage list,
+    /// its context forwards errors and runtime choice to this one's, and its
+    /// tasks become this pipeline's. Returns the index `other`'s last stage has
+    /// here.
+    pub(crate) fn absorb(&mut self, other: Core) -> usize {
+        let map = self.ctx.absorb(&other.ctx);
+        let last = map(other.last);
+        match other.tasks {
+            Tasks::Idle(tasks) => tasks.into_iter().for_each(|t| self.add_task(t)),
+            Tasks::Inline(mut tasks) => {
+                self.add_task(Box::pin(
+                    async move { while tasks.next().await.is_some() {} },
+                ))
+            }
+            Tasks::Spawned(handles) => self.add_task(Box::pin(async move {
+                for handle in handles {
+                    let _ = handle.await;
+                }
+            })),
+        }
+        last
+    }
+
     pub(crate) fn last_stage(&self) -> Arc<StageInfo> {
         self.ctx.stage(self.last)
     }

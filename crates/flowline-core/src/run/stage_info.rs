@@ -83,7 +83,9 @@ pub(crate) struct StageInfo {
     name: Mutex<String>,
     pub(crate) kind: StageKind,
     /// Indices (in the pipeline's stage list) of the stages feeding this one.
-    pub(crate) inputs: Vec<usize>,
+    /// Behind a lock only because fan-in renumbers an absorbed pipeline's
+    /// stages (at build time, never on the hot path).
+    inputs: Mutex<Vec<usize>>,
     /// Items this stage emitted downstream.
     pub(crate) out: Counter,
     /// Items dropped by an explicit overflow policy.
@@ -118,7 +120,7 @@ impl StageInfo {
         StageInfo {
             name: Mutex::new(name),
             kind,
-            inputs,
+            inputs: Mutex::new(inputs),
             out: Counter::default(),
             dropped: Counter::default(),
             failed: Counter::default(),
@@ -185,6 +187,30 @@ impl StageInfo {
 
     pub(crate) fn is_passthrough(&self) -> bool {
         self.passthrough.load(Relaxed)
+    }
+
+    /// Indices of the stages feeding this one.
+    pub(crate) fn inputs(&self) -> Vec<usize> {
+        self.inputs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Renumbers this stage after its pipeline was absorbed by another (fan-in):
+    /// its inputs through `map`, and a default name `<prefix>#<old>` to
+    /// `<prefix>#<new>`.
+    pub(crate) fn renumber(&self, old: usize, new: usize, map: impl Fn(usize) -> usize) {
+        let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
+        for i in inputs.iter_mut() {
+            *i = map(*i);
+        }
+        let mut name = self.name.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((prefix, index)) = name.rsplit_once('#') {
+            if index == old.to_string() {
+                *name = format!("{prefix}#{new}");
+            }
+        }
     }
 
     pub(crate) fn has_panicked(&self) -> bool {

@@ -12,13 +12,19 @@
 //! `batch_weighted`) and timing stages (`throttle`, `idle_timeout`,
 //! `then_timeout`, `debounce`, `sample`) are pull-based adapters that take
 //! their timers from the pipeline's runtime when first polled.
+//! [`Buffer`] is a boundary whose queue applies an [`Overflow`] policy.
+//! [`fan`] splits a pipeline into branches (`broadcast`, `balance`,
+//! `partition`); [`Merge`], [`Zip`] and [`Concat`] join two pipelines.
 
 mod batch;
 mod batch_weighted;
 mod boundary;
+mod buffer;
+mod concat;
 mod concurrent;
 mod debounce;
 mod elapsed;
+pub mod fan;
 mod filter;
 mod filter_map;
 mod idle_timeout;
@@ -27,18 +33,23 @@ mod map;
 mod map_concurrent;
 mod map_concurrent_by_key;
 mod map_concurrent_unordered;
+mod merge;
+mod merge_all;
+mod overflow;
 mod sample;
 mod then;
-mod try_map;
-mod try_then;
-
 mod then_timeout;
 mod throttle;
+mod try_map;
+mod try_then;
+mod zip;
 
 pub use batch::Batch;
 pub use batch_weighted::BatchWeighted;
 pub(crate) use boundary::batch_geometry;
 pub use boundary::Boundary;
+pub use buffer::Buffer;
+pub use concat::Concat;
 pub use debounce::Debounce;
 pub use elapsed::Elapsed;
 pub use filter::Filter;
@@ -49,9 +60,13 @@ pub use map::Map;
 pub use map_concurrent::MapConcurrent;
 pub use map_concurrent_by_key::MapConcurrentByKey;
 pub use map_concurrent_unordered::MapConcurrentUnordered;
+pub use merge::Merge;
+pub use merge_all::{merge_all, MergeAll};
+pub use overflow::{Overflow, Overflowed};
 pub use sample::Sample;
 pub use then::Then;
 pub use then_timeout::ThenTimeout;
 pub use throttle::{Rate, Throttle};
 pub use try_map::TryMap;
 pub use try_then::TryThen;
+pub use zip::Zip;

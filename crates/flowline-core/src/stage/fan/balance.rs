@@ -1,0 +1,64 @@
+use futures::Stream;
+
+use super::upstream::{check_branches, Split, Upstream};
+use super::Branch;
+use crate::stage::overflow::{check_capacity, YIELD_EVERY};
+use crate::Pipeline;
+
+impl<S: Stream> Pipeline<S> {
+    /// Splits the pipeline into `branches` worker pipelines that share the
+    /// items: each item goes to exactly one branch, whichever asks first.
+    ///
+    /// The branches take from one queue of `capacity` items, so a busy worker
+    /// never holds up an idle one, and a stalled set of workers slows the
+    /// upstream (backpressure; nothing is dropped). Each branch's stage
+    /// (`balance#<n>.<branch>`) counts the items that branch took; its
+    /// `items_in` is every item that entered the fan-out.
+    ///
+    /// The upstream runs as one task shared by the branches (see
+    /// [`stage::fan`](crate::stage::fan)): run the branches concurrently or
+    /// spawn them, with the same runtime on every branch. A dropped branch
+    /// stops taking items; when every branch is dropped the upstream is
+    /// cancelled.
+    ///
+    /// # Errors
+    ///
+    /// An upstream failure ends every branch's run with that error.
+    ///
+    /// # Panics
+    ///
+    /// If `branches` or `capacity` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let workers = producer::iter(1..=100u64).balance(3, 8);
+    /// let runs = futures::executor::block_on(futures::future::join_all(
+    ///     workers.into_iter().map(|w| w.map(|x| x * 2).fold(0, |a, x| a + x)),
+    /// ));
+    /// let total: u64 = runs.into_iter().map(|r| r.unwrap().0).sum();
+    /// assert_eq!(total, 10_100);
+    /// ```
+    pub fn balance(self, branches: usize, capacity: usize) -> Vec<Pipeline<Branch<S::Item>>>
+    where
+        S: Send + 'static,
+        S::Item: Send + 'static,
+    {
+        check_branches("balance", branches);
+        check_capacity("balance", capacity);
+        let split = Split::new(&self.core, "balance", branches);
+        let (tx, rx) = async_channel::bounded(capacity);
+        let mut upstream = Upstream::new(self, YIELD_EVERY);
+        let task = async move {
+            while let Some(item) = upstream.next().await {
+                if upstream.wait(tx.send(item)).await.is_err() {
+                    return; // every branch is gone: cancel the upstream
+                }
+            }
+            upstream.finish().await;
+        };
+        split.into_branches(vec![rx; branches], task)
+    }
+}

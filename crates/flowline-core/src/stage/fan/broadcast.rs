@@ -1,0 +1,163 @@
+use futures::Stream;
+
+use super::upstream::{check_branches, Split, Upstream};
+use super::Branch;
+use crate::run::PipelineError;
+use crate::stage::overflow::{
+    check_capacity, offer, yield_every, Offered, Overflow, Overflowed, YIELD_EVERY,
+};
+use crate::Pipeline;
+
+impl<S: Stream> Pipeline<S> {
+    /// Splits the pipeline into `branches` pipelines that each receive a clone
+    /// of every item.
+    ///
+    /// Each branch has its own queue of `capacity` items and applies
+    /// `overflow` when it is full. With [`Overflow::Backpressure`] the slowest
+    /// branch sets the pace of all; with a drop policy a slow branch loses
+    /// items (counted in its stage's `dropped`) and the others run at their
+    /// own pace; with [`Overflow::Fail`] a branch that falls `capacity` items
+    /// behind fails its own run while the others go on.
+    ///
+    /// The upstream runs as one task shared by the branches (see
+    /// [`stage::fan`](crate::stage::fan)): run the branches concurrently, for
+    /// example with `futures::join!`, or spawn them. Set the same runtime on
+    /// every branch; it is also the upstream's. A branch that is dropped stops
+    /// receiving; when every branch is dropped the upstream is cancelled.
+    /// Branch stages are named `broadcast#<n>.<branch>`; each branch's report
+    /// lists the upstream stages too.
+    ///
+    /// # Errors
+    ///
+    /// An upstream failure (a panic in upstream code) ends every branch's run
+    /// with that error. With [`Overflow::Fail`], the branch that overflowed
+    /// fails with [`PipelineError::Failed`] naming its stage.
+    ///
+    /// # Panics
+    ///
+    /// If `branches` or `capacity` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{producer, stage::Overflow};
+    ///
+    /// let [evens, total]: [_; 2] = producer::iter(1..=6u32)
+    ///     .broadcast(2, 16, Overflow::Backpressure)
+    ///     .try_into()
+    ///     .unwrap();
+    /// let (evens, total) = futures::executor::block_on(async {
+    ///     futures::join!(evens.filter(|x| x % 2 == 0).collect(), total.fold(0, |a, x| a + x))
+    /// });
+    /// assert_eq!(evens.unwrap().0, [2, 4, 6]);
+    /// assert_eq!(total.unwrap().0, 21);
+    /// ```
+    pub fn broadcast(
+        self,
+        branches: usize,
+        capacity: usize,
+        overflow: Overflow,
+    ) -> Vec<Pipeline<Branch<S::Item>>>
+    where
+        S: Send + 'static,
+        S::Item: Clone + Send + 'static,
+    {
+        check_branches("broadcast", branches);
+        self.broadcast_with(vec![(capacity, overflow); branches])
+    }
+
+    /// [`broadcast`](Self::broadcast) with a queue of its own size and
+    /// overflow policy for each branch: one branch per `(capacity, overflow)`.
+    ///
+    /// The usual mix is [`Overflow::Backpressure`] for the branches that must
+    /// see every item (they set the pace) and a drop policy for a branch that
+    /// may fall behind (a live view, a sampler) without slowing the others.
+    ///
+    /// # Errors
+    ///
+    /// As [`broadcast`](Self::broadcast).
+    ///
+    /// # Panics
+    ///
+    /// If `queues` is empty or a capacity is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{producer, stage::Overflow};
+    ///
+    /// let [all, latest]: [_; 2] = producer::iter(0..1000u32)
+    ///     .broadcast_with([(16, Overflow::Backpressure), (4, Overflow::DropOldest)])
+    ///     .try_into()
+    ///     .unwrap();
+    /// let (all, latest) = futures::executor::block_on(async {
+    ///     futures::join!(all.count(), latest.collect())
+    /// });
+    /// assert_eq!(all.unwrap().0, 1000);
+    /// let (latest, report) = latest.unwrap();
+    /// let stage = report.stage("broadcast#1.1").unwrap();
+    /// assert_eq!(latest.len() as u64 + stage.dropped, 1000);
+    /// ```
+    pub fn broadcast_with(
+        self,
+        queues: impl IntoIterator<Item = (usize, Overflow)>,
+    ) -> Vec<Pipeline<Branch<S::Item>>>
+    where
+        S: Send + 'static,
+        S::Item: Clone + Send + 'static,
+    {
+        let queues: Vec<(usize, Overflow)> = queues.into_iter().collect();
+        let branches = queues.len();
+        check_branches("broadcast", branches);
+        for &(capacity, _) in &queues {
+            check_capacity("broadcast", capacity);
+        }
+        let split = Split::new(&self.core, "broadcast", branches);
+        let (senders, receivers): (Vec<_>, Vec<_>) = queues
+            .iter()
+            .map(|&(capacity, overflow)| {
+                let (tx, rx) = async_channel::bounded(capacity);
+                ((tx, capacity, overflow), rx)
+            })
+            .unzip();
+        let contexts = split.contexts.clone();
+        let infos = split.infos.clone();
+        let every = queues
+            .iter()
+            .map(|&(capacity, overflow)| yield_every(capacity, overflow))
+            .min()
+            .unwrap_or(YIELD_EVERY);
+        let mut upstream = Upstream::new(self, every);
+        let task = async move {
+            let mut senders: Vec<_> = senders.into_iter().map(Some).collect();
+            while let Some(item) = upstream.next().await {
+                for (i, slot) in senders.iter_mut().enumerate() {
+                    let Some((tx, capacity, overflow)) = slot else {
+                        continue;
+                    };
+                    let offered = upstream
+                        .wait(offer(tx, item.clone(), *overflow, &infos[i]))
+                        .await;
+                    match offered {
+                        Offered::Done => {}
+                        Offered::Closed => *slot = None,
+                        Offered::Overflowed => {
+                            contexts[i].fail(PipelineError::Failed {
+                                stage: infos[i].name(),
+                                source: Box::new(Overflowed {
+                                    capacity: *capacity,
+                                }),
+                            });
+                            *slot = None;
+                        }
+                    }
+                }
+                if senders.iter().all(Option::is_none) {
+                    return; // every branch is gone: cancel the upstream
+                }
+            }
+            upstream.finish().await;
+        };
+        split.into_branches(receivers, task)
+    }
+}

@@ -1,0 +1,302 @@
+//! Fan-out: `broadcast`, `balance`, `partition`.
+
+mod support;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowline::stage::{Overflow, Overflowed};
+use flowline::{producer, PipelineError, StageKind};
+use futures::future::{self, Either};
+use support::{DropCounter, Rt};
+
+fn broadcast_delivers_every_item_to_every_branch(rt: Rt) {
+    rt.block_on(|env| async move {
+        let branches = producer::iter(0..5_000u64)
+            .map(|x| x + 1)
+            .boundary(8)
+            .broadcast(3, 4, Overflow::Backpressure);
+        assert_eq!(branches.len(), 3);
+        let runs = branches.into_iter().enumerate().map(|(i, b)| {
+            b.map(move |x| x * (i as u64 + 1))
+                .on_runtime(env.runtime.clone())
+                .collect()
+        });
+        let results = future::join_all(runs).await;
+        for (i, result) in results.into_iter().enumerate() {
+            let (out, report) = result.unwrap();
+            let expected: Vec<u64> = (1..=5_000u64).map(|x| x * (i as u64 + 1)).collect();
+            assert_eq!(out, expected, "branch {i}");
+            let stage = report.stage(&format!("broadcast#3.{i}")).unwrap();
+            assert_eq!(stage.kind, StageKind::FanOut);
+            assert_eq!(
+                (stage.items_in, stage.items_out, stage.dropped),
+                (5_000, 5_000, 0)
+            );
+            // The branch's report starts with the shared upstream.
+            assert_eq!(report.stages[0].kind, StageKind::Source);
+            assert_eq!(report.stages[0].items_out, 5_000);
+            assert_eq!(report.stages[2].kind, StageKind::Boundary);
+            assert_eq!(report.delivered(), 5_000);
+        }
+    });
+}
+
+fn broadcast_slow_branch_with_drop_policy_does_not_stall_the_fast_one(rt: Rt) {
+    rt.block_on(|env| async move {
+        let [fast, slow]: [_; 2] = producer::iter(0..300u32)
+            .broadcast_with([(8, Overflow::Backpressure), (8, Overflow::DropNewest)])
+            .try_into()
+            .unwrap();
+        let start = Instant::now();
+        let fast = async {
+            let result = fast.on_runtime(env.runtime.clone()).collect().await;
+            (result, start.elapsed())
+        };
+        let sleeper = env.clone();
+        let mut slow_got = Vec::new();
+        let slow = async {
+            let result = slow
+                .on_runtime(env.runtime.clone())
+                .for_each(|x| {
+                    slow_got.push(x);
+                    let sleeper = sleeper.clone();
+                    async move { sleeper.sleep(Duration::from_millis(20)).await }
+                })
+                .await;
+            (result, start.elapsed())
+        };
+        let ((fast, fast_took), (slow, slow_took)) = future::join(fast, slow).await;
+        let (fast_out, _) = fast.unwrap();
+        assert_eq!(
+            fast_out,
+            (0..300).collect::<Vec<_>>(),
+            "the fast branch gets everything"
+        );
+        let slow_report = slow.unwrap();
+        let stage = slow_report.stage("broadcast#1.1").unwrap();
+        assert_eq!(slow_got.len() as u64 + stage.dropped, 300, "no silent loss");
+        assert!(stage.dropped > 0);
+        assert!(slow_got.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            fast_took * 2 < slow_took,
+            "fast branch took {fast_took:?}, slow branch {slow_took:?}"
+        );
+    });
+}
+
+fn broadcast_fail_policy_fails_only_the_lagging_branch(rt: Rt) {
+    rt.block_on(|env| async move {
+        let [fast, slow]: [_; 2] = producer::iter(0..200u32)
+            .broadcast_with([(4, Overflow::Backpressure), (4, Overflow::Fail)])
+            .try_into()
+            .unwrap();
+        let sleeper = env.clone();
+        let (fast, slow) = future::join(
+            fast.on_runtime(env.runtime.clone()).collect(),
+            slow.on_runtime(env.runtime.clone()).for_each(|_| {
+                let sleeper = sleeper.clone();
+                async move { sleeper.sleep(Duration::from_millis(20)).await }
+            }),
+        )
+        .await;
+        assert_eq!(fast.unwrap().0, (0..200).collect::<Vec<_>>());
+        match slow.unwrap_err() {
+            PipelineError::Failed { stage, source } => {
+                assert_eq!(stage, "broadcast#1.1");
+                assert!(source.downcast_ref::<Overflowed>().is_some());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    });
+}
+
+fn a_dropped_branch_stops_receiving_and_the_others_go_on(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mut branches = producer::iter(0..1_000u32).broadcast(2, 2, Overflow::Backpressure);
+        drop(branches.pop());
+        let (out, _) = branches
+            .pop()
+            .unwrap()
+            .on_runtime(env.runtime.clone())
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(out, (0..1_000).collect::<Vec<_>>());
+    });
+}
+
+fn upstream_panic_fails_every_branch(rt: Rt) {
+    rt.block_on(|env| async move {
+        let branches = producer::iter(0..100u32)
+            .map(|x| if x == 10 { panic!("bad {x}") } else { x })
+            .named("mapper")
+            .broadcast(2, 4, Overflow::DropOldest);
+        let runs = branches
+            .into_iter()
+            .map(|b| b.on_runtime(env.runtime.clone()).collect());
+        for result in future::join_all(runs).await {
+            match result.unwrap_err() {
+                PipelineError::Panicked { stage, message } => {
+                    assert_eq!(stage, "mapper");
+                    assert_eq!(message, "bad 10");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    });
+}
+
+fn balance_hands_every_item_to_exactly_one_worker(rt: Rt) {
+    rt.block_on(|env| async move {
+        let workers = producer::iter(0..3_000u32).balance(3, 16);
+        let runs = workers.into_iter().enumerate().map(|(i, w)| {
+            let sleeper = env.clone();
+            let mut got = Vec::new();
+            let run = w.on_runtime(env.runtime.clone());
+            async move {
+                let report = run
+                    .for_each(|x| {
+                        got.push(x);
+                        let sleeper = sleeper.clone();
+                        // Worker 0 is slow now and then.
+                        async move {
+                            if i == 0 && x % 100 == 0 {
+                                sleeper.sleep(Duration::from_millis(2)).await;
+                            }
+                        }
+                    })
+                    .await
+                    .unwrap();
+                (got, report)
+            }
+        });
+        let results = future::join_all(runs).await;
+        let mut all = Vec::new();
+        let mut taken = 0;
+        for (i, (got, report)) in results.into_iter().enumerate() {
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "worker {i} order");
+            let stage = report.stage(&format!("balance#1.{i}")).unwrap();
+            assert_eq!(stage.items_out, got.len() as u64);
+            assert_eq!(stage.items_in, 3_000);
+            taken += stage.items_out;
+            all.extend(got);
+        }
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (0..3_000).collect::<Vec<_>>(),
+            "every item exactly once"
+        );
+        assert_eq!(taken, 3_000);
+    });
+}
+
+fn partition_routes_each_item_by_key(rt: Rt) {
+    rt.block_on(|env| async move {
+        let branches = producer::iter(0..2_000u64)
+            .boundary(32)
+            .partition(4, 8, |x| (*x * 7) as usize);
+        let runs = branches
+            .into_iter()
+            .map(|b| b.on_runtime(env.runtime.clone()).collect());
+        for (i, result) in future::join_all(runs).await.into_iter().enumerate() {
+            let (out, report) = result.unwrap();
+            let expected: Vec<u64> = (0..2_000u64)
+                .filter(|x| (x * 7) as usize % 4 == i)
+                .collect();
+            assert_eq!(out, expected, "branch {i}");
+            let stage = report.stage(&format!("partition#2.{i}")).unwrap();
+            assert_eq!((stage.items_out, stage.dropped), (expected.len() as u64, 0));
+        }
+    });
+}
+
+fn partition_counts_items_for_a_dropped_branch(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mut branches = producer::iter(0..100u32).partition(2, 4, |x| *x as usize);
+        let _odd_dropped = branches.pop();
+        drop(_odd_dropped);
+        let (even, report) = branches
+            .pop()
+            .unwrap()
+            .on_runtime(env.runtime.clone())
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(even, (0..100).step_by(2).collect::<Vec<_>>());
+        assert_eq!(report.stage("partition#1.0").unwrap().items_out, 50);
+    });
+}
+
+fn dropping_every_branch_cancels_the_upstream(rt: Rt) {
+    rt.block_on(|env| async move {
+        let live = Arc::new(AtomicUsize::new(0));
+        let produced = Arc::new(AtomicU64::new(0));
+        let (l, p) = (live.clone(), produced.clone());
+        let [a, b]: [_; 2] = producer::generator(move |out| async move {
+            let _guard = DropCounter::new(&l);
+            for i in 0u64.. {
+                p.fetch_add(1, SeqCst);
+                out.emit(i).await;
+            }
+        })
+        .boundary(4)
+        .broadcast(2, 4, Overflow::DropOldest)
+        .try_into()
+        .unwrap();
+        let runs = future::join(
+            a.on_runtime(env.runtime.clone()).for_each(|_| async {}),
+            b.on_runtime(env.runtime.clone()).count(),
+        );
+        let winner = future::select(
+            Box::pin(runs),
+            Box::pin(env.sleep(Duration::from_millis(50))),
+        )
+        .await;
+        assert!(
+            matches!(winner, Either::Right(_)),
+            "an endless pipeline cannot finish"
+        );
+        drop(winner);
+
+        assert!(
+            env.eventually(Duration::from_secs(5), || live.load(SeqCst) == 0)
+                .await,
+            "the upstream generator is still alive"
+        );
+        let stopped_at = produced.load(SeqCst);
+        assert!(stopped_at > 0, "the producer never ran");
+        env.sleep(Duration::from_millis(30)).await;
+        assert_eq!(
+            produced.load(SeqCst),
+            stopped_at,
+            "the producer kept running"
+        );
+    });
+}
+
+#[test]
+#[should_panic(expected = "flowline: broadcast needs at least 1 branch, got 0")]
+fn zero_branches_are_rejected() {
+    let _ = producer::iter(0..1).broadcast(0, 1, Overflow::Backpressure);
+}
+
+#[test]
+#[should_panic(expected = "flowline: balance capacity must be at least 1, got 0")]
+fn zero_capacity_is_rejected() {
+    let _ = producer::iter(0..1).balance(2, 0);
+}
+
+on_all_runtimes!(
+    broadcast_delivers_every_item_to_every_branch,
+    broadcast_slow_branch_with_drop_policy_does_not_stall_the_fast_one,
+    broadcast_fail_policy_fails_only_the_lagging_branch,
+    a_dropped_branch_stops_receiving_and_the_others_go_on,
+    upstream_panic_fails_every_branch,
+    balance_hands_every_item_to_exactly_one_worker,
+    partition_routes_each_item_by_key,
+    partition_counts_items_for_a_dropped_branch,
+    dropping_every_branch_cancels_the_upstream,
+);
