@@ -46,7 +46,7 @@ const WORKLOADS: [(&str, &str, &str); 6] = [
     (
         "W5",
         "W5 — memory under a slow consumer",
-        "A fast producer and a slower consumer (~tens of ns of work per item), N and 10N items, each case in a fresh child process reporting its peak RSS (`VmHWM`). flowline's `boundary(1024)` against a hand-written `async_channel::unbounded` queue. Target (issue 8): flowline's peak stays flat as N grows 10×.",
+        "A fast producer and a slower consumer (a few hundred ns of CPU work per item), N and 10N items, each case in a fresh child process reporting its peak RSS (`VmHWM`); the median of up to 3 children per case (no warm-up: each child starts cold by design). The process floor is a child that starts both runtimes and runs no pipeline. flowline's `boundary(1024)` against a hand-written `async_channel::unbounded` queue. Target (issue 8): flowline's peak stays flat as N grows 10×.",
     ),
     (
         "W6",
@@ -222,6 +222,21 @@ pub fn write_docs(
             ""
         }
     );
+    let load1: f64 = m
+        .load
+        .split_whitespace()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0.0);
+    if load1 > m.nproc as f64 {
+        let _ = writeln!(
+            md,
+            "**The machine was busy when this run started** (1-minute load average {load1:.1} on {} CPUs): \
+             other work shared the CPUs, so single figures can be off by a factor of two or more between runs. \
+             Paired cases (W1 (a)/(b)) are measured alternately so both see the same load.\n",
+            m.nproc
+        );
+    }
     let _ = writeln!(md, "## Machine\n\n| | |\n|---|---|");
     for (k, v) in [
         ("CPU", format!("{} ({} logical CPUs available)", m.cpu, m.nproc)),

@@ -247,6 +247,63 @@ impl Report {
         })
     }
 
+    /// Measures two cases alternately — warm-up of each, then `a`, `b`, `a`,
+    /// `b`, … — so that on a shared, noisy machine both see the same load and
+    /// their ratio stays meaningful. Same checks as [`Report::measure`].
+    ///
+    /// # Panics
+    ///
+    /// If a run returns anything but `expected`.
+    pub fn measure_pair(
+        &mut self,
+        cfg: &Config,
+        workload: &'static str,
+        items: u64,
+        expected: u64,
+        a: (&str, &'static str, &mut dyn FnMut() -> u64),
+        b: (&str, &'static str, &mut dyn FnMut() -> u64),
+    ) -> (Case, Case) {
+        let (a_name, a_rt, fa) = a;
+        let (b_name, b_rt, fb) = b;
+        let mut ta = Vec::with_capacity(cfg.runs);
+        let mut tb = Vec::with_capacity(cfg.runs);
+        let time = |name: &str, runtime: &str, f: &mut dyn FnMut() -> u64| {
+            let start = Instant::now();
+            let got = f();
+            let elapsed = start.elapsed();
+            assert_eq!(
+                got, expected,
+                "{workload} `{name}` on {runtime}: wrong result"
+            );
+            elapsed
+        };
+        for run in 0..=cfg.runs {
+            let da = time(a_name, a_rt, fa);
+            let db = time(b_name, b_rt, fb);
+            if run > 0 {
+                ta.push(da);
+                tb.push(db);
+            }
+        }
+        ta.sort();
+        tb.sort();
+        let ca = self.push_case(Case {
+            workload,
+            name: a_name.to_string(),
+            runtime: a_rt,
+            items,
+            median: ta[ta.len() / 2],
+        });
+        let cb = self.push_case(Case {
+            workload,
+            name: b_name.to_string(),
+            runtime: b_rt,
+            items,
+            median: tb[tb.len() / 2],
+        });
+        (ca, cb)
+    }
+
     fn push_case(&mut self, case: Case) -> Case {
         println!(
             "{:<4} {:<44} {:<7} {:>10.2} ns/item  (median {:.3?})",

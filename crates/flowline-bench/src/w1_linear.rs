@@ -220,18 +220,19 @@ pub fn run(cfg: &Config, report: &mut Report) {
         expected,
         || sync_loop(std::hint::black_box(n)),
     );
-    let a = report.measure(
+    // Alternated, so both see the same machine load: their ratio is a target.
+    let (a, b) = report.measure_pair(
         cfg,
         W,
-        "(a) StreamExt chain, one task",
-        "none",
         n,
         expected,
-        || futures::executor::block_on(stream_ext(n)),
+        ("(a) StreamExt chain, one task", "none", &mut || {
+            futures::executor::block_on(stream_ext(n))
+        }),
+        ("(b) flowline fused", "none", &mut || {
+            futures::executor::block_on(flowline_fused(n))
+        }),
     );
-    let b = report.measure(cfg, W, "(b) flowline fused", "none", n, expected, || {
-        futures::executor::block_on(flowline_fused(n))
-    });
     let ratio = b.ns_per_item() / a.ns_per_item();
     report.compare(
         W,
