@@ -26,7 +26,7 @@ const WORKLOADS: [(&str, &str, &str); 6] = [
     (
         "W1",
         "W1 — linear pipeline",
-        "A 3-stage pipeline over 10M `u64` (map ×3, keep even, sum). Peers: a plain iterator loop (the floor), a `futures::StreamExt` chain in one task, per-stage spawned tasks joined by per-item async-channel or tokio mpsc queues, and the same tasks passing hand-made batches of 256. flowline runs fused (one task) and with a `boundary(1024)` between stages. Targets (issue 3): fused ≤ 1.2× the StreamExt chain; boundaries ≥ 20× faster than per-item async-channel tasks, on smol and on tokio (2 worker threads each).",
+        "A 3-stage pipeline over 10M `u64` (map ×3, keep even, sum). Peers: a plain iterator loop (the floor), a `futures::StreamExt` chain in one task, per-stage spawned tasks joined by per-item async-channel or tokio mpsc queues, and the same tasks passing hand-made batches of 256. flowline runs fused (one task) and with a `boundary(1024)` between stages; every queued case is driven from the bench's main thread (`block_on`), and on tokio the flowline one also runs inside `tokio::spawn` (last stage on a worker) for comparison. Targets (issue 3): fused ≤ 1.2× the StreamExt chain; boundaries ≥ 20× faster than per-item async-channel tasks, on smol and on tokio (2 worker threads each).",
     ),
     (
         "W2",
@@ -212,7 +212,7 @@ pub fn write_docs(
     );
     let _ = writeln!(
         md,
-        "Each case runs once to warm up, then {} measured times; the median is shown. Every run checks its \
+        "Each case runs once to warm up, then {} measured times (more, up to 21, for cases shorter than ~25 ms); the median is shown. Every run checks its \
          result (a sum or count), so no case can be optimised away. Times are wall-clock on a shared \
          machine: read ratios, not absolute numbers.{}\n",
         cfg.runs,

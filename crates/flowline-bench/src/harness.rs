@@ -36,10 +36,23 @@ impl Config {
                 other => eprintln!("flowline-bench: ignoring unknown argument `{other}`"),
             }
         }
+        cfg.runs = cfg.runs.max(1);
         if cfg.quick {
             cfg.runs = cfg.runs.min(3);
         }
         cfg
+    }
+
+    /// Measured runs for a case whose warm-up took `warmup`: `runs`, raised
+    /// for short cases (up to 21, about half a second of measuring) so the
+    /// median of a millisecond-scale case is not at the mercy of a few
+    /// scheduler hiccups; never raised with `--quick`.
+    pub fn runs_for(&self, warmup: Duration) -> usize {
+        if self.quick {
+            return self.runs;
+        }
+        let fit = (Duration::from_millis(500).as_nanos() / warmup.as_nanos().max(1)) as usize;
+        fit.clamp(self.runs, self.runs.max(21))
     }
 
     /// `n`, or `n / 10` with `--quick`.
@@ -159,7 +172,9 @@ impl Report {
     ) -> Case {
         let name = name.into();
         let mut times = Vec::with_capacity(cfg.runs);
-        for run in 0..=cfg.runs {
+        let mut runs = cfg.runs;
+        let mut run = 0;
+        while run <= runs {
             let start = Instant::now();
             let got = f();
             let elapsed = start.elapsed();
@@ -167,9 +182,12 @@ impl Report {
                 got, expected,
                 "{workload} `{name}` on {runtime}: wrong result"
             );
-            if run > 0 {
+            if run == 0 {
+                runs = cfg.runs_for(elapsed);
+            } else {
                 times.push(elapsed);
             }
+            run += 1;
         }
         times.sort();
         self.push_case(Case {
@@ -277,13 +295,18 @@ impl Report {
             );
             elapsed
         };
-        for run in 0..=cfg.runs {
+        let mut runs = cfg.runs;
+        let mut run = 0;
+        while run <= runs {
             let da = time(a_name, a_rt, fa);
             let db = time(b_name, b_rt, fb);
-            if run > 0 {
+            if run == 0 {
+                runs = cfg.runs_for(da.max(db));
+            } else {
                 ta.push(da);
                 tb.push(db);
             }
+            run += 1;
         }
         ta.sort();
         tb.sort();

@@ -325,6 +325,32 @@ pub fn run(cfg: &Config, report: &mut Report) {
         ">= 20",
         speedup >= 20.0,
     );
+    let d2 = report.measure(
+        cfg,
+        W,
+        "(d) flowline, boundaries, inside tokio::spawn",
+        "tokio",
+        n,
+        expected,
+        || {
+            tokio.block_on(async {
+                tokio::spawn(async move {
+                    let rt: Arc<dyn Runtime> = Arc::new(flowline::tokio::TokioRuntime::current());
+                    flowline_boundaries(n, rt).await
+                })
+                .await
+                .expect("task")
+            })
+        },
+    );
+    report.note(
+        W,
+        format!(
+            "tokio: the same flowline pipeline run inside `tokio::spawn` (its last stage on a worker thread) takes {:.1} ns/item, against {:.1} ns/item when driven by `Runtime::block_on` from a non-worker thread as in (d) and every hand-written case",
+            d2.ns_per_item(),
+            d.ns_per_item()
+        ),
+    );
     let c2 = report.measure(
         cfg,
         W,
