@@ -113,6 +113,8 @@ pub fn to_json(cfg: &Config, report: &Report, m: &Machine) -> serde_json::Value 
         "cases": report.cases.iter().map(|c| json!({
             "workload": c.workload, "name": c.name, "runtime": c.runtime, "items": c.items,
             "median_ns": c.median.as_nanos() as u64, "ns_per_item": c.ns_per_item(),
+            "fastest_ns": report.spread_of(c).map(|s| s.0.as_nanos() as u64),
+            "slowest_ns": report.spread_of(c).map(|s| s.1.as_nanos() as u64),
             "vs_baseline": report.baseline_of(c).map(|b| c.ns_per_item() / b.ns_per_item()),
         })).collect::<Vec<_>>(),
         "comparisons": report.comparisons.iter().map(|c| json!({
@@ -214,7 +216,10 @@ pub fn write_docs(
         md,
         "Each case runs once to warm up, then {} measured times (more, up to 21, for cases shorter than ~25 ms); the median is shown. Every run checks its \
          result (a sum or count), so no case can be optimised away. Times are wall-clock on a shared \
-         machine: read ratios, not absolute numbers.{}\n",
+         machine: read ratios, not absolute numbers. \
+         On 2 CPUs the queued cases (threads busy on both CPUs) vary from run to run by a factor of 2–3 or more (seen while building this harness) \
+         as other work comes and goes — more than the fastest–slowest spread within one run shows — \
+         so a target near its threshold can flip between runs.{}\n",
         cfg.runs,
         if cfg.quick {
             " **This page was written by a `--quick` run (inputs 10× smaller, fewer runs): numbers are a smoke test, not a measurement.**"
@@ -316,22 +321,27 @@ fn render_workload(md: &mut String, w: &str, report: &Report, img_dir: &Path) {
     if !cases.is_empty() {
         let _ = writeln!(
             md,
-            "| Case | Runtime | Items | ns/item | × baseline | Median run |\n|---|---|---:|---:|---:|---:|"
+            "| Case | Runtime | Items | ns/item (median) | × baseline | Runs: fastest – slowest, ns/item | Median run |\n|---|---|---:|---:|---:|---:|---:|"
         );
         for c in &cases {
             let Some(base) = report.baseline_of(c) else {
                 continue;
             };
             let is_base = std::ptr::eq(*c, base);
+            let per_item = |d: std::time::Duration| d.as_nanos() as f64 / c.items.max(1) as f64;
+            let spread = report.spread_of(c).map_or_else(String::new, |(lo, hi)| {
+                format!("{} – {}", fmt_value(per_item(lo)), fmt_value(per_item(hi)))
+            });
             let _ = writeln!(
                 md,
-                "| {}{} | {} | {} | {} | {:.2} | {:.3?} |",
+                "| {}{} | {} | {} | {} | {:.2} | {} | {:.3?} |",
                 c.name,
                 if is_base { " *(baseline)*" } else { "" },
                 c.runtime,
                 c.items,
                 fmt_value(c.ns_per_item()),
                 c.ns_per_item() / base.ns_per_item(),
+                spread,
                 c.median
             );
         }

@@ -131,6 +131,8 @@ pub struct Report {
     /// Workloads whose cases are grouped by name (the text before ` (`), each
     /// group compared with its own first case.
     pub grouped: Vec<&'static str>,
+    /// Per case (same index as `cases`): fastest and slowest measured run.
+    pub spreads: Vec<(Duration, Duration)>,
 }
 
 /// The group a case belongs to: its name up to ` (`.
@@ -190,13 +192,16 @@ impl Report {
             run += 1;
         }
         times.sort();
-        self.push_case(Case {
-            workload,
-            name,
-            runtime,
-            items,
-            median: times[times.len() / 2],
-        })
+        self.push_case(
+            Case {
+                workload,
+                name,
+                runtime,
+                items,
+                median: times[times.len() / 2],
+            },
+            &times,
+        )
     }
 
     /// Records `value` against a target; `met` says whether it was reached.
@@ -256,13 +261,16 @@ impl Report {
             }
         }
         times.sort();
-        self.push_case(Case {
-            workload,
-            name,
-            runtime,
-            items,
-            median: times[times.len() / 2],
-        })
+        self.push_case(
+            Case {
+                workload,
+                name,
+                runtime,
+                items,
+                median: times[times.len() / 2],
+            },
+            &times,
+        )
     }
 
     /// Measures two cases alternately — warm-up of each, then `a`, `b`, `a`,
@@ -310,24 +318,39 @@ impl Report {
         }
         ta.sort();
         tb.sort();
-        let ca = self.push_case(Case {
-            workload,
-            name: a_name.to_string(),
-            runtime: a_rt,
-            items,
-            median: ta[ta.len() / 2],
-        });
-        let cb = self.push_case(Case {
-            workload,
-            name: b_name.to_string(),
-            runtime: b_rt,
-            items,
-            median: tb[tb.len() / 2],
-        });
+        let ca = self.push_case(
+            Case {
+                workload,
+                name: a_name.to_string(),
+                runtime: a_rt,
+                items,
+                median: ta[ta.len() / 2],
+            },
+            &ta,
+        );
+        let cb = self.push_case(
+            Case {
+                workload,
+                name: b_name.to_string(),
+                runtime: b_rt,
+                items,
+                median: tb[tb.len() / 2],
+            },
+            &tb,
+        );
         (ca, cb)
     }
 
-    fn push_case(&mut self, case: Case) -> Case {
+    /// The fastest and slowest measured run of `case` (one of `self.cases`).
+    pub fn spread_of(&self, case: &Case) -> Option<(Duration, Duration)> {
+        let i = self.cases.iter().position(|c| std::ptr::eq(c, case))?;
+        self.spreads.get(i).copied()
+    }
+
+    fn push_case(&mut self, case: Case, sorted_times: &[Duration]) -> Case {
+        let lo = sorted_times.first().copied().unwrap_or(case.median);
+        let hi = sorted_times.last().copied().unwrap_or(case.median);
+        self.spreads.push((lo, hi));
         println!(
             "{:<4} {:<44} {:<7} {:>10.2} ns/item  (median {:.3?})",
             case.workload,
