@@ -2,9 +2,10 @@
 //!
 //! Hand-written peers and flowline, side by side in one run:
 //! sync loop (the floor), `futures::StreamExt` in one task, flowline fused,
-//! per-stage spawned tasks joined by per-item async-channel queues, and
-//! flowline with a boundary between each stage — the last two on smol and on
-//! tokio (2 workers).
+//! per-stage spawned tasks joined by per-item queues (async-channel on smol and
+//! tokio, tokio mpsc on tokio), the same tasks passing hand-chunked batches of
+//! 256 over async-channel, and flowline with a boundary between each stage —
+//! the queued variants on smol and on tokio (2 workers).
 
 use std::sync::Arc;
 
@@ -121,6 +122,90 @@ async fn hand_tasks(n: u64, spawn: impl Fn(futures::future::BoxFuture<'static, (
     sum
 }
 
+/// Per-stage tasks joined by per-item `tokio::sync::mpsc::channel(CAPACITY)` queues.
+async fn hand_tasks_tokio_mpsc(n: u64) -> u64 {
+    use tokio::sync::mpsc::channel;
+    let (tx1, mut rx1) = channel::<u64>(CAPACITY);
+    let (tx2, mut rx2) = channel::<u64>(CAPACITY);
+    let (tx3, mut rx3) = channel::<u64>(CAPACITY);
+    tokio::spawn(async move {
+        for x in 0..n {
+            if tx1.send(f1(x)).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(x) = rx1.recv().await {
+            if tx2.send(f2(x)).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(x) = rx2.recv().await {
+            if tx3.send(f3(x)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut sum = 0u64;
+    while let Some(x) = rx3.recv().await {
+        if keep(&x) {
+            sum = sum.wrapping_add(x);
+        }
+    }
+    sum
+}
+
+/// Items per hand-made batch.
+const BATCH: usize = 256;
+
+/// The careful hand-written version: per-stage tasks passing `Vec` batches of
+/// `BATCH` items over `async_channel::bounded(CAPACITY / BATCH)` (the same
+/// number of items in flight as the per-item queues).
+async fn hand_chunked(n: u64, spawn: impl Fn(futures::future::BoxFuture<'static, ()>)) -> u64 {
+    let cap = CAPACITY / BATCH;
+    let (tx1, rx1) = async_channel::bounded::<Vec<u64>>(cap);
+    let (tx2, rx2) = async_channel::bounded::<Vec<u64>>(cap);
+    let (tx3, rx3) = async_channel::bounded::<Vec<u64>>(cap);
+    spawn(Box::pin(async move {
+        let mut x = 0;
+        while x < n {
+            let end = (x + BATCH as u64).min(n);
+            if tx1.send((x..end).map(f1).collect()).await.is_err() {
+                return;
+            }
+            x = end;
+        }
+    }));
+    spawn(Box::pin(async move {
+        while let Ok(mut batch) = rx1.recv().await {
+            batch.iter_mut().for_each(|x| *x = f2(*x));
+            if tx2.send(batch).await.is_err() {
+                return;
+            }
+        }
+    }));
+    spawn(Box::pin(async move {
+        while let Ok(mut batch) = rx2.recv().await {
+            batch.iter_mut().for_each(|x| *x = f3(*x));
+            if tx3.send(batch).await.is_err() {
+                return;
+            }
+        }
+    }));
+    let mut sum = 0u64;
+    while let Ok(batch) = rx3.recv().await {
+        for x in batch {
+            if keep(&x) {
+                sum = sum.wrapping_add(x);
+            }
+        }
+    }
+    sum
+}
+
 /// Runs W1.
 pub fn run(cfg: &Config, report: &mut Report) {
     let n = cfg.scale(10_000_000);
@@ -135,18 +220,19 @@ pub fn run(cfg: &Config, report: &mut Report) {
         expected,
         || sync_loop(std::hint::black_box(n)),
     );
-    let a = report.measure(
+    // Alternated, so both see the same machine load: their ratio is a target.
+    let (a, b) = report.measure_pair(
         cfg,
         W,
-        "(a) StreamExt chain, one task",
-        "none",
         n,
         expected,
-        || futures::executor::block_on(stream_ext(n)),
+        ("(a) StreamExt chain, one task", "none", &mut || {
+            futures::executor::block_on(stream_ext(n))
+        }),
+        ("(b) flowline fused", "none", &mut || {
+            futures::executor::block_on(flowline_fused(n))
+        }),
     );
-    let b = report.measure(cfg, W, "(b) flowline fused", "none", n, expected, || {
-        futures::executor::block_on(flowline_fused(n))
-    });
     let ratio = b.ns_per_item() / a.ns_per_item();
     report.compare(
         W,
@@ -156,6 +242,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
         ratio <= 1.2,
     );
     let _ = floor;
+    report.set_baseline(W, "(a) StreamExt chain, one task");
 
     // smol: the global executor with 2 threads (set in main), block_on on this one.
     let smol_rt: Arc<dyn Runtime> = Arc::new(flowline::smol::SmolRuntime::new());
@@ -184,6 +271,22 @@ pub fn run(cfg: &Config, report: &mut Report) {
         speedup,
         ">= 20",
         speedup >= 20.0,
+    );
+    let e = report.measure(
+        cfg,
+        W,
+        "(e) hand-written tasks, chunks of 256, async-channel",
+        "smol",
+        n,
+        expected,
+        || smol::block_on(hand_chunked(n, |t| smol::spawn(t).detach())),
+    );
+    report.note(
+        W,
+        format!(
+            "smol: flowline boundaries take {:.2}x the time of hand-chunked batches of {BATCH} (no target; below 1 means flowline is faster)",
+            d.ns_per_item() / e.ns_per_item()
+        ),
     );
 
     let tokio = tokio_runtime();
@@ -221,5 +324,66 @@ pub fn run(cfg: &Config, report: &mut Report) {
         speedup,
         ">= 20",
         speedup >= 20.0,
+    );
+    let d2 = report.measure(
+        cfg,
+        W,
+        "(d) flowline, boundaries, inside tokio::spawn",
+        "tokio",
+        n,
+        expected,
+        || {
+            tokio.block_on(async {
+                tokio::spawn(async move {
+                    let rt: Arc<dyn Runtime> = Arc::new(flowline::tokio::TokioRuntime::current());
+                    flowline_boundaries(n, rt).await
+                })
+                .await
+                .expect("task")
+            })
+        },
+    );
+    report.note(
+        W,
+        format!(
+            "tokio: the same flowline pipeline run inside `tokio::spawn` (its last stage on a worker thread) takes {:.1} ns/item, against {:.1} ns/item when driven by `Runtime::block_on` from a non-worker thread as in (d) and every hand-written case",
+            d2.ns_per_item(),
+            d.ns_per_item()
+        ),
+    );
+    let c2 = report.measure(
+        cfg,
+        W,
+        "(c') hand-written tasks, per-item tokio mpsc",
+        "tokio",
+        n,
+        expected,
+        || tokio.block_on(hand_tasks_tokio_mpsc(n)),
+    );
+    report.note(
+        W,
+        format!(
+            "tokio: per-item tokio mpsc tasks take {:.1}x the time of flowline boundaries (no target set; issue 3's target is on async-channel)",
+            c2.ns_per_item() / d.ns_per_item()
+        ),
+    );
+    let e = report.measure(
+        cfg,
+        W,
+        "(e) hand-written tasks, chunks of 256, async-channel",
+        "tokio",
+        n,
+        expected,
+        || {
+            let h = handle.clone();
+            tokio.block_on(hand_chunked(n, move |t| drop(h.spawn(t))))
+        },
+    );
+    report.note(
+        W,
+        format!(
+            "tokio: flowline boundaries take {:.2}x the time of hand-chunked batches of {BATCH} (no target; below 1 means flowline is faster)",
+            d.ns_per_item() / e.ns_per_item()
+        ),
     );
 }
