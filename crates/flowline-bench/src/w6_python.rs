@@ -126,22 +126,21 @@ async fn blocking_sum(n: u64, sleep: Duration, rt: Arc<dyn Runtime>) -> u64 {
         .0
 }
 
-/// Pattern 3 in flowline today: a plain thread pushes with
-/// `async_channel::Sender::send_blocking` into a pipeline made with
-/// `producer::from_stream` (issue 5's `Feeder` will replace this).
+/// Pattern 3 in flowline: a plain thread pushes into a `Feeder`, whose
+/// pipeline sums the items.
 fn bridge_sum(n: u64) -> u64 {
-    let (tx, rx) = async_channel::bounded::<u64>(1024);
-    let feeder = std::thread::spawn(move || {
+    let (feeder, pipeline) = flowline::bridge::feeder::<u64>(1024);
+    let pusher = std::thread::spawn(move || {
         for i in 0..n {
-            if tx.send_blocking(i).is_err() {
+            if feeder.push(i).is_err() {
                 return;
             }
         }
     });
-    let sum = futures::executor::block_on(producer::from_stream(rx).fold(0u64, u64::wrapping_add))
+    let sum = futures::executor::block_on(pipeline.fold(0u64, u64::wrapping_add))
         .expect("pipeline failed")
         .0;
-    feeder.join().expect("feeder thread");
+    pusher.join().expect("pusher thread");
     sum
 }
 
@@ -261,7 +260,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
     let fl = report.measure(
         cfg,
         W,
-        "thread -> async bridge (flowline from_stream, async-channel send_blocking)",
+        "thread -> async bridge (flowline Feeder::push)",
         "none",
         n,
         want,
