@@ -91,4 +91,14 @@ mod guide_doctests {
     struct Readme;
     #[doc = include_str!("../docs/guide/async-generator.md")]
     struct AsyncGenerator;
+    #[doc = include_str!("../docs/guide/operators-buffer-fan.md")]
+    struct OperatorsBufferFan;
+    #[doc = include_str!("../docs/guide/operators-concurrency-time.md")]
+    struct OperatorsConcurrencyTime;
+    #[doc = include_str!("../docs/guide/heavy-io.md")]
+    struct HeavyIo;
+    #[doc = include_str!("../docs/guide/event-driven.md")]
+    struct EventDriven;
+    #[doc = include_str!("../docs/guide/errors-and-lifecycle.md")]
+    struct ErrorsAndLifecycle;
 }
