@@ -15,6 +15,7 @@ use futures::stream::{self, Stream};
 
 use crate::run::Pipeline;
 
+pub use crate::stage::merge_all;
 pub use generator::{Emit, Emitter, Generator};
 pub use source::Source;
 

@@ -4,26 +4,24 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use pin_project_lite::pin_project;
 
 use super::merge::poll_input;
 use crate::run::{StageInfo, StageKind};
 use crate::Pipeline;
 
-pin_project! {
-    /// Stream for [`Pipeline::zip`].
-    #[must_use = "streams do nothing unless polled"]
-    pub struct Zip<A: Stream, B: Stream> {
-        #[pin]
-        a: A,
-        #[pin]
-        b: B,
-        a_item: Option<A::Item>,
-        b_item: Option<B::Item>,
-        a_done: bool,
-        b_done: bool,
-        info: Arc<StageInfo>,
-    }
+/// Stream for [`Pipeline::zip`].
+///
+/// When one input ends, both inputs are dropped at once: the other side's
+/// tasks see their queue closed and stop, so the run can finish.
+#[must_use = "streams do nothing unless polled"]
+pub struct Zip<A: Stream, B: Stream> {
+    a: Option<Pin<Box<A>>>,
+    b: Option<Pin<Box<B>>>,
+    a_item: Option<A::Item>,
+    b_item: Option<B::Item>,
+    a_done: bool,
+    b_done: bool,
+    info: Arc<StageInfo>,
 }
 
 impl<A: Stream + fmt::Debug, B: Stream + fmt::Debug> fmt::Debug for Zip<A, B> {
@@ -35,30 +33,38 @@ impl<A: Stream + fmt::Debug, B: Stream + fmt::Debug> fmt::Debug for Zip<A, B> {
     }
 }
 
+// The inputs are boxed and the queued items are never pinned.
+impl<A: Stream, B: Stream> Unpin for Zip<A, B> {}
+
 impl<A: Stream, B: Stream> Stream for Zip<A, B> {
     type Item = (A::Item, B::Item);
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut this = self.project();
+        let this = self.get_mut();
+        let (Some(a), Some(b)) = (&mut this.a, &mut this.b) else {
+            return Poll::Ready(None);
+        };
         // Both inputs are polled even when one is pending, so each side's
         // next item is fetched concurrently.
         if this.a_item.is_none() {
-            if let Poll::Ready(item) = poll_input(this.a.as_mut(), this.a_done, cx) {
-                *this.a_item = item;
+            if let Poll::Ready(item) = poll_input(a.as_mut(), &mut this.a_done, cx) {
+                this.a_item = item;
             }
         }
         if this.b_item.is_none() {
-            if let Poll::Ready(item) = poll_input(this.b.as_mut(), this.b_done, cx) {
-                *this.b_item = item;
+            if let Poll::Ready(item) = poll_input(b.as_mut(), &mut this.b_done, cx) {
+                this.b_item = item;
             }
         }
         if this.a_item.is_some() && this.b_item.is_some() {
             this.info.out.bump();
             return Poll::Ready(this.a_item.take().zip(this.b_item.take()));
         }
-        let a_ended = *this.a_done && this.a_item.is_none();
-        let b_ended = *this.b_done && this.b_item.is_none();
+        let a_ended = this.a_done && this.a_item.is_none();
+        let b_ended = this.b_done && this.b_item.is_none();
         if a_ended || b_ended {
+            this.a = None;
+            this.b = None;
             Poll::Ready(None)
         } else {
             Poll::Pending
@@ -92,8 +98,8 @@ impl<S: Stream> Pipeline<S> {
             .core
             .add_joining_stage("zip", StageKind::FanIn, &[b_last]);
         let stream = Zip {
-            a: self.stream,
-            b,
+            a: Some(Box::pin(self.stream)),
+            b: Some(Box::pin(b)),
             a_item: None,
             b_item: None,
             a_done: false,
