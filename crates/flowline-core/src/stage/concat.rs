@@ -7,7 +7,7 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use super::merge::poll_input;
-use crate::run::{StageInfo, StageKind};
+use crate::run::StageInfo;
 use crate::Pipeline;
 
 pin_project! {
@@ -76,11 +76,7 @@ impl<S: Stream> Pipeline<S> {
     where
         S2: Stream<Item = S::Item>,
     {
-        let Pipeline { stream: b, core } = other;
-        let b_last = self.core.absorb(core);
-        let info = self
-            .core
-            .add_joining_stage("concat", StageKind::FanIn, &[b_last]);
+        let (b, info) = self.join_fan_in("concat", other);
         let stream = Concat {
             a: self.stream,
             b,

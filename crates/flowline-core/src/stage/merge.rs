@@ -47,6 +47,24 @@ pub(crate) fn poll_input<S: Stream>(
     Poll::Ready(item)
 }
 
+impl<S> Pipeline<S> {
+    /// Takes `other`'s stages and tasks into this pipeline and adds the
+    /// fan-in stage `prefix`, fed by this pipeline's last stage and `other`'s.
+    /// Returns `other`'s stream and the new stage's info.
+    pub(crate) fn join_fan_in<S2>(
+        &mut self,
+        prefix: &str,
+        other: Pipeline<S2>,
+    ) -> (S2, Arc<StageInfo>) {
+        let Pipeline { stream: b, core } = other;
+        let b_last = self.core.absorb(core);
+        let info = self
+            .core
+            .add_joining_stage(prefix, StageKind::FanIn, &[b_last]);
+        (b, info)
+    }
+}
+
 impl<A, B> Stream for Merge<A, B>
 where
     A: Stream,
@@ -111,11 +129,7 @@ impl<S: Stream> Pipeline<S> {
     where
         S2: Stream<Item = S::Item>,
     {
-        let Pipeline { stream: b, core } = other;
-        let b_last = self.core.absorb(core);
-        let info = self
-            .core
-            .add_joining_stage("merge", StageKind::FanIn, &[b_last]);
+        let (b, info) = self.join_fan_in("merge", other);
         let stream = Merge {
             a: self.stream,
             b,
