@@ -65,6 +65,32 @@ impl<S> Pipeline<S> {
     }
 }
 
+/// Polls the inputs `order` names, in that order, with `poll`, until one has
+/// an item: that item, with the name of the input it came from. `Ready(None)`
+/// once every input has ended, `Pending` when none has an item and some have
+/// not ended.
+pub(crate) fn poll_in_turn<I, T>(
+    order: impl IntoIterator<Item = I>,
+    mut poll: impl FnMut(I) -> Poll<Option<T>>,
+) -> Poll<Option<(I, T)>>
+where
+    I: Copy,
+{
+    let mut pending = false;
+    for input in order {
+        match poll(input) {
+            Poll::Ready(Some(item)) => return Poll::Ready(Some((input, item))),
+            Poll::Ready(None) => {}
+            Poll::Pending => pending = true,
+        }
+    }
+    if pending {
+        Poll::Pending
+    } else {
+        Poll::Ready(None)
+    }
+}
+
 impl<A, B> Stream for Merge<A, B>
 where
     A: Stream,
@@ -78,27 +104,18 @@ where
         // ready, items alternate.
         let a_first = *this.a_first;
         *this.a_first = !a_first;
-        let mut pending = false;
-        for take_a in [a_first, !a_first] {
-            let polled = if take_a {
+        let polled = poll_in_turn([a_first, !a_first], |take_a| {
+            if take_a {
                 poll_input(this.a.as_mut(), this.a_done, cx)
             } else {
                 poll_input(this.b.as_mut(), this.b_done, cx)
-            };
-            match polled {
-                Poll::Ready(Some(item)) => {
-                    this.info.out.bump();
-                    return Poll::Ready(Some(item));
-                }
-                Poll::Ready(None) => {}
-                Poll::Pending => pending = true,
             }
+        });
+        let item = futures::ready!(polled).map(|(_, item)| item);
+        if item.is_some() {
+            this.info.out.bump();
         }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(None)
-        }
+        Poll::Ready(item)
     }
 }
 
