@@ -46,10 +46,7 @@ where
         if item.is_none() {
             item = futures::ready!(poll_input(this.b, this.b_done, cx));
         }
-        if item.is_some() {
-            this.info.out.bump();
-        }
-        Poll::Ready(item)
+        Poll::Ready(this.info.emit(item))
     }
 }
 

@@ -112,10 +112,7 @@ where
             }
         });
         let item = futures::ready!(polled).map(|(_, item)| item);
-        if item.is_some() {
-            this.info.out.bump();
-        }
-        Poll::Ready(item)
+        Poll::Ready(this.info.emit(item))
     }
 }
 
