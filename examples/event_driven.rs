@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "common/runtime.rs"]
+mod runtime;
+
 use flowline::bridge::{self, Feeder};
 use flowline::runtime::Runtime;
 
@@ -55,11 +58,14 @@ async fn run(
     Ok(())
 }
 
-type Error = Box<dyn std::error::Error>;
+const EXAMPLE: runtime::Example = runtime::Example {
+    smol_hint: "cargo run --example event_driven --features smol",
+    tokio_hint: "cargo run --example event_driven --features tokio -- --runtime tokio",
+};
 
 fn main() -> ExitCode {
-    let runtime = arg("--runtime").unwrap_or_else(|| "smol".to_string());
-    let interval = match arg("--interval-ms").map(|ms| ms.parse::<u64>()) {
+    let runtime = runtime::arg("--runtime").unwrap_or_else(|| "smol".to_string());
+    let interval = match runtime::arg("--interval-ms").map(|ms| ms.parse::<u64>()) {
         None => Duration::from_millis(1000),
         Some(Ok(ms)) => Duration::from_millis(ms),
         Some(Err(e)) => {
@@ -68,64 +74,5 @@ fn main() -> ExitCode {
         }
     };
     println!("event driven on {runtime}, one request every {interval:?}");
-    let result = match runtime.as_str() {
-        "smol" => smol_main(interval),
-        "tokio" => tokio_main(interval),
-        "none" => futures::executor::block_on(run(None, interval)).map_err(Error::from),
-        other => Err(format!("unknown runtime `{other}`: use --runtime smol|tokio|none").into()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-#[cfg(feature = "smol")]
-fn smol_main(interval: Duration) -> Result<(), Error> {
-    let rt = Arc::new(flowline::smol::SmolRuntime::new());
-    Ok(smol::block_on(run(Some(rt), interval))?)
-}
-
-#[cfg(not(feature = "smol"))]
-fn smol_main(_: Duration) -> Result<(), Error> {
-    Err(
-        "--runtime smol needs the `smol` feature: cargo run --example event_driven --features smol"
-            .into(),
-    )
-}
-
-#[cfg(feature = "tokio")]
-fn tokio_main(interval: Duration) -> Result<(), Error> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    Ok(rt.block_on(async {
-        let handle = Arc::new(flowline::tokio::TokioRuntime::current());
-        run(Some(handle), interval).await
-    })?)
-}
-
-#[cfg(not(feature = "tokio"))]
-fn tokio_main(_: Duration) -> Result<(), Error> {
-    Err("--runtime tokio needs the `tokio` feature: cargo run --example event_driven --features tokio -- --runtime tokio".into())
-}
-
-/// The value of `--name value` or `--name=value`.
-fn arg(name: &str) -> Option<String> {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if let Some(v) = arg
-            .strip_prefix(name)
-            .and_then(|rest| rest.strip_prefix('='))
-        {
-            return Some(v.to_string());
-        }
-        if arg == name {
-            return args.next();
-        }
-    }
-    None
+    runtime::exit_code(runtime::block_on(EXAMPLE, &runtime, |rt| run(rt, interval)))
 }

@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "common/runtime.rs"]
+mod runtime;
+
 use flowline::producer;
 use flowline::runtime::{Runtime, RuntimeExt, RuntimeFree};
 
@@ -83,65 +86,11 @@ async fn run(runtime: Option<Arc<dyn Runtime>>) -> Result<(), flowline::Pipeline
     Ok(())
 }
 
-type Error = Box<dyn std::error::Error>;
+const EXAMPLE: runtime::Example = runtime::Example {
+    smol_hint: "cargo run --example heavy_io --features smol",
+    tokio_hint: "cargo run --release --example heavy_io --features tokio -- --runtime tokio",
+};
 
 fn main() -> ExitCode {
-    let runtime = runtime_arg();
-    println!("heavy IO on {runtime}");
-    let result = match runtime.as_str() {
-        "smol" => smol_main(),
-        "tokio" => tokio_main(),
-        "none" => futures::executor::block_on(run(None)).map_err(Error::from),
-        other => Err(format!("unknown runtime `{other}`: use --runtime smol|tokio|none").into()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-#[cfg(feature = "smol")]
-fn smol_main() -> Result<(), Error> {
-    let rt = Arc::new(flowline::smol::SmolRuntime::new());
-    Ok(smol::block_on(run(Some(rt)))?)
-}
-
-#[cfg(not(feature = "smol"))]
-fn smol_main() -> Result<(), Error> {
-    Err(
-        "--runtime smol needs the `smol` feature: cargo run --example heavy_io --features smol"
-            .into(),
-    )
-}
-
-#[cfg(feature = "tokio")]
-fn tokio_main() -> Result<(), Error> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    Ok(rt.block_on(async {
-        let handle = Arc::new(flowline::tokio::TokioRuntime::current());
-        run(Some(handle)).await
-    })?)
-}
-
-#[cfg(not(feature = "tokio"))]
-fn tokio_main() -> Result<(), Error> {
-    Err("--runtime tokio needs the `tokio` feature: cargo run --release --example heavy_io --features tokio -- --runtime tokio".into())
-}
-
-fn runtime_arg() -> String {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if let Some(v) = arg.strip_prefix("--runtime=") {
-            return v.to_string();
-        }
-        if arg == "--runtime" {
-            return args.next().unwrap_or_default();
-        }
-    }
-    "smol".to_string()
+    runtime::main("heavy IO", EXAMPLE, run)
 }

@@ -18,6 +18,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+#[path = "common/runtime.rs"]
+mod runtime;
+
 use flowline::bridge;
 use flowline::runtime::Runtime;
 
@@ -98,61 +101,13 @@ fn run(runtime: Option<Arc<dyn Runtime>>) -> Result<(), flowline::PipelineError>
     Ok(())
 }
 
-type Error = Box<dyn std::error::Error>;
+const EXAMPLE: runtime::Example = runtime::Example {
+    smol_hint: "cargo run --example sensor_bridge --features smol",
+    tokio_hint: "cargo run --example sensor_bridge --features tokio -- --runtime tokio",
+};
 
 fn main() -> ExitCode {
-    let runtime = runtime_arg();
+    let runtime = runtime::runtime_arg();
     println!("sensor bridge on {runtime}");
-    let result = match runtime.as_str() {
-        "smol" => smol_main(),
-        "tokio" => tokio_main(),
-        "none" => run(None).map_err(Error::from),
-        other => Err(format!("unknown runtime `{other}`: use --runtime smol|tokio|none").into()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-#[cfg(feature = "smol")]
-fn smol_main() -> Result<(), Error> {
-    // smol's global executor runs the pipeline on its own threads.
-    Ok(run(Some(Arc::new(flowline::smol::SmolRuntime::new())))?)
-}
-
-#[cfg(not(feature = "smol"))]
-fn smol_main() -> Result<(), Error> {
-    Err("--runtime smol needs the `smol` feature: cargo run --example sensor_bridge --features smol".into())
-}
-
-#[cfg(feature = "tokio")]
-fn tokio_main() -> Result<(), Error> {
-    // The runtime runs the pipeline; main stays synchronous and reads the Drain.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let handle = flowline::tokio::TokioRuntime::from_handle(rt.handle().clone());
-    Ok(run(Some(Arc::new(handle)))?)
-}
-
-#[cfg(not(feature = "tokio"))]
-fn tokio_main() -> Result<(), Error> {
-    Err("--runtime tokio needs the `tokio` feature: cargo run --example sensor_bridge --features tokio -- --runtime tokio".into())
-}
-
-fn runtime_arg() -> String {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if let Some(v) = arg.strip_prefix("--runtime=") {
-            return v.to_string();
-        }
-        if arg == "--runtime" {
-            return args.next().unwrap_or_default();
-        }
-    }
-    "smol".to_string()
+    runtime::exit_code(runtime::with_runtime(EXAMPLE, &runtime, run))
 }

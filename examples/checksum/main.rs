@@ -17,6 +17,8 @@
 //! ```
 
 mod job;
+#[path = "../common/runtime.rs"]
+mod runtime;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -28,7 +30,12 @@ use flowline::runtime::Runtime;
 use indicatif::{ProgressBar, ProgressStyle};
 use job::{checksum_tree, Entry};
 
-type Error = Box<dyn std::error::Error>;
+use runtime::Error;
+
+const EXAMPLE: runtime::Example = runtime::Example {
+    smol_hint: "",
+    tokio_hint: "cargo run --release --example checksum --features tokio -- --runtime tokio",
+};
 
 struct Args {
     root: PathBuf,
@@ -100,12 +107,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match args.runtime.as_str() {
-        "smol" => smol_main(&args),
-        "tokio" => tokio_main(&args),
-        "none" => futures::executor::block_on(run(&args, None)),
-        other => Err(format!("unknown runtime `{other}`: use --runtime smol|tokio|none").into()),
-    };
+    let result = runtime::block_on(EXAMPLE, &args.runtime, |rt| run(&args, rt));
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -114,33 +116,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-#[cfg(feature = "smol")]
-fn smol_main(args: &Args) -> Result<bool, Error> {
-    let rt = Arc::new(flowline::smol::SmolRuntime::new());
-    smol::block_on(run(args, Some(rt)))
-}
-
-#[cfg(not(feature = "smol"))]
-fn smol_main(_: &Args) -> Result<bool, Error> {
-    Err("--runtime smol needs the `smol` feature".into())
-}
-
-#[cfg(feature = "tokio")]
-fn tokio_main(args: &Args) -> Result<bool, Error> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let handle = Arc::new(flowline::tokio::TokioRuntime::current());
-        run(args, Some(handle)).await
-    })
-}
-
-#[cfg(not(feature = "tokio"))]
-fn tokio_main(_: &Args) -> Result<bool, Error> {
-    Err("--runtime tokio needs the `tokio` feature: cargo run --release --example checksum --features tokio -- --runtime tokio".into())
 }
 
 fn parse_args() -> Result<Args, Error> {

@@ -253,6 +253,19 @@ impl<T: Send + 'static> Policy<T> {
     }
 }
 
+/// Polls what [`Policy::close`] returned, if anything, until it is done,
+/// then drops it.
+pub(crate) fn poll_close(
+    closing: &mut Option<BoxFuture<'static, ()>>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    if let Some(close) = closing.as_mut() {
+        futures::ready!(close.as_mut().poll(cx));
+        *closing = None;
+    }
+    Poll::Ready(())
+}
+
 fn flatten<U, E: Into<BoxError>>(
     result: std::thread::Result<Result<U, E>>,
 ) -> Result<U, StageError> {

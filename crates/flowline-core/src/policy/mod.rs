@@ -32,7 +32,7 @@ use futures::{Sink, SinkExt as _};
 use crate::run::BoxError;
 
 pub use backoff::Backoff;
-pub(crate) use handler::{Policy, Verdict};
+pub(crate) use handler::{poll_close, Policy, Verdict};
 
 /// What a fallible stage does with an item that failed.
 ///

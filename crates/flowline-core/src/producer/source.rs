@@ -63,12 +63,7 @@ impl<S: Stream> Stream for Source<S> {
         }
         let inner = this.inner;
         match this.info.guard(|| inner.poll_next(cx)) {
-            Poll::Ready(item) => {
-                if item.is_some() {
-                    this.info.out.bump();
-                }
-                Poll::Ready(item)
-            }
+            Poll::Ready(item) => Poll::Ready(this.info.emit(item)),
             Poll::Pending => {
                 this.waker.register(cx.waker());
                 if this.lifecycle.is_stopping() {

@@ -161,6 +161,15 @@ impl StageInfo {
         })
     }
 
+    /// Counts `item`, if there is one, as emitted downstream, and returns it.
+    #[inline]
+    pub(crate) fn emit<T>(&self, item: Option<T>) -> Option<T> {
+        if item.is_some() {
+            self.out.bump();
+        }
+        item
+    }
+
     /// Adds `elapsed` to the stage's busy time.
     pub(crate) fn add_busy(&self, elapsed: std::time::Duration) {
         self.busy_nanos

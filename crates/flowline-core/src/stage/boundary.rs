@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, Stream};
 use pin_project_lite::pin_project;
 
+use super::overflow::yield_now;
 use crate::run::{RunContext, StageInfo};
 
 /// Largest micro-batch a boundary moves at once.
@@ -40,21 +41,6 @@ pub(crate) fn batch_geometry(capacity: usize) -> (usize, usize) {
 
 /// Items an upstream task moves between yields to its executor.
 const YIELD_EVERY: usize = 4096;
-
-/// Returns `Pending` once (after asking to be polled again).
-async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
-}
 
 /// What both ends of a boundary share: the item budget.
 ///

@@ -7,7 +7,7 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use super::merge::poll_input;
-use crate::run::{StageInfo, StageKind};
+use crate::run::StageInfo;
 use crate::Pipeline;
 
 pin_project! {
@@ -46,10 +46,7 @@ where
         if item.is_none() {
             item = futures::ready!(poll_input(this.b, this.b_done, cx));
         }
-        if item.is_some() {
-            this.info.out.bump();
-        }
-        Poll::Ready(item)
+        Poll::Ready(this.info.emit(item))
     }
 }
 
@@ -76,11 +73,7 @@ impl<S: Stream> Pipeline<S> {
     where
         S2: Stream<Item = S::Item>,
     {
-        let Pipeline { stream: b, core } = other;
-        let b_last = self.core.absorb(core);
-        let info = self
-            .core
-            .add_joining_stage("concat", StageKind::FanIn, &[b_last]);
+        let (b, info) = self.join_fan_in("concat", other);
         let stream = Concat {
             a: self.stream,
             b,

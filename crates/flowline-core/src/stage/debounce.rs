@@ -61,11 +61,7 @@ impl<S: Stream> Stream for Debounce<S> {
         if *this.done {
             // The last item goes out at once: nothing newer can replace it.
             *this.sleep = None;
-            let last = this.latest.take();
-            if last.is_some() {
-                this.info.out.bump();
-            }
-            return Poll::Ready(last);
+            return Poll::Ready(this.info.emit(this.latest.take()));
         }
         let Some(due) = *this.due else {
             return Poll::Pending;

@@ -3,7 +3,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::stream::{FuturesOrdered, StreamExt as _};
+use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt as _};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
@@ -43,31 +43,106 @@ impl<T> Stream for MapConcurrent<T> {
     }
 }
 
-/// Futures run concurrently, results taken in the order they were started.
-struct OrderedLanes<F, Fut: Future> {
+/// The futures a [`MapLanes`] has in flight, and the order their results
+/// come out in: `FuturesOrdered` (the order they were started) or
+/// `FuturesUnordered` (as they finish).
+pub(crate) trait Running<Fut: Future>:
+    Stream<Item = Fut::Output> + Unpin + Send + 'static
+{
+    /// An empty set.
+    fn empty() -> Self;
+
+    /// Adds `fut` to the set.
+    fn add(&mut self, fut: Fut);
+
+    /// How many futures are in flight.
+    fn in_flight(&self) -> usize;
+
+    /// Whether none is.
+    fn is_idle(&self) -> bool;
+}
+
+impl<Fut: Future + Send + 'static> Running<Fut> for FuturesOrdered<Fut>
+where
+    Fut::Output: Send,
+{
+    fn empty() -> Self {
+        FuturesOrdered::new()
+    }
+
+    fn add(&mut self, fut: Fut) {
+        self.push_back(fut);
+    }
+
+    fn in_flight(&self) -> usize {
+        self.len()
+    }
+
+    fn is_idle(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<Fut: Future + Send + 'static> Running<Fut> for FuturesUnordered<Fut> {
+    fn empty() -> Self {
+        FuturesUnordered::new()
+    }
+
+    fn add(&mut self, fut: Fut) {
+        self.push(fut);
+    }
+
+    fn in_flight(&self) -> usize {
+        self.len()
+    }
+
+    fn is_idle(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// Futures of `f` run concurrently, up to `limit` at once, results taken in
+/// the order `R` gives them.
+pub(crate) struct MapLanes<F, R> {
     f: F,
-    running: FuturesOrdered<Fut>,
+    running: R,
     limit: usize,
 }
 
-impl<T, F, Fut> Lanes<T> for OrderedLanes<F, Fut>
+impl<F, R> MapLanes<F, R> {
+    /// Lanes for `f`, nothing in flight yet.
+    pub(crate) fn new<Fut>(f: F, limit: usize) -> Self
+    where
+        Fut: Future,
+        R: Running<Fut>,
+    {
+        MapLanes {
+            f,
+            running: R::empty(),
+            limit,
+        }
+    }
+}
+
+impl<T, F, Fut, R> Lanes<T> for MapLanes<F, R>
 where
     T: Send + 'static,
     F: FnMut(T) -> Fut + Send + 'static,
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
+    R: Running<Fut>,
 {
     type Out = Fut::Output;
 
     fn has_room(&self, ready: usize) -> bool {
         // Finished results have room of their own, so a downstream that is
         // a moment late to take a batch does not cut concurrency.
-        self.running.len() < self.limit && ready < self.limit
+        self.running.in_flight() < self.limit && ready < self.limit
     }
 
     fn start(&mut self, item: T, info: &StageInfo) {
         let fut = info.guard(|| (self.f)(item));
-        self.running.push_back(fut);
+        self.running.add(fut);
     }
 
     fn poll_done(&mut self, cx: &mut Context<'_>, info: &StageInfo) -> Poll<Option<Fut::Output>> {
@@ -75,7 +150,7 @@ where
     }
 
     fn is_idle(&self) -> bool {
-        self.running.is_empty()
+        self.running.is_idle()
     }
 }
 
@@ -145,11 +220,8 @@ impl<S: Stream> Pipeline<S> {
     {
         check_limit(limit, "map_concurrent");
         let info = self.core.add_stage("map_concurrent", StageKind::Concurrent);
-        let lanes = OrderedLanes {
-            f,
-            running: FuturesOrdered::new(),
-            limit,
-        };
+        // Futures run concurrently, results taken in the order they were started.
+        let lanes = MapLanes::<_, FuturesOrdered<Fut>>::new(f, limit);
         let (queue, task) = concurrent_stage(self.stream, lanes, info, self.core.ctx.clone());
         self.core.add_task(task);
         Pipeline::from_parts(MapConcurrent { queue }, self.core)

@@ -3,13 +3,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::stream::{FuturesUnordered, StreamExt as _};
+use futures::stream::FuturesUnordered;
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use super::concurrent::{concurrent_stage, ConcurrentOutput, Lanes};
-use super::map_concurrent::check_limit;
-use crate::run::{Pipeline, StageInfo, StageKind};
+use super::concurrent::{concurrent_stage, ConcurrentOutput};
+use super::map_concurrent::{check_limit, MapLanes};
+use crate::run::{Pipeline, StageKind};
 
 pin_project! {
     /// Stream for [`Pipeline::map_concurrent_unordered`]: results in completion order.
@@ -34,42 +34,6 @@ impl<T> Stream for MapConcurrentUnordered<T> {
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.project().queue.poll_next(cx)
-    }
-}
-
-/// Futures run concurrently, results taken as they finish.
-struct UnorderedLanes<F, Fut: Future> {
-    f: F,
-    running: FuturesUnordered<Fut>,
-    limit: usize,
-}
-
-impl<T, F, Fut> Lanes<T> for UnorderedLanes<F, Fut>
-where
-    T: Send + 'static,
-    F: FnMut(T) -> Fut + Send + 'static,
-    Fut: Future + Send + 'static,
-    Fut::Output: Send + 'static,
-{
-    type Out = Fut::Output;
-
-    fn has_room(&self, ready: usize) -> bool {
-        // Finished results have room of their own, so a downstream that is
-        // a moment late to take a batch does not cut concurrency.
-        self.running.len() < self.limit && ready < self.limit
-    }
-
-    fn start(&mut self, item: T, info: &StageInfo) {
-        let fut = info.guard(|| (self.f)(item));
-        self.running.push(fut);
-    }
-
-    fn poll_done(&mut self, cx: &mut Context<'_>, info: &StageInfo) -> Poll<Option<Fut::Output>> {
-        info.guard(|| self.running.poll_next_unpin(cx))
-    }
-
-    fn is_idle(&self) -> bool {
-        self.running.is_empty()
     }
 }
 
@@ -122,11 +86,8 @@ impl<S: Stream> Pipeline<S> {
         let info = self
             .core
             .add_stage("map_concurrent_unordered", StageKind::Concurrent);
-        let lanes = UnorderedLanes {
-            f,
-            running: FuturesUnordered::new(),
-            limit,
-        };
+        // Futures run concurrently, results taken as they finish.
+        let lanes = MapLanes::<_, FuturesUnordered<Fut>>::new(f, limit);
         let (queue, task) = concurrent_stage(self.stream, lanes, info, self.core.ctx.clone());
         self.core.add_task(task);
         Pipeline::from_parts(MapConcurrentUnordered { queue }, self.core)

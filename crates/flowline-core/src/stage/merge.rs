@@ -47,6 +47,50 @@ pub(crate) fn poll_input<S: Stream>(
     Poll::Ready(item)
 }
 
+impl<S> Pipeline<S> {
+    /// Takes `other`'s stages and tasks into this pipeline and adds the
+    /// fan-in stage `prefix`, fed by this pipeline's last stage and `other`'s.
+    /// Returns `other`'s stream and the new stage's info.
+    pub(crate) fn join_fan_in<S2>(
+        &mut self,
+        prefix: &str,
+        other: Pipeline<S2>,
+    ) -> (S2, Arc<StageInfo>) {
+        let Pipeline { stream: b, core } = other;
+        let b_last = self.core.absorb(core);
+        let info = self
+            .core
+            .add_joining_stage(prefix, StageKind::FanIn, &[b_last]);
+        (b, info)
+    }
+}
+
+/// Polls the inputs `order` names, in that order, with `poll`, until one has
+/// an item: that item, with the name of the input it came from. `Ready(None)`
+/// once every input has ended, `Pending` when none has an item and some have
+/// not ended.
+pub(crate) fn poll_in_turn<I, T>(
+    order: impl IntoIterator<Item = I>,
+    mut poll: impl FnMut(I) -> Poll<Option<T>>,
+) -> Poll<Option<(I, T)>>
+where
+    I: Copy,
+{
+    let mut pending = false;
+    for input in order {
+        match poll(input) {
+            Poll::Ready(Some(item)) => return Poll::Ready(Some((input, item))),
+            Poll::Ready(None) => {}
+            Poll::Pending => pending = true,
+        }
+    }
+    if pending {
+        Poll::Pending
+    } else {
+        Poll::Ready(None)
+    }
+}
+
 impl<A, B> Stream for Merge<A, B>
 where
     A: Stream,
@@ -60,27 +104,15 @@ where
         // ready, items alternate.
         let a_first = *this.a_first;
         *this.a_first = !a_first;
-        let mut pending = false;
-        for take_a in [a_first, !a_first] {
-            let polled = if take_a {
+        let polled = poll_in_turn([a_first, !a_first], |take_a| {
+            if take_a {
                 poll_input(this.a.as_mut(), this.a_done, cx)
             } else {
                 poll_input(this.b.as_mut(), this.b_done, cx)
-            };
-            match polled {
-                Poll::Ready(Some(item)) => {
-                    this.info.out.bump();
-                    return Poll::Ready(Some(item));
-                }
-                Poll::Ready(None) => {}
-                Poll::Pending => pending = true,
             }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(None)
-        }
+        });
+        let item = futures::ready!(polled).map(|(_, item)| item);
+        Poll::Ready(this.info.emit(item))
     }
 }
 
@@ -111,11 +143,7 @@ impl<S: Stream> Pipeline<S> {
     where
         S2: Stream<Item = S::Item>,
     {
-        let Pipeline { stream: b, core } = other;
-        let b_last = self.core.absorb(core);
-        let info = self
-            .core
-            .add_joining_stage("merge", StageKind::FanIn, &[b_last]);
+        let (b, info) = self.join_fan_in("merge", other);
         let stream = Merge {
             a: self.stream,
             b,

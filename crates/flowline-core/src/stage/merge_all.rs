@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 
-use super::merge::poll_input;
+use super::merge::{poll_in_turn, poll_input};
 use crate::run::{StageInfo, StageKind};
 use crate::Pipeline;
 
@@ -33,25 +33,20 @@ impl<S: Stream> Stream for MergeAll<S> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         let this = self.get_mut();
         let n = this.inputs.len();
-        let mut pending = false;
         // Round robin: the input after the one that gave the last item goes first.
-        for k in 0..n {
-            let i = (this.next + k) % n;
-            let (stream, done) = &mut this.inputs[i];
-            match poll_input(stream.as_mut(), done, cx) {
-                Poll::Ready(Some(item)) => {
-                    this.next = (i + 1) % n;
-                    this.info.out.bump();
-                    return Poll::Ready(Some(item));
-                }
-                Poll::Ready(None) => {}
-                Poll::Pending => pending = true,
+        let next = this.next;
+        let inputs = &mut this.inputs;
+        let polled = poll_in_turn((0..n).map(|k| (next + k) % n), |i| {
+            let (stream, done) = &mut inputs[i];
+            poll_input(stream.as_mut(), done, cx)
+        });
+        match futures::ready!(polled) {
+            Some((i, item)) => {
+                this.next = (i + 1) % n;
+                this.info.out.bump();
+                Poll::Ready(Some(item))
             }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(None)
+            None => Poll::Ready(None),
         }
     }
 }

@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use crate::policy::{ErrorPolicy, Fallible, Policy, Verdict};
+use crate::policy::{poll_close, ErrorPolicy, Fallible, Policy, Verdict};
 use crate::run::BoxError;
 
 pin_project! {
@@ -61,6 +61,28 @@ where
     }
 }
 
+/// Calls `f` on `item`, its attempt number `attempt`: its output, counted as
+/// out, or the policy's handling of the failure with the attempt's number.
+fn call<T, U, E>(
+    policy: &Policy<T>,
+    f: &mut impl FnMut(T) -> Result<U, E>,
+    item: T,
+    attempt: u32,
+) -> Result<U, (BoxFuture<'static, Verdict<T>>, u32)>
+where
+    T: Send + 'static,
+    E: Into<BoxError>,
+{
+    let copy = policy.keep(&item);
+    match policy.call(|| f(item)) {
+        Ok(out) => {
+            policy.info().out.bump();
+            Ok(out)
+        }
+        Err(e) => Err((policy.handle_failure(copy, e, attempt), attempt)),
+    }
+}
+
 impl<S, F, U, E> Stream for TryMap<S, F>
 where
     S: Stream,
@@ -78,46 +100,24 @@ where
                 let verdict = futures::ready!(fut.as_mut().poll(cx));
                 *this.handling = None;
                 match verdict {
-                    Verdict::Retry(item) => {
-                        let copy = this.policy.keep(&item);
-                        let f = &mut *this.f;
-                        match this.policy.call(|| f(item)) {
-                            Ok(out) => {
-                                this.policy.info().out.bump();
-                                return Poll::Ready(Some(out));
-                            }
-                            Err(e) => {
-                                let fut = this.policy.handle_failure(copy, e, attempt + 1);
-                                *this.handling = Some((fut, attempt + 1));
-                            }
-                        }
-                    }
+                    Verdict::Retry(item) => match call(this.policy, this.f, item, attempt + 1) {
+                        Ok(out) => return Poll::Ready(Some(out)),
+                        Err(handling) => *this.handling = Some(handling),
+                    },
                     Verdict::Skipped | Verdict::DeadLettered => {}
                     Verdict::Stop => *this.done = true,
                 }
                 continue;
             }
             if *this.done {
-                if let Some(close) = this.closing.as_mut() {
-                    futures::ready!(close.as_mut().poll(cx));
-                    *this.closing = None;
-                }
+                futures::ready!(poll_close(this.closing, cx));
                 return Poll::Ready(None);
             }
             match futures::ready!(this.upstream.as_mut().poll_next(cx)) {
-                Some(item) => {
-                    let copy = this.policy.keep(&item);
-                    let f = &mut *this.f;
-                    match this.policy.call(|| f(item)) {
-                        Ok(out) => {
-                            this.policy.info().out.bump();
-                            return Poll::Ready(Some(out));
-                        }
-                        Err(e) => {
-                            *this.handling = Some((this.policy.handle_failure(copy, e, 1), 1))
-                        }
-                    }
-                }
+                Some(item) => match call(this.policy, this.f, item, 1) {
+                    Ok(out) => return Poll::Ready(Some(out)),
+                    Err(handling) => *this.handling = Some(handling),
+                },
                 None => {
                     *this.done = true;
                     *this.closing = this.policy.close();

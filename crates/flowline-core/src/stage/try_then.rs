@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use crate::policy::{ErrorPolicy, Fallible, Policy, StageError, Verdict};
+use crate::policy::{poll_close, ErrorPolicy, Fallible, Policy, StageError, Verdict};
 use crate::run::BoxError;
 
 pin_project! {
@@ -117,10 +117,7 @@ where
                 continue;
             }
             if *this.done {
-                if let Some(close) = this.closing.as_mut() {
-                    futures::ready!(close.as_mut().poll(cx));
-                    *this.closing = None;
-                }
+                futures::ready!(poll_close(this.closing, cx));
                 return Poll::Ready(None);
             }
             match futures::ready!(this.upstream.as_mut().poll_next(cx)) {

@@ -7,7 +7,7 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use super::merge::poll_input;
-use crate::run::{StageInfo, StageKind};
+use crate::run::StageInfo;
 use crate::Pipeline;
 
 pin_project! {
@@ -95,11 +95,7 @@ impl<S: Stream> Pipeline<S> {
     /// assert_eq!(pairs, [("a", 1), ("b", 2), ("c", 3)]);
     /// ```
     pub fn zip<S2: Stream>(mut self, other: Pipeline<S2>) -> Pipeline<Zip<S, S2>> {
-        let Pipeline { stream: b, core } = other;
-        let b_last = self.core.absorb(core);
-        let info = self
-            .core
-            .add_joining_stage("zip", StageKind::FanIn, &[b_last]);
+        let (b, info) = self.join_fan_in("zip", other);
         let stream = Zip {
             a: Some(self.stream),
             b: Some(b),

@@ -45,9 +45,6 @@ impl<T> Stream for Branch<T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.project();
         let item = futures::ready!(this.rx.poll_next(cx));
-        if item.is_some() {
-            this.info.out.bump();
-        }
-        Poll::Ready(item)
+        Poll::Ready(this.info.emit(item))
     }
 }
