@@ -309,6 +309,8 @@ where
     // Lets helper tasks (progress reporting) finish before we wait for them.
     ctx.lifecycle.finish();
     if !ctx.has_failed() {
+        // The stream has ended: a stage task still running feeds nobody.
+        pipeline.core.end_tasks();
         poll_fn(|cx| pipeline.as_mut().project().core.poll_finish(cx)).await;
     }
     start.elapsed()

@@ -31,6 +31,40 @@ pub(crate) struct Core {
     /// Whether [`poll_tasks`](Self::poll_tasks) has work: tasks to start, or
     /// inline tasks to poll. Kept as a flag because it is read per item.
     needs_drive: bool,
+    /// Fired when the run's stream has ended: stage tasks still running then
+    /// feed nobody (a `zip` that stopped reading one side, say), so they stop
+    /// instead of waiting for room that will never come.
+    ended: Arc<EndSignal>,
+    /// End signals of pipelines absorbed into this one (fan-in).
+    linked_ends: Vec<Arc<EndSignal>>,
+}
+
+/// A one-shot signal: [`fire`](Self::fire) once, [`wait`](Self::wait) any
+/// number of times.
+#[derive(Debug, Default)]
+pub(crate) struct EndSignal {
+    fired: std::sync::atomic::AtomicBool,
+    event: event_listener::Event,
+}
+
+impl EndSignal {
+    fn fire(&self) {
+        self.fired.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.event.notify(usize::MAX);
+    }
+
+    async fn wait(&self) {
+        loop {
+            if self.fired.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            let listener = self.event.listen();
+            if self.fired.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            listener.await;
+        }
+    }
 }
 
 impl Core {
@@ -47,6 +81,8 @@ impl Core {
             last,
             tasks: Tasks::Idle(Vec::new()),
             needs_drive: false,
+            ended: Arc::default(),
+            linked_ends: Vec::new(),
         };
         (core, info)
     }
@@ -66,6 +102,8 @@ impl Core {
             last,
             tasks: Tasks::Idle(vec![task]),
             needs_drive: true,
+            ended: Arc::default(),
+            linked_ends: Vec::new(),
         }
     }
 
@@ -96,14 +134,18 @@ impl Core {
     pub(crate) fn absorb(&mut self, other: Core) -> usize {
         let map = self.ctx.absorb(&other.ctx);
         let last = map(other.last);
+        // `other`'s tasks keep their own end signal (its stage tasks are
+        // wrapped in it, its lasting tasks are not); ending this run fires it.
+        self.linked_ends.push(other.ended);
+        self.linked_ends.extend(other.linked_ends);
         match other.tasks {
-            Tasks::Idle(tasks) => tasks.into_iter().for_each(|t| self.add_task(t)),
+            Tasks::Idle(tasks) => tasks.into_iter().for_each(|t| self.add_lasting_task(t)),
             Tasks::Inline(mut tasks) => {
-                self.add_task(Box::pin(
+                self.add_lasting_task(Box::pin(
                     async move { while tasks.next().await.is_some() {} },
                 ))
             }
-            Tasks::Spawned(handles) => self.add_task(Box::pin(async move {
+            Tasks::Spawned(handles) => self.add_lasting_task(Box::pin(async move {
                 for handle in handles {
                     let _ = handle.await;
                 }
@@ -116,7 +158,27 @@ impl Core {
         self.ctx.stage(self.last)
     }
 
+    /// Adds a stage task: it runs until it finishes or the run's stream has
+    /// ended, whichever comes first (see [`end_tasks`](Self::end_tasks)).
     pub(crate) fn add_task(&mut self, task: BoxFuture<'static, ()>) {
+        let ended = self.ended.clone();
+        self.add_lasting_task(Box::pin(async move {
+            let ended = ended.wait();
+            futures::pin_mut!(ended);
+            futures::future::select(task, ended).await;
+        }));
+    }
+
+    /// Tells the stage tasks that the run's stream has ended: those still
+    /// running stop at their next poll; lasting tasks go on.
+    pub(crate) fn end_tasks(&self) {
+        self.ended.fire();
+        self.linked_ends.iter().for_each(|end| end.fire());
+    }
+
+    /// Adds a task that runs to completion even after the run's stream has
+    /// ended (the progress reporter, which reports once more at the end).
+    pub(crate) fn add_lasting_task(&mut self, task: BoxFuture<'static, ()>) {
         self.needs_drive |= !matches!(self.tasks, Tasks::Spawned(_));
         match &mut self.tasks {
             Tasks::Idle(tasks) => tasks.push(task),

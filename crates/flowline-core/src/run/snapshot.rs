@@ -222,7 +222,7 @@ impl<S: Stream> Pipeline<S> {
             report(&mut f, &monitor);
         }
         .boxed();
-        self.core.add_task(task);
+        self.core.add_lasting_task(task);
         self
     }
 }
