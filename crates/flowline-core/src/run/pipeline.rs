@@ -506,6 +506,14 @@ impl<S: Stream> Pipeline<S> {
     /// With a runtime ([`on`](Self::on)) the upstream task is spawned on it on
     /// the first poll; without one it is polled inside this pipeline.
     ///
+    /// # Performance
+    ///
+    /// A batch costs one hand-off between executor threads (a wake-up when
+    /// the other side sleeps), so throughput grows with the batch size,
+    /// which is a quarter of `capacity`. For a busy pipeline pick a capacity
+    /// in the thousands: in `flowline-bench` W1 (three boundaries, 2 cores) a
+    /// capacity of 8192 moved items at about 6 ns each, 1024 at about 33.
+    ///
     /// # Panics
     ///
     /// If `capacity` is 0: a boundary needs room for at least one item.
