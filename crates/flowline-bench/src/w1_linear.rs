@@ -13,7 +13,7 @@ use flowline::producer;
 use flowline::runtime::Runtime;
 use futures::StreamExt;
 
-use crate::harness::{tokio_runtime, Config, Report};
+use crate::harness::{tokio_runtime, Case, Config, Report};
 
 const W: &str = "W1";
 /// Queue capacity between stages, in items, for the queued variants that
@@ -216,6 +216,51 @@ async fn hand_chunked(n: u64, spawn: impl Fn(futures::future::BoxFuture<'static,
     sum
 }
 
+/// Measures (c) hand-written per-item tasks and (d) flowline boundaries at
+/// each of [`COMPARED_CAPACITIES`] on one runtime, and sets their ratio
+/// against issue 3's target. Returns (d) at the first capacity.
+fn compare_capacities(
+    cfg: &Config,
+    report: &mut Report,
+    runtime: &'static str,
+    n: u64,
+    expected: u64,
+    hand: impl Fn(usize) -> u64,
+    ours: impl Fn(usize) -> u64,
+) -> Case {
+    let mut first = None;
+    for capacity in COMPARED_CAPACITIES {
+        let c = report.measure(
+            cfg,
+            W,
+            format!("(c) hand-written tasks, per-item async-channel, capacity {capacity}"),
+            runtime,
+            n,
+            expected,
+            || hand(capacity),
+        );
+        let d = report.measure(
+            cfg,
+            W,
+            format!("(d) flowline, boundary between stages, capacity {capacity}"),
+            runtime,
+            n,
+            expected,
+            || ours(capacity),
+        );
+        let speedup = c.ns_per_item() / d.ns_per_item();
+        report.compare(
+            W,
+            format!("(c) hand tasks / (d) flowline boundaries ({runtime}, capacity {capacity})"),
+            speedup,
+            ">= 20",
+            speedup >= 20.0,
+        );
+        first.get_or_insert(d);
+    }
+    first.expect("at least one capacity")
+}
+
 /// Runs W1.
 pub fn run(cfg: &Config, report: &mut Report) {
     let n = cfg.scale(10_000_000);
@@ -256,37 +301,15 @@ pub fn run(cfg: &Config, report: &mut Report) {
 
     // smol: the global executor with 2 threads (set in main), block_on on this one.
     let smol_rt: Arc<dyn Runtime> = Arc::new(flowline::smol::SmolRuntime::new());
-    let mut d = None;
-    for capacity in COMPARED_CAPACITIES {
-        let c = report.measure(
-            cfg,
-            W,
-            format!("(c) hand-written tasks, per-item async-channel, capacity {capacity}"),
-            "smol",
-            n,
-            expected,
-            || smol::block_on(hand_tasks(n, capacity, |t| smol::spawn(t).detach())),
-        );
-        let dc = report.measure(
-            cfg,
-            W,
-            format!("(d) flowline, boundary between stages, capacity {capacity}"),
-            "smol",
-            n,
-            expected,
-            || smol::block_on(flowline_boundaries(n, smol_rt.clone(), capacity)),
-        );
-        let speedup = c.ns_per_item() / dc.ns_per_item();
-        report.compare(
-            W,
-            format!("(c) hand tasks / (d) flowline boundaries (smol, capacity {capacity})"),
-            speedup,
-            ">= 20",
-            speedup >= 20.0,
-        );
-        d.get_or_insert(dc);
-    }
-    let d = d.expect("at least one capacity");
+    let d = compare_capacities(
+        cfg,
+        report,
+        "smol",
+        n,
+        expected,
+        |capacity| smol::block_on(hand_tasks(n, capacity, |t| smol::spawn(t).detach())),
+        |capacity| smol::block_on(flowline_boundaries(n, smol_rt.clone(), capacity)),
+    );
     let e = report.measure(
         cfg,
         W,
@@ -306,45 +329,23 @@ pub fn run(cfg: &Config, report: &mut Report) {
 
     let tokio = tokio_runtime();
     let handle = tokio.handle().clone();
-    let mut d = None;
-    for capacity in COMPARED_CAPACITIES {
-        let c = report.measure(
-            cfg,
-            W,
-            format!("(c) hand-written tasks, per-item async-channel, capacity {capacity}"),
-            "tokio",
-            n,
-            expected,
-            || {
-                let h = handle.clone();
-                tokio.block_on(hand_tasks(n, capacity, move |t| drop(h.spawn(t))))
-            },
-        );
-        let dc = report.measure(
-            cfg,
-            W,
-            format!("(d) flowline, boundary between stages, capacity {capacity}"),
-            "tokio",
-            n,
-            expected,
-            || {
-                tokio.block_on(async {
-                    let rt: Arc<dyn Runtime> = Arc::new(flowline::tokio::TokioRuntime::current());
-                    flowline_boundaries(n, rt, capacity).await
-                })
-            },
-        );
-        let speedup = c.ns_per_item() / dc.ns_per_item();
-        report.compare(
-            W,
-            format!("(c) hand tasks / (d) flowline boundaries (tokio, capacity {capacity})"),
-            speedup,
-            ">= 20",
-            speedup >= 20.0,
-        );
-        d.get_or_insert(dc);
-    }
-    let d = d.expect("at least one capacity");
+    let d = compare_capacities(
+        cfg,
+        report,
+        "tokio",
+        n,
+        expected,
+        |capacity| {
+            let h = handle.clone();
+            tokio.block_on(hand_tasks(n, capacity, move |t| drop(h.spawn(t))))
+        },
+        |capacity| {
+            tokio.block_on(async {
+                let rt: Arc<dyn Runtime> = Arc::new(flowline::tokio::TokioRuntime::current());
+                flowline_boundaries(n, rt, capacity).await
+            })
+        },
+    );
     let d2 = report.measure(
         cfg,
         W,
