@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::{Sink, Stream};
 
-use super::{Pipeline, PipelineError, RunReport, StageInfo, StageKind};
+use super::{Pipeline, PipelineError, RunContext, RunReport, StageInfo, StageKind};
 use std::convert::Infallible;
 
 use crate::consumer;
@@ -120,13 +120,7 @@ impl<S: Stream> Pipeline<S> {
             forward(stream, sink.as_mut(), &mut ended, &info, cx)
         })
         .await;
-        let error = ctx.take_error();
-        #[cfg(feature = "tracing")]
-        super::trace::run_finished(&ctx, elapsed, error.as_ref());
-        match error {
-            Some(error) => Err(error),
-            None => Ok(ctx.report(elapsed)),
-        }
+        outcome(&ctx, elapsed)
     }
 
     /// Runs the pipeline, calling the async function `f` on each item in turn.
@@ -244,16 +238,20 @@ impl<S: Stream> Pipeline<S> {
             poll
         })
         .await;
-        let error = ctx.take_error();
-        #[cfg(feature = "tracing")]
-        super::trace::run_finished(&ctx, elapsed, error.as_ref());
-        match (error, acc) {
-            (None, Some(acc)) => Ok((acc, ctx.report(elapsed))),
-            (Some(error), _) => Err(error),
-            (None, None) => {
-                unreachable!("the accumulator is only lost to a panic, which is an error")
-            }
-        }
+        let report = outcome(&ctx, elapsed)?;
+        let acc = acc.expect("the accumulator is only lost to a panic, which is an error");
+        Ok((acc, report))
+    }
+}
+
+/// The result of a finished run: its first error, or its report.
+fn outcome(ctx: &RunContext, elapsed: Duration) -> Result<RunReport, PipelineError> {
+    let error = ctx.take_error();
+    #[cfg(feature = "tracing")]
+    super::trace::run_finished(ctx, elapsed, error.as_ref());
+    match error {
+        Some(error) => Err(error),
+        None => Ok(ctx.report(elapsed)),
     }
 }
 
