@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use super::lifecycle::Lifecycle;
+use super::signal::Calls;
 use super::{PipelineError, RunReport, StageInfo, StageKind, StageReport};
 use crate::runtime::{panic_message, Runtime, RuntimeFree};
 
@@ -28,6 +29,11 @@ pub(crate) struct RunContext {
     forward: OnceLock<Arc<RunContext>>,
     /// Contexts of the fan-outs this pipeline's items come from.
     upstreams: Mutex<Vec<Arc<RunContext>>>,
+    /// Blocking calls of this run still in progress: the run waits for
+    /// them on every path, since a blocking call cannot be cancelled.
+    pub(crate) calls: Arc<Calls>,
+    /// Call counters of pipelines absorbed into this one (fan-in).
+    linked_calls: Mutex<Vec<Arc<Calls>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -65,12 +71,16 @@ impl RunContext {
     pub(crate) fn branch_of(upstream: &Arc<RunContext>) -> Arc<RunContext> {
         let upstream = upstream.resolve();
         let stages = lock(&upstream.stages).clone();
-        Arc::new(RunContext {
+        let branch = Arc::new(RunContext {
             stages: Mutex::new(stages),
             runtime: Mutex::new(upstream.runtime()),
             upstreams: Mutex::new(vec![upstream.clone()]),
+            // The branch's run waits for the shared upstream's blocking calls.
+            calls: upstream.calls.clone(),
             ..RunContext::default()
-        })
+        });
+        upstream.lifecycle.feed(&branch.lifecycle);
+        branch
     }
 
     /// The context this one forwards to (itself when not absorbed).
@@ -110,6 +120,9 @@ impl RunContext {
             mine.push(stage);
         }
         drop(mine);
+        let mut calls = std::mem::take(&mut *lock(&other.linked_calls));
+        calls.push(other.calls.clone());
+        lock(&this.linked_calls).extend(calls);
         let upstreams = std::mem::take(&mut *lock(&other.upstreams));
         lock(&this.upstreams).extend(upstreams);
         if let Some(error) = lock(&other.error).take() {
@@ -148,12 +161,37 @@ impl RunContext {
         self.runtime().unwrap_or_else(|| Arc::new(RuntimeFree))
     }
 
-    /// Records `error` unless an earlier one is already recorded.
+    /// Resolves once no blocking call of this run (or of a pipeline joined
+    /// into it) is in progress.
+    pub(crate) async fn calls_idle(&self) {
+        if let Some(to) = self.forward.get() {
+            return Box::pin(to.calls_idle()).await;
+        }
+        self.calls.idle().await;
+        let linked = lock(&self.linked_calls).clone();
+        for calls in linked {
+            calls.idle().await;
+        }
+    }
+
+    /// Records `error` unless an earlier one is already recorded, and halts
+    /// the run.
     pub(crate) fn fail(&self, error: PipelineError) {
         if let Some(to) = self.forward.get() {
             return to.fail(error);
         }
         lock(&self.error).get_or_insert(error);
+        self.lifecycle.halt();
+    }
+
+    /// Halts the run: its driver returns at its next poll without closing
+    /// the consumer, and every run fed by this one (fan-out branches) halts
+    /// too. The error, if any, is recorded separately by [`fail`](Self::fail).
+    pub(crate) fn halt(&self) {
+        if let Some(to) = self.forward.get() {
+            return to.halt();
+        }
+        self.lifecycle.halt();
     }
 
     /// Records a caught panic, naming the stage that marked itself, or

@@ -20,6 +20,10 @@ pub(crate) struct Lifecycle {
     /// Lifecycles of pipelines merged into this one (fan-in): stopped with it.
     adopted: Mutex<Vec<Arc<Lifecycle>>>,
     aborting: AtomicBool,
+    /// Set when the run failed anywhere: its driver stops at the next poll.
+    halted: AtomicBool,
+    /// Lifecycles of runs fed by this one (fan-out branches): halted with it.
+    downstream: Mutex<Vec<std::sync::Weak<Lifecycle>>>,
     run_waker: AtomicWaker,
     finished: AtomicBool,
     finished_event: Event,
@@ -82,6 +86,43 @@ impl Lifecycle {
     pub(crate) fn abort(&self) {
         self.aborting.store(true, Ordering::SeqCst);
         self.run_waker.wake();
+    }
+
+    /// Halts the run (a failure anywhere in it, or in a run feeding it): its
+    /// driver returns at its next poll (woken here) without closing the
+    /// consumer. Runs fed by this one halt too.
+    pub(crate) fn halt(&self) {
+        if self.halted.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.run_waker.wake();
+        let downstream = std::mem::take(
+            &mut *self
+                .downstream
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for other in downstream.iter().filter_map(std::sync::Weak::upgrade) {
+            other.halt();
+        }
+    }
+
+    /// Whether [`halt`](Self::halt) was called.
+    #[inline]
+    pub(crate) fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Relaxed)
+    }
+
+    /// Makes [`halt`](Self::halt) reach `other` too (a fan-out branch fed by
+    /// this run).
+    pub(crate) fn feed(&self, other: &Arc<Lifecycle>) {
+        if self.halted.load(Ordering::SeqCst) {
+            other.halt();
+        }
+        self.downstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(other));
     }
 
     /// For the run's forwarding loop: registers its waker and tells whether

@@ -18,6 +18,7 @@ mod handle;
 mod lifecycle;
 mod pipeline;
 mod report;
+mod signal;
 mod snapshot;
 mod stage_info;
 #[cfg(feature = "tracing")]
@@ -31,6 +32,8 @@ pub(crate) use lifecycle::Lifecycle;
 pub(crate) use pipeline::Core;
 pub use pipeline::Pipeline;
 pub use report::{RunReport, StageReport};
+#[allow(unused_imports)]
+pub(crate) use signal::{wait_until, CallGuard, Calls, End, Flag};
 pub use snapshot::{Monitor, Snapshot, StageSnapshot};
 pub(crate) use stage_info::StageInfo;
 pub use stage_info::StageKind;
