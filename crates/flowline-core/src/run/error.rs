@@ -88,11 +88,11 @@ impl PipelineError {
     /// # Examples
     ///
     /// ```
-    /// use flowline_core::{producer, ErrorPolicy};
+    /// use flowline_core::producer;
     ///
     /// let err = futures::executor::block_on(
     ///     producer::iter(0..100u32)
-    ///         .try_map(|x| if x == 50 { Err("bad") } else { Ok(x) }, ErrorPolicy::Stop)
+    ///         .try_map(|x| if x == 50 { Err("bad") } else { Ok(x) })
     ///         .collect(),
     /// )
     /// .unwrap_err();
