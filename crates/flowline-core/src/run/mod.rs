@@ -21,6 +21,7 @@ mod report;
 mod signal;
 mod snapshot;
 mod stage_info;
+mod try_stream;
 #[cfg(feature = "tracing")]
 mod trace;
 
@@ -37,3 +38,4 @@ pub(crate) use signal::{wait_until, CallGuard, Calls, End, Flag};
 pub use snapshot::{Monitor, Snapshot, StageSnapshot};
 pub(crate) use stage_info::StageInfo;
 pub use stage_info::StageKind;
+pub use try_stream::TryPipeline;
