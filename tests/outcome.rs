@@ -92,7 +92,10 @@ fn a_failed_run_never_closes_the_consumer(rt: Rt) {
                         assert!(matches!(err, PipelineError::Panicked { .. }), "{case}")
                     }
                 }
-                assert!(!seen.closed.load(SeqCst), "{case}: a failed run closed the sink");
+                assert!(
+                    !seen.closed.load(SeqCst),
+                    "{case}: a failed run closed the sink"
+                );
                 let items = seen.items.lock().unwrap().clone();
                 assert!(items.len() <= 50, "{case}");
                 assert_eq!(items, (0..items.len() as u32).collect::<Vec<_>>(), "{case}");
@@ -166,7 +169,10 @@ fn merge_ends_when_a_side_fails(rt: Rt) {
             .unwrap_err();
         assert_eq!(err.stage(), "failing");
         let ticks = ticked.load(SeqCst);
-        assert!(ticks < TICKS as usize / 2, "the ticker ran on: {ticks} ticks");
+        assert!(
+            ticks < TICKS as usize / 2,
+            "the ticker ran on: {ticks} ticks"
+        );
     });
 }
 

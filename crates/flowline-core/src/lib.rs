@@ -55,7 +55,7 @@ pub use consumer::Consumer;
 pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
 pub use run::{
-    BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, StopHandle, Snapshot, StageKind,
-    StageReport, StageSnapshot, Topology, TryPipeline,
+    BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, Snapshot, StageKind,
+    StageReport, StageSnapshot, StopHandle, Topology, TryPipeline,
 };
 pub use stage::Overflow;

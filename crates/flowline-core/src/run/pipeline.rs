@@ -122,9 +122,10 @@ impl Core {
         let last = map(other.last);
         // `other`'s tasks keep their own end signal (its stage tasks are
         // wrapped in it, its lasting tasks are not); ending this run fires it.
-        self.linked_ends.push(other.ended);
-        self.linked_ends.extend(other.linked_ends);
-        match other.tasks {
+        let mut other = other;
+        self.linked_ends.push(other.ended.clone());
+        self.linked_ends.extend(mem::take(&mut other.linked_ends));
+        match mem::replace(&mut other.tasks, Tasks::Idle(Vec::new())) {
             Tasks::Idle(tasks) => tasks.into_iter().for_each(|t| self.add_lasting_task(t)),
             Tasks::Inline(mut tasks) => {
                 self.add_lasting_task(Box::pin(
@@ -233,6 +234,21 @@ impl Core {
     }
 }
 
+impl Drop for Core {
+    /// A core dropped with spawned tasks still running (a fan-out's upstream,
+    /// dropped inside the fan-out task) cancels them and leaves their handles
+    /// to its run, which waits for them before it returns.
+    fn drop(&mut self) {
+        if let Tasks::Spawned(handles) = &mut self.tasks {
+            let running: Vec<_> = handles.drain(..).filter(|h| !h.is_finished()).collect();
+            if !running.is_empty() {
+                running.iter().for_each(JoinHandle::abort);
+                self.ctx.adopt_orphans(running);
+            }
+        }
+    }
+}
+
 pin_project! {
     /// A pipeline under construction: a [`Stream`] plus the record of its
     /// stages and the tasks its boundaries need.
@@ -279,10 +295,7 @@ impl<S> fmt::Debug for Pipeline<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("stages", &self.core.ctx.report(Default::default()).stages)
-            .field(
-                "runtime",
-                &self.core.ctx.runtime_name(),
-            )
+            .field("runtime", &self.core.ctx.runtime_name())
             .finish_non_exhaustive()
     }
 }

@@ -48,7 +48,8 @@ impl<S: Stream> Pipeline<S> {
     {
         check_branches("balance", branches);
         check_capacity("balance", capacity);
-        let split = Split::new(&self.core, "balance", branches);
+        let mut split = Split::new(&self.core, "balance", branches);
+        split.shared = true;
         let (tx, rx) = async_channel::bounded(capacity);
         let mut upstream = Upstream::new(self, YIELD_EVERY);
         let task = async move {
