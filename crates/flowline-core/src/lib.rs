@@ -48,6 +48,7 @@ pub mod policy;
 pub mod producer;
 pub mod runtime;
 pub mod stage;
+pub mod time;
 
 mod run;
 

@@ -308,7 +308,26 @@ where
 {
     let ctx = pipeline.core.ctx.clone();
     let start = ctx.lifecycle.start();
+    // User code polled here (fused stages, the consumer) sees the run's
+    // runtime as `time::current_runtime`.
+    let runtime = ctx.runtime();
     let stopped = poll_fn(|cx| {
+        crate::time::enter(runtime.as_ref(), || {
+            poll_step(&ctx, pipeline.as_mut(), &mut step, cx)
+        })
+    })
+    .await;
+    finish_run(ctx, pipeline, info, stopped, start).await
+}
+
+/// One poll of the driving loop (see [`drive`]).
+fn poll_step<S: Stream, E: Into<BoxError>>(
+    ctx: &RunContext,
+    mut pipeline: Pin<&mut Pipeline<S>>,
+    step: &mut impl FnMut(Pin<&mut Pipeline<S>>, &mut Context<'_>) -> Poll<Result<(), E>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Stop>> {
+    {
         if ctx.lifecycle.poll_abort(cx) {
             return Poll::Ready(Err(Stop::Aborted));
         }
@@ -327,8 +346,18 @@ where
             Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Sink(e.into()))),
             Err(payload) => Poll::Ready(Err(Stop::Panic(payload))),
         }
-    })
-    .await;
+    }
+}
+
+/// Records how the run stopped, then waits until everything it started has
+/// stopped (see [`drive`]). Returns the time the run took.
+async fn finish_run<S: Stream>(
+    ctx: Arc<RunContext>,
+    mut pipeline: Pin<&mut Pipeline<S>>,
+    info: &StageInfo,
+    stopped: Result<(), Stop>,
+    start: std::time::Instant,
+) -> Duration {
     match stopped {
         Ok(()) => {}
         Err(Stop::Aborted) => ctx.fail(PipelineError::aborted()),

@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 use super::{Flag, RunContext, StageInfo, StageKind};
 use crate::runtime::{JoinHandle, Runtime, RuntimeExt as _};
 use crate::stage::{Boundary, Filter, FilterMap, Inspect, Map, Then};
+use crate::time::InRuntime;
 
 /// The tasks a pipeline's boundaries need, and how they are being run.
 enum Tasks {
@@ -173,7 +174,7 @@ impl Core {
             Tasks::Idle(tasks) => tasks.push(task),
             Tasks::Inline(tasks) => tasks.push(task),
             Tasks::Spawned(handles) => match self.ctx.executor() {
-                Some(rt) => handles.push(rt.spawn(task)),
+                Some(rt) => handles.push(rt.spawn(InRuntime::new(task, rt.clone()))),
                 None => unreachable!("spawned tasks imply a runtime"),
             },
         }
@@ -191,7 +192,12 @@ impl Core {
         if let Tasks::Idle(tasks) = &mut self.tasks {
             let tasks = mem::take(tasks);
             self.tasks = match self.ctx.executor() {
-                Some(rt) => Tasks::Spawned(tasks.into_iter().map(|t| rt.spawn(t)).collect()),
+                Some(rt) => Tasks::Spawned(
+                    tasks
+                        .into_iter()
+                        .map(|t| rt.spawn(InRuntime::new(t, rt.clone())))
+                        .collect(),
+                ),
                 None => Tasks::Inline(tasks.into_iter().collect()),
             };
             // Spawned tasks run by themselves: nothing more to do per poll.
