@@ -238,12 +238,12 @@ impl StageInfo {
             *i = map(*i);
         }
         let mut name = self.name.lock().unwrap_or_else(PoisonError::into_inner);
-        // A generated name is `<prefix>#<index>` plus a branch suffix
-        // (`.1`) in a fan-out branch; a user's name is left alone.
-        if let Some((prefix, rest)) = name.rsplit_once('#') {
-            let (index, suffix) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
+        // A generated name is `<prefix>#<index>`; a fan-out branch's stages
+        // carry a branch suffix (`#2.1`) that keeps them unique as they are,
+        // and a user's name is left alone.
+        if let Some((prefix, index)) = name.rsplit_once('#') {
             if index == old.to_string() {
-                *name = format!("{prefix}#{new}{suffix}");
+                *name = format!("{prefix}#{new}");
             }
         }
     }
