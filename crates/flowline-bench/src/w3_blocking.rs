@@ -18,7 +18,7 @@ use futures::StreamExt;
 
 use crate::harness::{tokio_runtime, Config, Report};
 
-#[path = "../../../examples/checksum/job.rs"]
+#[path = "../../../examples/checksum/job/mod.rs"]
 mod checksum_job;
 
 const W: &str = "W3";

@@ -1,0 +1,324 @@
+//! The command line: options, what goes to stdout and stderr, exit status.
+//!
+//! Written against `&mut dyn Write` for both streams so that tests can hand
+//! it a closed pipe or a failing stderr.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use flowline::runtime::Runtime;
+
+use super::format::{check_line, quote, sum_line};
+use super::hash::describe_error;
+use super::{check_list, checksum_paths, list, Algo, Entry, JobError, Verdict};
+
+/// The usage text.
+pub const USAGE: &str = "\
+usage: checksum [OPTION]... [PATH]...
+Print the SHA-256 (or BLAKE3) digest of each file, as sha256sum (b3sum) does;
+directories are walked, entries sorted. With no PATH, the current directory;
+`-` is standard input.
+
+  -a, --algo sha256|blake3  hash function (default sha256)
+  -c, --check               read digests from the PATHs (lists written by
+                            sha256sum, b3sum or checksum) and check them
+  -j, --parallelism N       reading and hashing threads
+      --runtime smol|tokio|none
+      --stats               print files, bytes and speed on stderr at the end
+  -h, --help
+
+Special files found in a directory (symlinks, FIFOs, sockets, devices) are
+skipped and named on stderr; so are directories on proc and sysfs: name
+their files to read them. Exit status: 0 if all is well, 1 if a file could
+not be read or did not match, 2 on a usage error, 141 if stdout was closed.";
+
+/// Exit status when stdout was closed: what a shell reports for
+/// `sha256sum`, which dies of SIGPIPE (128 + 13).
+pub const EXIT_STDOUT_CLOSED: u8 = 141;
+
+/// Parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Files and directories, or lists with `check`.
+    pub paths: Vec<PathBuf>,
+    /// `--check`.
+    pub check: bool,
+    /// `--algo`.
+    pub algo: Algo,
+    /// `--parallelism`.
+    pub parallelism: usize,
+    /// `--runtime`.
+    pub runtime: String,
+    /// `--stats`.
+    pub stats: bool,
+    /// `--help`.
+    pub help: bool,
+}
+
+impl Options {
+    /// The defaults: sha256, `2 × cores` threads (at least 4), smol.
+    pub fn new(paths: Vec<PathBuf>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        Options {
+            paths,
+            check: false,
+            algo: Algo::Sha256,
+            // Reads wait on the disk as much as they hash: more threads than cores.
+            parallelism: (2 * cores).max(4),
+            runtime: "smol".to_string(),
+            stats: false,
+            help: false,
+        }
+    }
+}
+
+/// Parses the arguments (without the program name). Paths stay `OsString`s:
+/// a name that is not UTF-8 is still a name.
+///
+/// # Errors
+///
+/// A message for an unknown option, a missing or bad value.
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, String> {
+    let mut opts = Options::new(Vec::new());
+    let mut args = args.into_iter();
+    let mut options_ended = false;
+    while let Some(arg) = args.next() {
+        let text = match arg.to_str() {
+            Some(text) if !options_ended && text.starts_with('-') && text != "-" => text,
+            _ => {
+                opts.paths.push(PathBuf::from(arg));
+                continue;
+            }
+        };
+        let (key, inline) = match text.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
+            _ => (text, None),
+        };
+        let mut value = || match &inline {
+            Some(v) => Ok(v.clone()),
+            None => args
+                .next()
+                .and_then(|v| v.into_string().ok())
+                .ok_or(format!("option `{key}` needs a value")),
+        };
+        match key {
+            "--" => options_ended = true,
+            "-c" | "--check" => opts.check = true,
+            "--stats" => opts.stats = true,
+            "-h" | "--help" => opts.help = true,
+            "-a" | "--algo" => {
+                let name = value()?;
+                opts.algo = Algo::parse(&name)
+                    .ok_or(format!("unknown algorithm `{name}`: use sha256 or blake3"))?;
+            }
+            "-j" | "--parallelism" => {
+                let n: usize = value()?
+                    .parse()
+                    .map_err(|e| format!("--parallelism: {e}"))?;
+                if n == 0 {
+                    return Err("--parallelism must be at least 1".into());
+                }
+                opts.parallelism = n;
+            }
+            "--runtime" => opts.runtime = value()?,
+            _ => return Err(format!("unknown option `{key}`")),
+        }
+    }
+    Ok(opts)
+}
+
+/// Runs the command `opts` describes on `runtime`, writing results to `out`
+/// and messages to `err`; returns the exit status. `on_entry` sees each
+/// path's result (for a progress bar).
+///
+/// A failing `err` is ignored. A failing `out` ends the run at once: quietly
+/// with [`EXIT_STDOUT_CLOSED`] if it was closed (`checksum DIR | head`),
+/// else with `write error` on `err` and status 1, as coreutils does.
+pub async fn run(
+    opts: &Options,
+    runtime: Option<Arc<dyn Runtime>>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    on_entry: &mut dyn FnMut(&Entry),
+) -> u8 {
+    let result = if opts.check {
+        check(opts, runtime, out, err).await
+    } else {
+        hash(opts, runtime, out, err, on_entry).await
+    };
+    let result = result.and_then(|ok| match out.flush() {
+        Ok(()) => Ok(ok),
+        Err(e) => Err(JobError::Output(e)),
+    });
+    match result {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(JobError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => EXIT_STDOUT_CLOSED,
+        Err(e @ JobError::Output(_)) => {
+            let _ = writeln!(err, "checksum: {e}");
+            1
+        }
+        Err(e) => {
+            let _ = writeln!(err, "checksum: {e}");
+            2
+        }
+    }
+}
+
+/// Hashing mode; `Ok(false)` if some path could not be read.
+async fn hash(
+    opts: &Options,
+    runtime: Option<Arc<dyn Runtime>>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    on_entry: &mut dyn FnMut(&Entry),
+) -> Result<bool, JobError> {
+    let paths = match opts.paths.is_empty() {
+        true => vec![PathBuf::from(".")],
+        false => opts.paths.clone(),
+    };
+    let start = Instant::now();
+    let algo = opts.algo;
+    let totals = checksum_paths(paths, algo, opts.parallelism, runtime, |entry| {
+        on_entry(&entry);
+        match &entry {
+            Entry::Hashed { path, hex, .. } => out.write_all(&sum_line(algo, hex, path))?,
+            Entry::Skipped { path, why } => {
+                let _ = writeln!(err, "checksum: {}: skipped ({why})", quote(path));
+            }
+            Entry::Unreadable { path, error } => {
+                let _ = writeln!(err, "checksum: {}: {error}", quote(path));
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    if opts.stats {
+        let elapsed = start.elapsed();
+        let mb = totals.bytes as f64 / 1e6;
+        let _ = writeln!(
+            err,
+            "{} files, {:.1} MB in {:.3?} ({:.1} MB/s), {} with {} threads on {}; \
+             {} skipped, {} unreadable\n{}",
+            totals.files,
+            mb,
+            elapsed,
+            mb / elapsed.as_secs_f64().max(1e-9),
+            algo.name(),
+            opts.parallelism,
+            opts.runtime,
+            totals.skipped,
+            totals.unreadable,
+            totals.report,
+        );
+    }
+    Ok(totals.unreadable == 0)
+}
+
+/// `--check` mode, as `sha256sum -c`; `Ok(false)` on any mismatch, any
+/// unreadable file or list, or a list with no checksum line.
+async fn check(
+    opts: &Options,
+    runtime: Option<Arc<dyn Runtime>>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<bool, JobError> {
+    let lists = match opts.paths.is_empty() {
+        true => vec![PathBuf::from("-")],
+        false => opts.paths.clone(),
+    };
+    let mut all_ok = true;
+    for list_path in &lists {
+        let shown = match list_path.as_os_str() == "-" {
+            true => "standard input".to_string(),
+            false => quote(list_path),
+        };
+        // A list is small: read it here, before the pipeline starts.
+        let text = match read_list(list_path) {
+            Ok(text) => text,
+            Err(e) => {
+                let _ = writeln!(err, "checksum: {shown}: {}", describe_error(&e));
+                all_ok = false;
+                continue;
+            }
+        };
+        let list = list::parse(&text, opts.algo.hex_len());
+        if list.lines.is_empty() {
+            let _ = writeln!(
+                err,
+                "checksum: {shown}: no properly formatted checksum lines found"
+            );
+            all_ok = false;
+            continue;
+        }
+        let (mut failed, mut unreadable) = (0u64, 0u64);
+        let lines = list.lines;
+        check_list(
+            lines,
+            opts.algo,
+            opts.parallelism,
+            runtime.clone(),
+            |path: &Path, verdict| {
+                let word = match verdict {
+                    Verdict::Ok => "OK",
+                    Verdict::Failed => {
+                        failed += 1;
+                        "FAILED"
+                    }
+                    Verdict::Unreadable(error) => {
+                        unreadable += 1;
+                        let _ = writeln!(err, "checksum: {}: {error}", quote(path));
+                        "FAILED open or read"
+                    }
+                };
+                out.write_all(&check_line(path, word))
+            },
+        )
+        .await?;
+        // Warnings go after the results, which must be out first.
+        out.flush().map_err(JobError::Output)?;
+        let plural = |n: u64, one: &str, many: &str| match n {
+            1 => format!("checksum: WARNING: {n} {one}"),
+            _ => format!("checksum: WARNING: {n} {many}"),
+        };
+        if list.misformatted > 0 {
+            let line = plural(
+                list.misformatted,
+                "line is improperly formatted",
+                "lines are improperly formatted",
+            );
+            let _ = writeln!(err, "{line}");
+        }
+        if unreadable > 0 {
+            let line = plural(
+                unreadable,
+                "listed file could not be read",
+                "listed files could not be read",
+            );
+            let _ = writeln!(err, "{line}");
+        }
+        if failed > 0 {
+            let line = plural(
+                failed,
+                "computed checksum did NOT match",
+                "computed checksums did NOT match",
+            );
+            let _ = writeln!(err, "{line}");
+        }
+        all_ok &= failed == 0 && unreadable == 0;
+    }
+    Ok(all_ok)
+}
+
+fn read_list(path: &Path) -> io::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut text = Vec::new();
+        io::stdin().lock().read_to_end(&mut text)?;
+        Ok(text)
+    } else {
+        std::fs::read(path)
+    }
+}
