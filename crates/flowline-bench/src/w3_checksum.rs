@@ -55,7 +55,7 @@ pub(super) fn run(cfg: &Config, report: &mut Report, smol_rt: &Arc<dyn Runtime>)
             smol_rt,
             label,
             &dir,
-            &[big.clone()],
+            std::slice::from_ref(&big),
             bytes,
             algo,
             false,
