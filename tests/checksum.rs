@@ -22,6 +22,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use job::cli::{self, Options};
+use job::list::Line;
 use job::{Algo, Entry};
 use support::Rt;
 
@@ -377,6 +378,57 @@ fn check_matches_sha256sum_c(rt: Rt) {
     assert_eq!(got.out, expected_out);
 }
 
+/// `--quiet`, `--status`, `--ignore-missing`, `--strict`, `--warn` as
+/// `sha256sum -c` has them: same stdout, stderr and status for each.
+fn check_options_match_sha256sum_c(rt: Rt) {
+    let dir = TempTree::new();
+    for (name, data) in [("ok", "1"), ("changed", "2"), ("gone", "3")] {
+        fs::write(dir.path(name), data).unwrap();
+    }
+    let files = [dir.path("ok"), dir.path("changed"), dir.path("gone")];
+    let (mut list, _, _) = tool("sha256sum", &os(&files));
+    list.extend_from_slice(b"junk\n");
+    fs::write(dir.path("changed"), "two").unwrap();
+    fs::remove_file(dir.path("gone")).unwrap();
+    let list_path = dir.path("SUMS");
+    fs::write(&list_path, &list).unwrap();
+    let (only_missing, _, _) = tool("sha256sum", &os(&files[..1]));
+    let only_missing = String::from_utf8(only_missing)
+        .unwrap()
+        .replace("/ok", "/gone");
+    let missing_path = dir.path("MISSING");
+    fs::write(&missing_path, only_missing).unwrap();
+
+    let cases: [(&[&str], &PathBuf); 7] = [
+        (&["--quiet"], &list_path),
+        (&["--status"], &list_path),
+        (&["--ignore-missing"], &list_path),
+        (&["--strict"], &list_path),
+        (&["--warn"], &list_path),
+        (&["--warn", "--quiet"], &list_path),
+        (&["--ignore-missing"], &missing_path),
+    ];
+    for (flags, list) in cases {
+        let mut args: Vec<&OsStr> = vec![OsStr::new("-c")];
+        args.extend(flags.iter().map(OsStr::new));
+        args.push(list.as_os_str());
+        let (expected_out, expected_err, code) = tool("sha256sum", &args);
+        let opts = cli::parse_args(args.iter().map(|a| a.to_os_string())).unwrap();
+        let got = run_cli(rt, opts);
+        assert_eq!(
+            String::from_utf8_lossy(&got.out),
+            String::from_utf8_lossy(&expected_out),
+            "{flags:?}"
+        );
+        assert_eq!(
+            got.err,
+            expected_err.replace("sha256sum: ", "checksum: "),
+            "{flags:?}"
+        );
+        assert_eq!(i32::from(got.status), code, "{flags:?}");
+    }
+}
+
 /// A list `b3sum` wrote checks with `--algo blake3`, and `b3sum -c` checks
 /// the listing `checksum --algo blake3` wrote.
 fn blake3_lists_check_both_ways(rt: Rt) {
@@ -593,6 +645,7 @@ on_all_runtimes!(
     sha256_listing_matches_sha256sum,
     blake3_listing_matches_b3sum,
     check_matches_sha256sum_c,
+    check_options_match_sha256sum_c,
     blake3_lists_check_both_ways,
     every_path_is_used_in_order,
     symlink_arguments_are_followed,
@@ -671,6 +724,10 @@ fn arguments_keep_non_utf8_paths_and_reject_bad_options() {
     assert_eq!(err(&["-j", "0"]), "--parallelism must be at least 1");
     assert_eq!(err(&["--algo"]), "option `--algo` needs a value");
     assert_eq!(err(&["--frobnicate"]), "unknown option `--frobnicate`");
+    assert_eq!(
+        err(&["--quiet", "x"]),
+        "the --quiet option is meaningful only when verifying checksums"
+    );
 }
 
 #[test]
@@ -689,8 +746,18 @@ fn list_lines_parse_as_sha256sum_parses_them() {
          {hex} reversed\n",
         short = &hex[..62],
     );
-    let list = job::list::parse(text.as_bytes(), 64);
-    let names: Vec<PathBuf> = list.lines.iter().map(|l| l.path.clone()).collect();
+    let lines = job::list::parse(text.as_bytes(), 64);
+    let mut names = Vec::new();
+    let mut misformatted = Vec::new();
+    for line in lines {
+        match line {
+            Line::Check(expected) => {
+                assert_eq!(expected.hex, hex);
+                names.push(expected.path);
+            }
+            Line::Misformatted(number) => misformatted.push(number),
+        }
+    }
     assert_eq!(
         names,
         [
@@ -701,11 +768,14 @@ fn list_lines_parse_as_sha256sum_parses_them() {
     );
     // No name; a bad escape; a short digest; a long one; a reversed line
     // after usual ones.
-    assert_eq!(list.misformatted, 5);
-    assert!(list.lines.iter().all(|l| l.hex == hex));
+    assert_eq!(misformatted, [6, 7, 8, 9, 10]);
 
     // A list in the reversed format (`<hex> <name>`) throughout.
-    let list = job::list::parse(format!("{hex} one\n{hex} two\n").as_bytes(), 64);
-    assert_eq!(list.misformatted, 0);
-    assert_eq!(list.lines[1].path, PathBuf::from("two"));
+    let lines = job::list::parse(format!("{hex} one\n{hex} two\n").as_bytes(), 64);
+    let two = Line::Check(job::list::Expected {
+        path: PathBuf::from("two"),
+        hex,
+    });
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1], two);
 }

@@ -13,7 +13,7 @@ use flowline::runtime::Runtime;
 
 use super::format::{check_line, quote, sum_line};
 use super::hash::describe_error;
-use super::{check_list, checksum_paths, list, Algo, Entry, JobError, Verdict};
+use super::{check_list, checksum_paths, list, Algo, Checked, Entry, JobError, Verdict};
 
 /// The usage text.
 pub const USAGE: &str = "\
@@ -29,6 +29,13 @@ directories are walked, entries sorted. With no PATH, the current directory;
       --runtime smol|tokio|none
       --stats               print files, bytes and speed on stderr at the end
   -h, --help
+
+With --check, as sha256sum -c:
+      --ignore-missing      don't fail or report for missing files
+      --quiet               don't print OK for each verified file
+      --status              print nothing, the exit status tells
+      --strict              fail on improperly formatted lines
+  -w, --warn                warn about each improperly formatted line
 
 Special files found in a directory (symlinks, FIFOs, sockets, devices) are
 skipped and named on stderr; so are directories on proc and sysfs: name
@@ -56,6 +63,25 @@ pub struct Options {
     pub stats: bool,
     /// `--help`.
     pub help: bool,
+    /// `--quiet`, `--status`, `--warn`: the last one given.
+    pub verbosity: Verbosity,
+    /// `--ignore-missing`.
+    pub ignore_missing: bool,
+    /// `--strict`.
+    pub strict: bool,
+}
+
+/// What `--check` prints, as `sha256sum -c`'s options of the same names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// `--status`: nothing but open errors on stderr.
+    Status,
+    /// `--quiet`: no `OK` lines.
+    Quiet,
+    /// The default.
+    Normal,
+    /// `--warn`: also a warning for each improperly formatted line.
+    Warn,
 }
 
 impl Options {
@@ -71,6 +97,9 @@ impl Options {
             runtime: "smol".to_string(),
             stats: false,
             help: false,
+            verbosity: Verbosity::Normal,
+            ignore_missing: false,
+            strict: false,
         }
     }
 }
@@ -109,6 +138,11 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, S
             "-c" | "--check" => opts.check = true,
             "--stats" => opts.stats = true,
             "-h" | "--help" => opts.help = true,
+            "--quiet" => opts.verbosity = Verbosity::Quiet,
+            "--status" => opts.verbosity = Verbosity::Status,
+            "-w" | "--warn" => opts.verbosity = Verbosity::Warn,
+            "--ignore-missing" => opts.ignore_missing = true,
+            "--strict" => opts.strict = true,
             "-a" | "--algo" => {
                 let name = value()?;
                 opts.algo = Algo::parse(&name)
@@ -125,6 +159,20 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, S
             }
             "--runtime" => opts.runtime = value()?,
             _ => return Err(format!("unknown option `{key}`")),
+        }
+    }
+    if !opts.check {
+        let check_only = [
+            (opts.verbosity == Verbosity::Quiet, "--quiet"),
+            (opts.verbosity == Verbosity::Status, "--status"),
+            (opts.verbosity == Verbosity::Warn, "--warn"),
+            (opts.ignore_missing, "--ignore-missing"),
+            (opts.strict, "--strict"),
+        ];
+        if let Some((_, name)) = check_only.iter().find(|(given, _)| *given) {
+            return Err(format!(
+                "the {name} option is meaningful only when verifying checksums"
+            ));
         }
     }
     Ok(opts)
@@ -245,8 +293,23 @@ async fn check(
                 continue;
             }
         };
-        let list = list::parse(&text, opts.algo.hex_len());
-        if list.lines.is_empty() {
+        let lines = list::parse(&text, opts.algo.hex_len());
+        let verbosity = opts.verbosity;
+        let warn_line = |err: &mut dyn Write, number: u64| {
+            if verbosity == Verbosity::Warn {
+                let algo = opts.algo.name().to_uppercase();
+                let _ = writeln!(
+                    err,
+                    "checksum: {shown}: {number}: improperly formatted {algo} checksum line"
+                );
+            }
+        };
+        if !lines.iter().any(|l| matches!(l, list::Line::Check(_))) {
+            for line in &lines {
+                if let list::Line::Misformatted(number) = line {
+                    warn_line(err, *number);
+                }
+            }
             let _ = writeln!(
                 err,
                 "checksum: {shown}: no properly formatted checksum lines found"
@@ -254,61 +317,58 @@ async fn check(
             all_ok = false;
             continue;
         }
-        let (mut failed, mut unreadable) = (0u64, 0u64);
-        let lines = list.lines;
+        let mut counts = CheckCounts::default();
         check_list(
             lines,
             opts.algo,
             opts.parallelism,
             runtime.clone(),
-            |path: &Path, verdict| {
+            |checked| {
+                let (path, verdict) = match checked {
+                    Checked::Misformatted(number) => {
+                        counts.misformatted += 1;
+                        warn_line(err, number);
+                        return Ok(());
+                    }
+                    Checked::File(path, verdict) => (path, verdict),
+                };
                 let word = match verdict {
-                    Verdict::Ok => "OK",
+                    Verdict::Unreadable { missing: true, .. } if opts.ignore_missing => {
+                        return Ok(())
+                    }
+                    Verdict::Ok => {
+                        counts.matched += 1;
+                        "OK"
+                    }
                     Verdict::Failed => {
-                        failed += 1;
+                        counts.failed += 1;
                         "FAILED"
                     }
-                    Verdict::Unreadable(error) => {
-                        unreadable += 1;
-                        let _ = writeln!(err, "checksum: {}: {error}", quote(path));
+                    Verdict::Unreadable { error, .. } => {
+                        counts.unreadable += 1;
+                        let _ = writeln!(err, "checksum: {}: {error}", quote(&path));
                         "FAILED open or read"
                     }
                 };
-                out.write_all(&check_line(path, word))
+                match verbosity {
+                    Verbosity::Status => Ok(()),
+                    Verbosity::Quiet if word == "OK" => Ok(()),
+                    _ => out.write_all(&check_line(&path, word)),
+                }
             },
         )
         .await?;
         // Warnings go after the results, which must be out first.
         out.flush().map_err(JobError::Output)?;
-        let plural = |n: u64, one: &str, many: &str| match n {
-            1 => format!("checksum: WARNING: {n} {one}"),
-            _ => format!("checksum: WARNING: {n} {many}"),
-        };
-        if list.misformatted > 0 {
-            let line = plural(
-                list.misformatted,
-                "line is improperly formatted",
-                "lines are improperly formatted",
-            );
-            let _ = writeln!(err, "{line}");
+        if verbosity != Verbosity::Status {
+            for line in counts.warnings(opts.ignore_missing, &shown) {
+                let _ = writeln!(err, "checksum: {line}");
+            }
         }
-        if unreadable > 0 {
-            let line = plural(
-                unreadable,
-                "listed file could not be read",
-                "listed files could not be read",
-            );
-            let _ = writeln!(err, "{line}");
-        }
-        if failed > 0 {
-            let line = plural(
-                failed,
-                "computed checksum did NOT match",
-                "computed checksums did NOT match",
-            );
-            let _ = writeln!(err, "{line}");
-        }
-        all_ok &= failed == 0 && unreadable == 0;
+        all_ok &= counts.matched > 0
+            && counts.failed == 0
+            && counts.unreadable == 0
+            && (!opts.strict || counts.misformatted == 0);
     }
     Ok(all_ok)
 }
@@ -320,5 +380,50 @@ fn read_list(path: &Path) -> io::Result<Vec<u8>> {
         Ok(text)
     } else {
         std::fs::read(path)
+    }
+}
+
+/// What one list's check found.
+#[derive(Debug, Default)]
+struct CheckCounts {
+    matched: u64,
+    failed: u64,
+    unreadable: u64,
+    misformatted: u64,
+}
+
+impl CheckCounts {
+    /// The summary warnings `sha256sum -c` prints, in its order.
+    fn warnings(&self, ignore_missing: bool, list: &str) -> Vec<String> {
+        let plural = |n: u64, one: &str, many: &str| match n {
+            1 => format!("WARNING: {n} {one}"),
+            _ => format!("WARNING: {n} {many}"),
+        };
+        let mut lines = Vec::new();
+        if self.misformatted > 0 {
+            lines.push(plural(
+                self.misformatted,
+                "line is improperly formatted",
+                "lines are improperly formatted",
+            ));
+        }
+        if self.unreadable > 0 {
+            lines.push(plural(
+                self.unreadable,
+                "listed file could not be read",
+                "listed files could not be read",
+            ));
+        }
+        if self.failed > 0 {
+            lines.push(plural(
+                self.failed,
+                "computed checksum did NOT match",
+                "computed checksums did NOT match",
+            ));
+        }
+        if ignore_missing && self.matched == 0 {
+            lines.push(format!("{list}: no file was verified"));
+        }
+        lines
     }
 }

@@ -16,13 +16,14 @@ pub struct Expected {
     pub hex: String,
 }
 
-/// What a list holds, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct List {
-    /// The properly formatted lines.
-    pub lines: Vec<Expected>,
-    /// Lines that are neither checksum lines, comments nor empty.
-    pub misformatted: u64,
+/// One line of a list that is not ignored, in list order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A properly formatted checksum line.
+    Check(Expected),
+    /// A line that is neither a checksum line, a comment nor empty: its
+    /// number, from 1.
+    Misformatted(u64),
 }
 
 /// Parses a list whose digests have `hex_len` hex digits.
@@ -32,11 +33,15 @@ pub struct List {
 /// `\r`); the digest is followed by one space and a mode character
 /// (` ` or `*`), or — in the "reversed" format, if the list's first line
 /// used it — by one space only; the rest of the line is the name.
-pub fn parse(text: &[u8], hex_len: usize) -> List {
-    let mut list = List::default();
+pub fn parse(text: &[u8], hex_len: usize) -> Vec<Line> {
+    let mut parsed = Vec::new();
     // `Some(true)`: the list uses `<hex> <name>`; `Some(false)`: `<hex>  <name>`.
     let mut reversed = None;
-    for line in text.split(|&b| b == b'\n') {
+    let lines = text
+        .strip_suffix(b"\n")
+        .unwrap_or(text)
+        .split(|&b| b == b'\n');
+    for (number, line) in (1..).zip(lines) {
         if line.first() == Some(&b'#') {
             continue;
         }
@@ -44,12 +49,12 @@ pub fn parse(text: &[u8], hex_len: usize) -> List {
         if line.is_empty() {
             continue;
         }
-        match parse_line(line, hex_len, &mut reversed) {
-            Some(expected) => list.lines.push(expected),
-            None => list.misformatted += 1,
-        }
+        parsed.push(match parse_line(line, hex_len, &mut reversed) {
+            Some(expected) => Line::Check(expected),
+            None => Line::Misformatted(number),
+        });
     }
-    list
+    parsed
 }
 
 fn parse_line(line: &[u8], hex_len: usize, reversed: &mut Option<bool>) -> Option<Expected> {

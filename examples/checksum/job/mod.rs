@@ -13,7 +13,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use flowline::runtime::Runtime;
@@ -30,7 +30,7 @@ pub use entry::Entry;
 pub use hash::{Algo, Open};
 
 use hash::{describe_error, hash_file};
-use list::Expected;
+use list::Line;
 use walk::{tasks, Task};
 
 /// Why a job stopped early.
@@ -160,37 +160,58 @@ pub enum Verdict {
     /// The file has another digest.
     Failed,
     /// The file could not be opened or read.
-    Unreadable(String),
+    Unreadable {
+        /// The error, worded as coreutils words it.
+        error: String,
+        /// Whether the file does not exist (for `--ignore-missing`).
+        missing: bool,
+    },
 }
 
-/// Checks each `(path, digest)` of a list with `algo` on `parallelism`
-/// blocking threads, calling `on_verdict` with each in list order.
+/// One line of a list, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// A file and its verdict.
+    File(PathBuf, Verdict),
+    /// A line that is not a checksum line: its number, from 1.
+    Misformatted(u64),
+}
+
+/// Checks each line of a list with `algo` on `parallelism` blocking
+/// threads, calling `on_checked` with each in list order (misformatted
+/// lines included, so that their warnings come in order too).
 ///
 /// # Errors
 ///
 /// As [`checksum_paths`].
 pub async fn check_list(
-    lines: Vec<Expected>,
+    lines: Vec<Line>,
     algo: Algo,
     parallelism: usize,
     runtime: Option<Arc<dyn Runtime>>,
-    mut on_verdict: impl FnMut(&Path, Verdict) -> io::Result<()>,
+    mut on_checked: impl FnMut(Checked) -> io::Result<()>,
 ) -> Result<RunReport, JobError> {
     let mut output_error = None;
     let result = producer::iter(lines)
         .named("list")
-        .map_blocking(parallelism, move |line: Expected| {
-            let verdict = match hash_file(algo, &line.path, Open::Named) {
-                Ok((hex, _)) if hex == line.hex => Verdict::Ok,
-                Ok(_) => Verdict::Failed,
-                Err(e) => Verdict::Unreadable(describe_error(&e)),
-            };
-            (line.path, verdict)
+        .map_blocking(parallelism, move |line: Line| match line {
+            Line::Misformatted(number) => Checked::Misformatted(number),
+            Line::Check(line) => {
+                let verdict = match hash_file(algo, &line.path, Open::Named) {
+                    Ok((hex, _)) if hex == line.hex => Verdict::Ok,
+                    Ok(_) => Verdict::Failed,
+                    Err(e) => Verdict::Unreadable {
+                        error: describe_error(&e),
+                        missing: e.kind() == io::ErrorKind::NotFound,
+                    },
+                };
+                Checked::File(line.path, verdict)
+            }
         })
         .named("hash")
         .on_runtime(runtime)
-        .run(consumer::from_fn(|(path, verdict): (PathBuf, Verdict)| {
-            let result = on_verdict(&path, verdict).map_err(|e| {
+        .run(consumer::from_fn(|checked: Checked| {
+            let result = on_checked(checked).map_err(|e| {
                 output_error = Some(e);
                 OutputFailed
             });
