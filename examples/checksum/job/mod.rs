@@ -19,6 +19,7 @@ use std::sync::Arc;
 use flowline::runtime::Runtime;
 use flowline::{consumer, producer, PipelineError, RunReport};
 
+pub mod check;
 pub mod cli;
 pub mod entry;
 pub mod format;
