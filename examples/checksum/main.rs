@@ -43,12 +43,18 @@ fn main() -> ExitCode {
         }
         Ok(opts) => opts,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "checksum: {e}\n{}", cli::USAGE);
+            let _ = writeln!(
+                io::stderr(),
+                "checksum: {e}\nTry 'checksum --help' for more information."
+            );
             return ExitCode::from(2);
         }
     };
     let bar = progress_bar(&opts);
-    let mut err = Stderr(bar.clone());
+    let mut err = Stderr {
+        bar: bar.clone(),
+        line: Vec::new(),
+    };
     let mut seen_bytes = 0u64;
     let mut on_entry = |entry: &Entry| {
         if let (Some(bar), Entry::Hashed { bytes, .. }) = (&bar, entry) {
@@ -87,18 +93,31 @@ fn progress_bar(opts: &Options) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// stderr, printing above the progress bar while there is one.
-struct Stderr(Option<ProgressBar>);
+/// stderr, printing above the progress bar while there is one: whole lines
+/// at a time, so that the bar is not redrawn in the middle of one.
+struct Stderr {
+    bar: Option<ProgressBar>,
+    line: Vec<u8>,
+}
 
 impl Write for Stderr {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &self.0 {
-            Some(bar) => bar.suspend(|| io::stderr().write(buf)),
-            None => io::stderr().write(buf),
+        let Some(bar) = &self.bar else {
+            return io::stderr().write(buf);
+        };
+        self.line.extend_from_slice(buf);
+        if let Some(end) = self.line.iter().rposition(|&b| b == b'\n') {
+            let lines: Vec<u8> = self.line.drain(..=end).collect();
+            bar.suspend(|| io::stderr().write_all(&lines))?;
         }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        io::stderr().flush()
+        let lines = std::mem::take(&mut self.line);
+        match &self.bar {
+            Some(bar) => bar.suspend(|| io::stderr().write_all(&lines)),
+            None => io::stderr().write_all(&lines),
+        }
     }
 }

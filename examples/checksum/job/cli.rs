@@ -247,10 +247,10 @@ async fn hash(
     if opts.stats {
         let elapsed = start.elapsed();
         let mb = totals.bytes as f64 / 1e6;
-        let _ = writeln!(
-            err,
+        // One write: a progress bar redraws between writes.
+        let stats = format!(
             "{} files, {:.1} MB in {:.3?} ({:.1} MB/s), {} with {} threads on {}; \
-             {} skipped, {} unreadable\n{}",
+             {} skipped, {} unreadable\n{}\n",
             totals.files,
             mb,
             elapsed,
@@ -262,6 +262,7 @@ async fn hash(
             totals.unreadable,
             totals.report,
         );
+        let _ = err.write_all(stats.as_bytes());
     }
     Ok(totals.unreadable == 0)
 }
