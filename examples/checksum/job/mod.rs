@@ -1,9 +1,10 @@
 //! The checksum job as reusable functions: the pipelines, and the command
-//! line around them ([`cli`], [`check`]). Used by `main.rs`, by `tests/checksum/` and
-//! by the W3 benchmark (each `#[path]`-includes this `mod.rs`).
+//! line around them ([`cli`], [`check`]). Used by `main.rs`, by
+//! `tests/checksum/` and by the W3 benchmark (each `#[path]`-includes this
+//! `mod.rs`).
 //!
-//! Both pipelines are pattern 2 of flowline, heavy IO: a blocking producer (the
-//! directory walk, or the parsed list), then `map_blocking` — reading and
+//! Both pipelines are pattern 2 of flowline, heavy IO: a blocking producer
+//! (the directory walk, or the parsed list), then `map_blocking` — reading and
 //! hashing on `parallelism` threads, results in input order — then an async
 //! consumer that writes each line as soon as it and all before it are done.
 //! Output streams: `checksum / | head` prints at once, and a consumer that
