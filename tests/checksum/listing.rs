@@ -165,4 +165,69 @@ on_all_runtimes!(
     every_path_is_used_in_order,
     symlink_arguments_are_followed,
     proc_and_sys_are_skipped_unless_named,
+    large_blake3_files_match_b3sum,
 );
+
+/// A large file under `--algo blake3` is hashed by several threads in
+/// subtrees: same digest as `b3sum`, at the threshold and around it.
+fn large_blake3_files_match_b3sum(rt: Rt) {
+    if !b3sum_available("large_blake3_files_match_b3sum") {
+        return;
+    }
+    let dir = TempTree::new();
+    let from = job::split::SPLIT_FROM as usize;
+    let data = bytes(from + 3 * job::split::SUBTREE as usize + 17, 7);
+    let mut files = Vec::new();
+    for len in [from - 1, from, from + 1, data.len()] {
+        let path = dir.path(format!("f{len}"));
+        fs::write(&path, &data[..len]).unwrap();
+        files.push(path);
+    }
+    let (expected, _, code) = tool("b3sum", &os(&files));
+    assert_eq!(code, 0);
+    let got = run_cli(rt, options(files, Algo::Blake3, 2));
+    assert_eq!(
+        String::from_utf8_lossy(&got.out),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!((got.status, got.err.as_str()), (0, ""));
+}
+
+/// The split itself against `blake3::hash`, with subtrees small enough to
+/// make deep, uneven trees: 2 to 41 subtrees, the last full or short, 1 to 5
+/// threads.
+#[test]
+fn split_hash_equals_the_streamed_hash() {
+    let dir = TempTree::new();
+    let data = bytes(41 * 4096, 3);
+    for subtree in [1024u64, 4096] {
+        for len in [
+            subtree + 1,
+            2 * subtree,
+            3 * subtree - 5,
+            8 * subtree,
+            41 * 4096,
+        ] {
+            let data = &data[..len as usize];
+            let path = dir.path(format!("{subtree}-{len}"));
+            fs::write(&path, data).unwrap();
+            let file = fs::File::open(&path).unwrap();
+            let expected = blake3::hash(data).to_hex().to_string();
+            for threads in 1..=5 {
+                let got = job::split::blake3_split(&file, len, subtree, threads).unwrap();
+                assert_eq!(
+                    got.as_deref(),
+                    Some(expected.as_str()),
+                    "{subtree} {len} {threads}"
+                );
+            }
+            // Grown or shrunk since its size was taken: `None`, read as a stream.
+            if len - 1 > subtree {
+                let grown = job::split::blake3_split(&file, len - 1, subtree, 2).unwrap();
+                assert_eq!(grown, None);
+            }
+            let shrunk = job::split::blake3_split(&file, len + 1, subtree, 2).unwrap();
+            assert_eq!(shrunk, None);
+        }
+    }
+}

@@ -8,6 +8,8 @@ use std::path::Path;
 
 use sha2::Digest;
 
+use super::split::{blake3_split, SPLIT_FROM, SUBTREE};
+
 /// Bytes read per `read` call: large enough that BLAKE3 hashes many 1 KiB
 /// chunks at once with SIMD, small enough to stay in L2.
 const READ_BUF: usize = 256 * 1024;
@@ -68,11 +70,24 @@ pub enum Open {
 ///
 /// Reads until `read` returns 0, never trusting the size `stat` gives:
 /// files on proc and sysfs say 0 bytes and have content.
+///
+/// A BLAKE3 file of [`SPLIT_FROM`] bytes or more is hashed by one thread per
+/// core ([`blake3_split`]), as `b3sum` hashes a large file.
 pub fn hash_file(algo: Algo, path: &Path, open: Open) -> io::Result<(String, u64)> {
-    let mut file = match open {
-        Open::Named => File::open(path)?,
+    let (mut file, meta) = match open {
+        Open::Named => {
+            let file = File::open(path)?;
+            let meta = file.metadata()?;
+            (file, meta)
+        }
         Open::Found => open_regular(path)?,
     };
+    if algo == Algo::Blake3 && meta.is_file() && meta.len() >= SPLIT_FROM {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if let Some(hex) = blake3_split(&file, meta.len(), SUBTREE, threads)? {
+            return Ok((hex, meta.len()));
+        }
+    }
     hash_reader(algo, &mut file)
 }
 
@@ -113,7 +128,7 @@ pub fn hash_reader(algo: Algo, reader: &mut dyn Read) -> io::Result<(String, u64
 
 /// Opens `path` without blocking even if it was swapped for a FIFO after it
 /// was checked (O_NONBLOCK on Linux), and checks again that it is a file.
-fn open_regular(path: &Path) -> io::Result<File> {
+fn open_regular(path: &Path) -> io::Result<(File, fs::Metadata)> {
     let mut options = fs::OpenOptions::new();
     options.read(true);
     #[cfg(all(
@@ -126,10 +141,11 @@ fn open_regular(path: &Path) -> io::Result<File> {
         options.custom_flags(O_NONBLOCK);
     }
     let file = options.open(path)?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
-    Ok(file)
+    Ok((file, meta))
 }
 
 fn to_hex(bytes: &[u8]) -> String {

@@ -26,6 +26,7 @@ pub mod entry;
 pub mod format;
 pub mod hash;
 pub mod list;
+pub mod split;
 pub mod walk;
 
 pub use entry::Entry;
