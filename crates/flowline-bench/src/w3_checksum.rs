@@ -5,8 +5,9 @@
 //!       against `b3sum` (target ≥ 1.0× its throughput) and `--algo sha256`
 //!       against `sha256sum` (target ≥ 3×).
 //! (iv)  one 1 GiB file, both pairs, reported without a target (full runs
-//!       only): one file is one blocking call, so flowline's parallelism
-//!       cannot help, while `b3sum` hashes a large file on every core.
+//!       only): one file is one blocking call; the job hashes a large
+//!       BLAKE3 file on every core in subtrees, as `b3sum` does, while
+//!       SHA-256 cannot be split.
 //!
 //! The job runs in-process through its command-line entry (`cli::run`, the
 //! defaults a user gets, on smol) on the tree's directory, walking it, its
