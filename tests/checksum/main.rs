@@ -20,6 +20,7 @@ mod listing;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -209,7 +210,10 @@ pub(crate) fn b3sum_available(test: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{test}: b3sum is missing; .ci/run installs it (apt-get install -y b3sum)");
     }
-    eprintln!(
+    // Straight to stderr, past the test harness's capture of `eprintln!`,
+    // so that the skip shows in a plain `cargo test`.
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIPPED {test}: b3sum is not installed; install it with \
          `apt-get install b3sum` (Debian) to run this test"
     );
