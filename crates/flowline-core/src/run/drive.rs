@@ -21,6 +21,8 @@ const BUDGET: u32 = 4096;
 
 enum Stop<E> {
     Aborted,
+    /// The run failed elsewhere; the error is already recorded.
+    Halted,
     Sink(E),
     Panic(Box<dyn std::any::Any + Send>),
 }
@@ -274,6 +276,9 @@ where
         if ctx.lifecycle.poll_abort(cx) {
             return Poll::Ready(Err(Stop::Aborted));
         }
+        if ctx.lifecycle.is_halted() {
+            return Poll::Ready(Err(Stop::Halted));
+        }
         let step = catch_unwind(AssertUnwindSafe(|| {
             // Upstream tasks run while the consumer is busy, not only when it
             // asks for the next item (this matters without a runtime).
@@ -298,6 +303,7 @@ where
             core.cancel_tasks();
             poll_fn(|cx| core.poll_finish(cx)).await;
         }
+        Err(Stop::Halted) => {}
         Err(Stop::Sink(e)) => ctx.fail(PipelineError::Failed {
             stage: info.name(),
             source: Box::new(e),
@@ -311,5 +317,7 @@ where
         pipeline.core.end_tasks();
         poll_fn(|cx| pipeline.as_mut().project().core.poll_finish(cx)).await;
     }
+    // A blocking call cannot be cancelled: the run ends when none is left.
+    ctx.calls_idle().await;
     start.elapsed()
 }
