@@ -9,6 +9,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use flowline::blocking::BlockingOptions;
 use flowline::runtime::Runtime;
 use flowline::{producer, PipelineError, RunReport};
 use sha2::{Digest, Sha256};
@@ -65,7 +66,7 @@ impl Checksums {
 /// threads, calling `on_entry` (on the async side) as each path is done.
 ///
 /// The directory walk runs on a thread of its own (`from_blocking_iter`),
-/// reading and hashing on the `map_blocking_unordered` stage; the async
+/// reading and hashing on the `map_blocking_with(.. .unordered(), ..)` stage; the async
 /// consumer only aggregates. Symlinks (dangling or not), FIFOs, sockets and
 /// devices are skipped without being opened, so none can block the run.
 pub async fn checksum_tree(
@@ -81,13 +82,16 @@ pub async fn checksum_tree(
         .named("walk")
         // Directories need no hashing; everything else is looked at on a worker.
         .filter(|entry| !matches!(entry, Ok(e) if e.file_type().is_dir()))
-        .map_blocking_unordered(parallelism, |entry| match entry {
-            Ok(e) => hash_path(e.path()),
-            Err(err) => Entry::Unreadable {
-                path: err.path().map(Path::to_path_buf).unwrap_or_default(),
-                error: io::Error::from(err).to_string(),
+        .map_blocking_with(
+            BlockingOptions::new().parallelism(parallelism).unordered(),
+            |entry| match entry {
+                Ok(e) => hash_path(e.path()),
+                Err(err) => Entry::Unreadable {
+                    path: err.path().map(Path::to_path_buf).unwrap_or_default(),
+                    error: io::Error::from(err).to_string(),
+                },
             },
-        })
+        )
         .named("hash")
         .on_runtime(runtime)
         .for_each(|entry| {

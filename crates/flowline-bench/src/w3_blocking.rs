@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flowline::blocking::BlockingOptions;
 use flowline::producer;
 use flowline::runtime::Runtime;
 use futures::StreamExt;
@@ -33,7 +34,7 @@ fn sleepy(x: u64) -> u64 {
 /// `map_blocking_unordered`, like the peers' `buffer_unordered`.
 async fn flowline_map_blocking(n: u64, f: fn(u64) -> u64, rt: Option<Arc<dyn Runtime>>) -> u64 {
     let (sum, _) = producer::iter(0..n)
-        .map_blocking_unordered(IN_FLIGHT, f)
+        .map_blocking_with(BlockingOptions::new().parallelism(IN_FLIGHT).unordered(), f)
         .on_runtime(rt)
         .fold(0u64, |a, x| a.wrapping_add(x))
         .await
@@ -49,7 +50,7 @@ async fn flowline_map_blocking_ordered(
     rt: Option<Arc<dyn Runtime>>,
 ) -> u64 {
     let (sum, _) = producer::iter(0..n)
-        .map_blocking(IN_FLIGHT, f)
+        .map_blocking_with(BlockingOptions::new().parallelism(IN_FLIGHT), f)
         .on_runtime(rt)
         .fold(0u64, |a, x| a.wrapping_add(x))
         .await

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 
+use super::BlockingPool;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt as _, Sink, StreamExt as _};
 use pin_project_lite::pin_project;
@@ -17,8 +18,9 @@ const MAX_BATCH: usize = 64;
 const QUEUED_BATCHES: usize = 2;
 
 /// A consumer that calls the blocking closure `f` on each item, in order, on
-/// a thread of its own (named `flowline-blk-cs`), so that writing to a file,
-/// a sync database client or any blocking API never blocks the executor.
+/// a [`BlockingPool`] thread of its own (named `flowline-blk-cs`), so that
+/// writing to a file, a sync database client or any blocking API never
+/// blocks the executor.
 ///
 /// The thread starts with the first item. Items cross to it in batches of up
 /// to 64 through a queue of 2 batches: a slow `f` slows the pipeline down
@@ -66,8 +68,15 @@ where
         batch: Vec::new(),
         done: None,
         cancel: CancelOnDrop(Arc::new(AtomicBool::new(false))),
+        pool: None,
     }
 }
+
+type Started<T> = (
+    mpsc::Sender<Vec<T>>,
+    oneshot::Receiver<thread::Result<()>>,
+    BlockingPool,
+);
 
 struct CancelOnDrop(Arc<AtomicBool>);
 
@@ -86,6 +95,8 @@ pin_project! {
         batch: Vec<T>,
         done: Option<oneshot::Receiver<thread::Result<()>>>,
         cancel: CancelOnDrop,
+        // Keeps the thread's pool alive; dropping it lets the thread go.
+        pool: Option<BlockingPool>,
     }
 }
 
@@ -103,32 +114,25 @@ where
     F: FnMut(T) + Send + 'static,
     T: Send + 'static,
 {
-    fn start(
-        f: F,
-        cancel: Arc<AtomicBool>,
-    ) -> (mpsc::Sender<Vec<T>>, oneshot::Receiver<thread::Result<()>>) {
+    fn start(f: F, cancel: Arc<AtomicBool>) -> Started<T> {
         let (tx, mut rx) = mpsc::channel::<Vec<T>>(QUEUED_BATCHES - 1);
         let (done_tx, done_rx) = oneshot::channel();
         let mut f = f;
-        let spawned = thread::Builder::new()
-            .name("flowline-blk-cs".into())
-            .spawn(move || {
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    while let Some(batch) = futures::executor::block_on(rx.next()) {
-                        for item in batch {
-                            if cancel.load(Relaxed) {
-                                return;
-                            }
-                            f(item);
+        let pool = BlockingPool::named(1, "flowline-blk-cs");
+        pool.queue().submit(Box::new(move || {
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                while let Some(batch) = futures::executor::block_on(rx.next()) {
+                    for item in batch {
+                        if cancel.load(Relaxed) {
+                            return;
                         }
+                        f(item);
                     }
-                }));
-                let _ = done_tx.send(result);
-            });
-        if let Err(e) = spawned {
-            panic!("flowline: cannot start a thread for consumer::blocking: {e}");
-        }
-        (tx, done_rx)
+                }
+            }));
+            let _ = done_tx.send(result);
+        }));
+        (tx, done_rx, pool)
     }
 }
 
@@ -187,9 +191,10 @@ where
     fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), Infallible> {
         let this = self.project();
         if let Some(f) = this.f.take() {
-            let (tx, done) = Self::start(f, this.cancel.0.clone());
+            let (tx, done, pool) = Self::start(f, this.cancel.0.clone());
             *this.tx = Some(tx);
             *this.done = Some(done);
+            *this.pool = Some(pool);
         }
         this.batch.push(item);
         Ok(())
@@ -206,6 +211,7 @@ where
         // Closing the queue lets the worker finish what it has and exit.
         *this.tx = None;
         futures::ready!(poll_done(this.done, cx));
+        *this.pool = None;
         Poll::Ready(Ok(()))
     }
 }
