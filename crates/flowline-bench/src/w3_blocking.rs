@@ -5,6 +5,12 @@
 //! (i) n items that each sleep 5 ms, 32 at a time: efficiency = ideal
 //!     (n × 5 ms / 32) / measured; target ≥ 0.96 and no worse than either peer.
 //! (ii) no-op items: per-item overhead; target ≤ 1/10 of `spawn_blocking`.
+//! (iv) a slow async consumer: 4 ms calls, 4 at a time, into a consumer that
+//!     awaits a 1 ms timer per item, against hand-written worker threads
+//!     between two bounded `async-channel`s with the same items in flight.
+//!     Pipelined, both sides work at once; a stage that only hands out work
+//!     when the consumer asks for an item makes them take turns.
+//!     Target: flowline ≤ 1.05 × the hand-written time, on smol and tokio.
 //! (iii) the checksum job (`examples/checksum/job.rs`) on a generated tree.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +20,7 @@ use std::time::Duration;
 
 use flowline::blocking::BlockingOptions;
 use flowline::producer;
-use flowline::runtime::Runtime;
+use flowline::runtime::{Runtime, RuntimeExt as _};
 use futures::StreamExt;
 
 use crate::harness::{tokio_runtime, Config, Report};
@@ -72,6 +78,74 @@ async fn blocking_unblock(n: u64, f: fn(u64) -> u64) -> u64 {
         .buffer_unordered(IN_FLIGHT)
         .fold(0u64, |a, x| async move { a.wrapping_add(x) })
         .await
+}
+
+/// (iv): calls that take this long ...
+const SLOW_CALL: Duration = Duration::from_millis(4);
+/// ... this many at once ...
+const SLOW_PARALLELISM: usize = 4;
+/// ... into a consumer that awaits this long per item.
+const CONSUMER_WAIT: Duration = Duration::from_millis(1);
+
+fn slow_call(x: u64) -> u64 {
+    std::thread::sleep(SLOW_CALL);
+    x
+}
+
+/// (iv) flowline: `map_blocking` into an async consumer that awaits a timer.
+async fn flowline_slow_consumer(n: u64, rt: Arc<dyn Runtime>, ordered: bool) -> u64 {
+    let opts = BlockingOptions::new().parallelism(SLOW_PARALLELISM);
+    let opts = if ordered { opts } else { opts.unordered() };
+    let sum = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (s, timers) = (sum.clone(), rt.clone());
+    producer::iter(0..n)
+        .map_blocking_with(opts, slow_call)
+        .on_runtime(Some(rt))
+        .for_each(move |x| {
+            s.fetch_add(x, std::sync::atomic::Ordering::Relaxed);
+            timers.sleep(CONSUMER_WAIT)
+        })
+        .await
+        .unwrap();
+    sum.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// (iv) hand-written: a feeding task, `SLOW_PARALLELISM` worker threads
+/// between two bounded channels (`2 × parallelism` items in flight, as in
+/// flowline), and the same consumer.
+async fn hand_slow_consumer(n: u64, rt: Arc<dyn Runtime>) -> u64 {
+    let (in_tx, in_rx) = async_channel::bounded::<u64>(SLOW_PARALLELISM);
+    let (out_tx, out_rx) = async_channel::bounded::<u64>(SLOW_PARALLELISM);
+    let workers: Vec<_> = (0..SLOW_PARALLELISM)
+        .map(|_| {
+            let (rx, tx) = (in_rx.clone(), out_tx.clone());
+            std::thread::spawn(move || {
+                while let Ok(x) = rx.recv_blocking() {
+                    if tx.send_blocking(slow_call(x)).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop((in_rx, out_tx));
+    let feeder = rt.spawn(async move {
+        for x in 0..n {
+            if in_tx.send(x).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut sum = 0u64;
+    while let Ok(x) = out_rx.recv().await {
+        sum = sum.wrapping_add(x);
+        rt.sleep(CONSUMER_WAIT).await;
+    }
+    feeder.await.unwrap();
+    for w in workers {
+        w.join().unwrap();
+    }
+    sum
 }
 
 pub fn run(cfg: &Config, report: &mut Report) {
@@ -227,6 +301,71 @@ pub fn run(cfg: &Config, report: &mut Report) {
         "<= 0.1",
         r <= 0.1,
     );
+
+    // (iv) a slow async consumer.
+    let n = cfg.scale(400);
+    let expected = n * (n - 1) / 2;
+    let tokio_fl_rt: Arc<dyn Runtime> = Arc::new(flowline::tokio::TokioRuntime::from_handle(
+        tokio_rt.handle().clone(),
+    ));
+    let cases: [(&'static str, Arc<dyn Runtime>); 2] =
+        [("tokio", tokio_fl_rt), ("smol", smol_rt.clone())];
+    for (name, rt) in cases {
+        let on = |fut: std::pin::Pin<Box<dyn std::future::Future<Output = u64> + '_>>| {
+            if name == "tokio" {
+                tokio_rt.block_on(fut)
+            } else {
+                smol::block_on(fut)
+            }
+        };
+        let fl = report.measure(
+            cfg,
+            W,
+            "(iv) slow async consumer: flowline map_blocking unordered x4",
+            name,
+            n,
+            expected,
+            || on(Box::pin(flowline_slow_consumer(n, rt.clone(), false))),
+        );
+        let ordered = report.measure(
+            cfg,
+            W,
+            "(iv) slow async consumer: flowline map_blocking ordered x4",
+            name,
+            n,
+            expected,
+            || on(Box::pin(flowline_slow_consumer(n, rt.clone(), true))),
+        );
+        let hand = report.measure(
+            cfg,
+            W,
+            "(iv) slow async consumer: hand-written threads + channels x4",
+            name,
+            n,
+            expected,
+            || on(Box::pin(hand_slow_consumer(n, rt.clone()))),
+        );
+        let r = fl.median.as_secs_f64() / hand.median.as_secs_f64();
+        report.compare(
+            W,
+            format!("(iv) slow async consumer: flowline / hand-written ({name})"),
+            r,
+            "<= 1.05",
+            r <= 1.05,
+        );
+        let serial = n as f64 * (SLOW_CALL / SLOW_PARALLELISM as u32 + CONSUMER_WAIT).as_secs_f64();
+        report.note(
+            W,
+            format!(
+                "(iv) {name}: flowline unordered {:.0} ms, ordered {:.0} ms, hand-written {:.0} ms; \
+                 taking turns would need about {:.0} ms",
+                fl.median.as_secs_f64() * 1e3,
+                ordered.median.as_secs_f64() * 1e3,
+                hand.median.as_secs_f64() * 1e3,
+                serial * 1e3,
+            ),
+        );
+    }
 
     // (iii) the checksum job.
     let files = if cfg.quick { 40 } else { 200 };
