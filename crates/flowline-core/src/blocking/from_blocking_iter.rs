@@ -228,10 +228,10 @@ impl<T> Stream for FromBlockingIter<T> {
                 Some(Msg::Panicked(payload)) => {
                     *this.failed = true;
                     *this.pool = None;
-                    ctx.fail(PipelineError::Panicked {
-                        stage: info.name(),
-                        message: panic_message(&*payload),
-                    });
+                    ctx.fail(PipelineError::panicked(
+                        info.name(),
+                        panic_message(&*payload),
+                    ));
                     return Poll::Pending;
                 }
                 Some(Msg::End) => {

@@ -265,10 +265,10 @@ where
         }
         self.state = State::Failed;
         self.info.failed.add(1);
-        self.ctx.fail(PipelineError::Panicked {
-            stage: self.info.name(),
-            message: self.panic_message.take().unwrap_or_default(),
-        });
+        self.ctx.fail(PipelineError::panicked(
+            self.info.name(),
+            self.panic_message.take().unwrap_or_default(),
+        ));
         self.end();
         true
     }

@@ -27,7 +27,7 @@ mod trace;
 pub(crate) use context::RunContext;
 pub use describe::Topology;
 pub use error::{BoxError, PipelineError};
-pub use handle::PipelineHandle;
+pub use handle::{PipelineHandle, StopHandle};
 pub(crate) use lifecycle::Lifecycle;
 pub(crate) use pipeline::Core;
 pub use pipeline::Pipeline;

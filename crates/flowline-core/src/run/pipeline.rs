@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, Stream, StreamExt as _};
 use pin_project_lite::pin_project;
 
-use super::{RunContext, StageInfo, StageKind};
+use super::{Flag, RunContext, StageInfo, StageKind};
 use crate::runtime::{JoinHandle, Runtime, RuntimeExt as _};
 use crate::stage::{Boundary, Filter, FilterMap, Inspect, Map, Then};
 
@@ -34,37 +34,9 @@ pub(crate) struct Core {
     /// Fired when the run's stream has ended: stage tasks still running then
     /// feed nobody (a `zip` that stopped reading one side, say), so they stop
     /// instead of waiting for room that will never come.
-    ended: Arc<EndSignal>,
+    ended: Arc<Flag>,
     /// End signals of pipelines absorbed into this one (fan-in).
-    linked_ends: Vec<Arc<EndSignal>>,
-}
-
-/// A one-shot signal: [`fire`](Self::fire) once, [`wait`](Self::wait) any
-/// number of times.
-#[derive(Debug, Default)]
-pub(crate) struct EndSignal {
-    fired: std::sync::atomic::AtomicBool,
-    event: event_listener::Event,
-}
-
-impl EndSignal {
-    fn fire(&self) {
-        self.fired.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.event.notify(usize::MAX);
-    }
-
-    async fn wait(&self) {
-        loop {
-            if self.fired.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            let listener = self.event.listen();
-            if self.fired.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            listener.await;
-        }
-    }
+    linked_ends: Vec<Arc<Flag>>,
 }
 
 impl Core {
@@ -173,7 +145,9 @@ impl Core {
     /// running stop at their next poll; lasting tasks go on.
     pub(crate) fn end_tasks(&self) {
         self.ended.fire();
-        self.linked_ends.iter().for_each(|end| end.fire());
+        self.linked_ends.iter().for_each(|end| {
+            end.fire();
+        });
     }
 
     /// Adds a task that runs to completion even after the run's stream has
@@ -183,7 +157,7 @@ impl Core {
         match &mut self.tasks {
             Tasks::Idle(tasks) => tasks.push(task),
             Tasks::Inline(tasks) => tasks.push(task),
-            Tasks::Spawned(handles) => match self.ctx.runtime() {
+            Tasks::Spawned(handles) => match self.ctx.executor() {
                 Some(rt) => handles.push(rt.spawn(task)),
                 None => unreachable!("spawned tasks imply a runtime"),
             },
@@ -201,7 +175,7 @@ impl Core {
     fn drive(&mut self, cx: &mut Context<'_>) {
         if let Tasks::Idle(tasks) = &mut self.tasks {
             let tasks = mem::take(tasks);
-            self.tasks = match self.ctx.runtime() {
+            self.tasks = match self.ctx.executor() {
                 Some(rt) => Tasks::Spawned(tasks.into_iter().map(|t| rt.spawn(t)).collect()),
                 None => Tasks::Inline(tasks.into_iter().collect()),
             };
@@ -291,10 +265,7 @@ impl<S> fmt::Debug for Pipeline<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("stages", &self.core.ctx.report(Default::default()).stages)
-            .field(
-                "runtime",
-                &self.core.ctx.runtime().map_or("none", |rt| rt.name()),
-            )
+            .field("runtime", &self.core.ctx.runtime_name())
             .finish_non_exhaustive()
     }
 }
@@ -559,10 +530,25 @@ impl<S: Stream> Stream for Pipeline<S> {
         // Tasks are driven only when the stream runs dry: while it yields,
         // there is nothing they need to do for it, and polling them per item
         // would cost more than the item.
-        match this.stream.as_mut().poll_next(cx) {
+        let poll = match this.stream.as_mut().poll_next(cx) {
             Poll::Pending if this.core.needs_drive => {
                 this.core.drive(cx);
                 this.stream.poll_next(cx)
+            }
+            ready => return ready,
+        };
+        match poll {
+            // A failed run's queues wait forever rather than end, so that no
+            // stage mistakes a failure for a finished stream; to a plain
+            // stream reader the run ends here (see `into_try_stream`).
+            Poll::Pending => {
+                let lifecycle = &this.core.ctx.lifecycle;
+                lifecycle.register_run_waker(cx);
+                if lifecycle.is_halted() {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Pending
+                }
             }
             ready => ready,
         }

@@ -11,6 +11,10 @@
 
 mod free;
 mod join;
+#[cfg(feature = "smol")]
+mod smol;
+#[cfg(feature = "tokio")]
+mod tokio;
 
 use std::fmt;
 use std::future::Future;
@@ -20,6 +24,10 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
+#[cfg(feature = "smol")]
+pub use self::smol::SmolRuntime;
+#[cfg(feature = "tokio")]
+pub use self::tokio::{NoTokioRuntime, TokioRuntime};
 pub use free::RuntimeFree;
 pub(crate) use join::panic_message;
 pub use join::{JoinError, JoinHandle};
@@ -94,6 +102,44 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     fn enter(&self, f: &mut dyn FnMut()) {
         f()
     }
+
+    /// Whether [`spawn_boxed`](Self::spawn_boxed) hands tasks to an executor
+    /// of its own. `false` for [`RuntimeFree`]: a pipeline on it polls its
+    /// tasks inside its own future and starts no thread for them.
+    fn has_executor(&self) -> bool {
+        true
+    }
+}
+
+/// The runtime a pipeline runs on when none is named, by cargo feature:
+///
+/// - `tokio` enabled and called inside a tokio runtime: that runtime;
+/// - otherwise, `smol` enabled: smol's global executor;
+/// - otherwise `None`: runtime-free, the pipeline is one future.
+///
+/// A pipeline resolves this when its run starts (its first poll, or
+/// `spawn`), not when it is built, so building outside a tokio runtime and
+/// running inside one picks tokio. [`Pipeline::on`](crate::Pipeline::on) /
+/// [`on_runtime`](crate::Pipeline::on_runtime) always win.
+///
+/// # Examples
+///
+/// ```
+/// let rt = flowline_core::runtime::default_runtime();
+/// # #[cfg(feature = "smol")]
+/// assert_eq!(rt.unwrap().name(), "smol"); // not inside tokio here
+/// # #[cfg(not(any(feature = "smol", feature = "tokio")))]
+/// assert!(rt.is_none());
+/// ```
+pub fn default_runtime() -> Option<Arc<dyn Runtime>> {
+    #[cfg(feature = "tokio")]
+    if let Ok(rt) = TokioRuntime::try_current() {
+        return Some(Arc::new(rt));
+    }
+    #[cfg(feature = "smol")]
+    return Some(Arc::new(SmolRuntime::new()));
+    #[allow(unreachable_code)]
+    None
 }
 
 impl<R: Runtime + ?Sized> Runtime for Arc<R> {
@@ -114,6 +160,9 @@ impl<R: Runtime + ?Sized> Runtime for Arc<R> {
     }
     fn enter(&self, f: &mut dyn FnMut()) {
         (**self).enter(f)
+    }
+    fn has_executor(&self) -> bool {
+        (**self).has_executor()
     }
 }
 
