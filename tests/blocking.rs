@@ -731,6 +731,32 @@ fn failure_elsewhere_stops_calls_and_the_run_waits_for_them(rt: Rt) {
             after,
             "a call started after the run failed"
         );
+
+        // The same for a blocking iterator's `next()`.
+        let nexts = Arc::new(AtomicUsize::new(0));
+        let n = nexts.clone();
+        let err = producer::from_blocking_iter((0..100_000u64).inspect(move |_| {
+            n.fetch_add(1, SeqCst);
+            std::thread::sleep(Duration::from_micros(100));
+        }))
+        .map(|x| {
+            assert!(x != 10, "downstream broke");
+            x
+        })
+        .named("check")
+        .on_runtime(env.runtime.clone())
+        .count()
+        .await
+        .unwrap_err();
+        assert_eq!(err.stage(), "check");
+        let after = nexts.load(SeqCst);
+        assert!(after < 100_000);
+        env.sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            nexts.load(SeqCst),
+            after,
+            "next() was called after the run failed"
+        );
     });
 }
 
@@ -849,5 +875,14 @@ fn tokio_apis_work_inside_blocking_closures() {
         .await
         .unwrap();
         assert_eq!(ids, [true, true, true]);
+
+        // With no runtime named, the run picks tokio (the enabled runtime,
+        // called inside it), and so do its workers.
+        let (flags, _) = producer::iter(0..4u64)
+            .map_blocking(|_| tokio::runtime::Handle::try_current().is_ok())
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(flags, [true; 4]);
     });
 }
