@@ -788,7 +788,50 @@ fn idle_workers_exit_and_return(rt: Rt) {
     });
 }
 
+/// A blocking consumer's calls belong to the run: after a failure upstream
+/// none starts, and the run returns only once none is in progress.
+fn blocking_consumer_calls_end_with_a_failed_run(rt: Rt) {
+    rt.block_on(|env| async move {
+        let running = Arc::new(Concurrency::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (r, c, e) = (running.clone(), calls.clone(), env.clone());
+        let err = producer::iter(0..1000u64)
+            .then(move |x| {
+                let e = e.clone();
+                async move {
+                    e.sleep(Duration::from_millis(1)).await;
+                    assert!(x != 30, "upstream broke");
+                    x
+                }
+            })
+            .named("source step")
+            .on_runtime(env.runtime.clone())
+            .run(consumer::blocking(move |_x: u64| {
+                c.fetch_add(1, SeqCst);
+                r.run(|| std::thread::sleep(Duration::from_millis(5)));
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.stage(), "source step");
+        assert_eq!(
+            running.now.load(SeqCst),
+            0,
+            "a consumer call outlived the run"
+        );
+        // Items 0..30 reached the consumer at most.
+        let after = calls.load(SeqCst);
+        assert!(after <= 30, "{after} calls");
+        env.sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            calls.load(SeqCst),
+            after,
+            "a consumer call started after the run failed"
+        );
+    });
+}
+
 on_all_runtimes!(
+    blocking_consumer_calls_end_with_a_failed_run,
     slow_async_consumer_keeps_workers_busy,
     failed_stage_never_closes_the_consumer,
     failure_elsewhere_stops_calls_and_the_run_waits_for_them,
@@ -884,5 +927,17 @@ fn tokio_apis_work_inside_blocking_closures() {
             .await
             .unwrap();
         assert_eq!(flags, [true; 4]);
+
+        let flags = Arc::new(Mutex::new(Vec::new()));
+        let f = flags.clone();
+        producer::iter(0..3u64)
+            .run(consumer::blocking(move |_| {
+                f.lock()
+                    .unwrap()
+                    .push(tokio::runtime::Handle::try_current().is_ok());
+            }))
+            .await
+            .unwrap();
+        assert_eq!(*flags.lock().unwrap(), [true; 3]);
     });
 }

@@ -2,12 +2,14 @@ use std::convert::Infallible;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{fence, AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 
-use super::BlockingPool;
+use super::pool::run_in;
+use super::{run_scope, BlockingPool};
+use crate::run::RunContext;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt as _, Sink, StreamExt as _};
 use pin_project_lite::pin_project;
@@ -24,9 +26,12 @@ const QUEUED_BATCHES: usize = 2;
 ///
 /// The thread starts with the first item. Items cross to it in batches of up
 /// to 64 through a queue of 2 batches: a slow `f` slows the pipeline down
-/// instead of growing memory. Closing the consumer (the end of
+/// instead of growing memory. Closing the consumer (the end of a completed
 /// [`Pipeline::run`](crate::Pipeline::run)) waits until `f` has seen every
-/// item and the thread has exited.
+/// item and the thread has exited. Run by a pipeline, `f`'s calls count among
+/// the run's blocking calls (the run returns only once none is in
+/// progress), stop when the run fails, and run inside the pipeline's runtime
+/// context (on tokio, `Handle::current()` works in `f`).
 ///
 /// # Panics
 ///
@@ -114,23 +119,36 @@ where
     F: FnMut(T) + Send + 'static,
     T: Send + 'static,
 {
-    fn start(f: F, cancel: Arc<AtomicBool>) -> Started<T> {
+    /// Starts the worker thread. Inside a run (`run`), its calls count
+    /// among the run's blocking calls, stop when the run halts, and run in
+    /// the run's runtime context.
+    fn start(f: F, cancel: Arc<AtomicBool>, run: Option<Arc<RunContext>>) -> Started<T> {
         let (tx, mut rx) = mpsc::channel::<Vec<T>>(QUEUED_BATCHES - 1);
         let (done_tx, done_rx) = oneshot::channel();
         let mut f = f;
         let pool = BlockingPool::named(1, "flowline-blk-cs");
+        let runtime = run.as_ref().and_then(|ctx| ctx.runtime());
+        let stopping = move |run: &Option<Arc<RunContext>>| {
+            cancel.load(Relaxed) || run.as_ref().is_some_and(|c| c.lifecycle.is_halted())
+        };
         pool.queue().submit(Box::new(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                while let Some(batch) = futures::executor::block_on(rx.next()) {
-                    for item in batch {
-                        if cancel.load(Relaxed) {
-                            return;
+            run_in(runtime, || {
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    while let Some(batch) = futures::executor::block_on(rx.next()) {
+                        let _guard = run.as_ref().map(|ctx| ctx.calls.enter());
+                        // Pairs with the halt: either this sees it, or the
+                        // run sees the calls in progress and waits.
+                        fence(SeqCst);
+                        for item in batch {
+                            if stopping(&run) {
+                                return;
+                            }
+                            f(item);
                         }
-                        f(item);
                     }
-                }
-            }));
-            let _ = done_tx.send(result);
+                }));
+                let _ = done_tx.send(result);
+            });
         }));
         (tx, done_rx, pool)
     }
@@ -191,7 +209,8 @@ where
     fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), Infallible> {
         let this = self.project();
         if let Some(f) = this.f.take() {
-            let (tx, done, pool) = Self::start(f, this.cancel.0.clone());
+            let run = run_scope::current();
+            let (tx, done, pool) = Self::start(f, this.cancel.0.clone(), run);
             *this.tx = Some(tx);
             *this.done = Some(done);
             *this.pool = Some(pool);
