@@ -319,7 +319,8 @@ where
             // Upstream tasks run while the consumer is busy, not only when it
             // asks for the next item (this matters without a runtime).
             pipeline.as_mut().project().core.poll_tasks(cx);
-            step(pipeline.as_mut(), cx)
+            // A blocking consumer learns its run here (its calls are the run's).
+            crate::blocking::run_scope::scope(&ctx, || step(pipeline.as_mut(), cx))
         }));
         match step {
             Ok(Poll::Pending) => Poll::Pending,
