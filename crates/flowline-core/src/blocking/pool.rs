@@ -70,9 +70,11 @@ struct State {
     jobs: VecDeque<Job>,
     threads: usize,
     idle: usize,
-    /// A thread is being started: it starts the next one itself if work is
-    /// still waiting, so thread creation stays off the submitting task.
-    spawning: bool,
+    /// Threads started that have not yet looked for work. The first one
+    /// starts whatever more the queued work needs, all at once, so thread
+    /// creation stays off the submitting task and never waits for a new
+    /// thread to be scheduled before starting the next.
+    starting: usize,
     shutdown: bool,
     next_id: usize,
     idle_timeout: Duration,
@@ -118,7 +120,7 @@ impl BlockingPool {
                         jobs: VecDeque::new(),
                         threads: 0,
                         idle: 0,
-                        spawning: false,
+                        starting: 0,
                         shutdown: false,
                         next_id: 0,
                         idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -215,13 +217,16 @@ impl PoolQueue {
             return;
         }
         state.jobs.push_back(job);
-        if state.idle >= state.jobs.len() {
+        let idle = state.idle;
+        if state.jobs.len() > idle + state.starting
+            && state.threads < shared.max_threads
+            && state.starting == 0
+        {
+            Shared::spawn(shared, state, 1);
+        } else {
             drop(state);
-            shared.work.notify_one();
-        } else if state.threads < shared.max_threads && !state.spawning {
-            Shared::spawn(shared, state);
-        } else if state.idle > 0 {
-            drop(state);
+        }
+        if idle > 0 {
             shared.work.notify_one();
         }
     }
@@ -235,36 +240,36 @@ impl PoolQueue {
 }
 
 impl Shared {
-    /// Starts one more thread; `state` is the locked state.
-    fn spawn(shared: &Arc<Shared>, mut state: MutexGuard<'_, State>) {
-        state.threads += 1;
-        state.started += 1;
-        state.spawning = true;
-        let id = state.next_id;
-        state.next_id += 1;
+    /// Starts `n` more threads; `state` is the locked state.
+    fn spawn(shared: &Arc<Shared>, mut state: MutexGuard<'_, State>, n: usize) {
+        state.threads += n;
+        state.started += n as u64;
+        state.starting += n;
+        let first_id = state.next_id;
+        state.next_id += n;
         drop(state);
-        let worker = shared.clone();
-        let spawned = thread::Builder::new()
-            .name(if shared.name.ends_with('-') {
-                format!("{}{id}", shared.name)
-            } else {
-                shared.name.to_string()
-            })
-            .spawn(move || worker.run());
-        if spawned.is_err() {
-            // Out of threads: the running ones (if any) will take the work.
-            let mut state = lock(&shared.state);
-            state.threads -= 1;
-            state.started -= 1;
-            state.spawning = false;
-            drop(state);
-            shared.work.notify_one();
+        for id in first_id..first_id + n {
+            let worker = shared.clone();
+            let spawned = thread::Builder::new()
+                .name(if shared.name.ends_with('-') {
+                    format!("{}{id}", shared.name)
+                } else {
+                    shared.name.to_string()
+                })
+                .spawn(move || worker.run());
+            if spawned.is_err() {
+                // Out of threads: the running ones (if any) take the work.
+                let mut state = lock(&shared.state);
+                state.threads -= 1;
+                state.started -= 1;
+                state.starting -= 1;
+            }
         }
     }
 
     fn run(self: Arc<Self>) {
         let mut state = lock(&self.state);
-        state.spawning = false;
+        state.starting -= 1;
         loop {
             if state.shutdown {
                 break;
@@ -272,11 +277,13 @@ impl Shared {
             if let Some(job) = state.jobs.pop_front() {
                 // Grow from the worker side: the submitting task never waits
                 // for a thread to start.
-                if state.jobs.len() > state.idle
-                    && state.threads < self.max_threads
-                    && !state.spawning
-                {
-                    Shared::spawn(&self, state);
+                let wanted = state
+                    .jobs
+                    .len()
+                    .saturating_sub(state.idle + state.starting)
+                    .min(self.max_threads - state.threads);
+                if wanted > 0 {
+                    Shared::spawn(&self, state, wanted);
                 } else {
                     drop(state);
                 }
