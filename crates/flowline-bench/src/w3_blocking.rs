@@ -114,11 +114,12 @@ async fn flowline_slow_consumer(n: u64, rt: Arc<dyn Runtime>, ordered: bool) -> 
 }
 
 /// (iv) hand-written: a feeding task, `SLOW_PARALLELISM` worker threads
-/// between two bounded channels (`2 × parallelism` items in flight, as in
-/// flowline), and the same consumer.
+/// between two bounded channels, and the same consumer. Items in flight:
+/// `p / 2` queued in, `p` at the workers, `p / 2` queued out — `2 × p`, as in
+/// flowline.
 async fn hand_slow_consumer(n: u64, rt: Arc<dyn Runtime>) -> u64 {
-    let (in_tx, in_rx) = async_channel::bounded::<u64>(SLOW_PARALLELISM);
-    let (out_tx, out_rx) = async_channel::bounded::<u64>(SLOW_PARALLELISM);
+    let (in_tx, in_rx) = async_channel::bounded::<u64>(SLOW_PARALLELISM / 2);
+    let (out_tx, out_rx) = async_channel::bounded::<u64>(SLOW_PARALLELISM / 2);
     let workers: Vec<_> = (0..SLOW_PARALLELISM)
         .map(|_| {
             let (rx, tx) = (in_rx.clone(), out_tx.clone());
