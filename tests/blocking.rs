@@ -878,7 +878,12 @@ fn blocking_types_are_send_where_users_need_them() {
     fn send_sync<T: Send + Sync>(_: &T) {}
     let pool = BlockingPool::new(1);
     send_sync(&pool);
-    send_sync(&BlockingOptions::new().pool(&pool).parallelism(2).unordered());
+    send_sync(
+        &BlockingOptions::new()
+            .pool(&pool)
+            .parallelism(2)
+            .unordered(),
+    );
     send(
         &producer::iter(0..3u64)
             .map_blocking_with(par(2), |x| x)

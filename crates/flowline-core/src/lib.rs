@@ -56,6 +56,6 @@ pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
 pub use run::{
     BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, Snapshot, StageKind,
-    StageReport, StageSnapshot, StopHandle, Topology,
+    StageReport, StageSnapshot, StopHandle, Topology, TryPipeline,
 };
 pub use stage::Overflow;

@@ -32,6 +32,9 @@ pub(crate) struct RunContext {
     /// Blocking calls of this run still in progress: the run waits for
     /// them on every path, since a blocking call cannot be cancelled.
     pub(crate) calls: Arc<Calls>,
+    /// Appended to generated stage names: `.<branch>` in a fan-out branch
+    /// (nested: `.1.0`), so names stay unique across a fan-out's branches.
+    suffix: String,
     /// Call counters of pipelines absorbed into this one (fan-in).
     linked_calls: Mutex<Vec<Arc<Calls>>>,
 }
@@ -63,7 +66,8 @@ impl RunContext {
         }
         let mut stages = lock(&self.stages);
         let index = stages.len();
-        let info = Arc::new(StageInfo::new(format!("{prefix}#{index}"), kind, inputs));
+        let name = format!("{prefix}#{index}{}", self.suffix);
+        let info = Arc::new(StageInfo::new(name, kind, inputs));
         stages.push(info.clone());
         (index, info)
     }
@@ -78,7 +82,7 @@ impl RunContext {
     /// A context for one branch of a fan-out whose upstream runs in `upstream`:
     /// it starts with the upstream's stages (same records, same indices), its
     /// runtime and a link to it.
-    pub(crate) fn branch_of(upstream: &Arc<RunContext>) -> Arc<RunContext> {
+    pub(crate) fn branch_of(upstream: &Arc<RunContext>, branch: usize) -> Arc<RunContext> {
         let upstream = upstream.resolve();
         let stages = lock(&upstream.stages).clone();
         let branch = Arc::new(RunContext {
@@ -87,6 +91,7 @@ impl RunContext {
             upstreams: Mutex::new(vec![upstream.clone()]),
             // The branch's run waits for the shared upstream's blocking calls.
             calls: upstream.calls.clone(),
+            suffix: format!("{}.{branch}", upstream.suffix),
             ..RunContext::default()
         });
         upstream.lifecycle.feed(&branch.lifecycle);

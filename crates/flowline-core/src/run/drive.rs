@@ -117,7 +117,7 @@ impl<S: Stream> Pipeline<S> {
         C: Sink<S::Item>,
         C::Error: Into<BoxError>,
     {
-        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let info = self.core.add_consumer();
         self.run_into(consumer, info).await
     }
 
@@ -230,7 +230,7 @@ impl<S: Stream> Pipeline<S> {
     where
         F: FnMut(A, S::Item) -> A,
     {
-        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let info = self.core.add_consumer();
         let ctx = self.core.ctx.clone();
         let mut acc = Some(init);
         // A loop of its own rather than a `Sink`: the accumulator and the

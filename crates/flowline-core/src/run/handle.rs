@@ -52,7 +52,7 @@ where
         C::Error: Into<BoxError>,
     {
         let ctx = self.core.ctx.clone();
-        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let info = self.core.add_consumer();
         let run = self.run_into(consumer, info);
         let join = match ctx.executor() {
             Some(rt) => Join::Spawned(rt.spawn(run)),

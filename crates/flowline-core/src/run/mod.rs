@@ -23,6 +23,7 @@ mod snapshot;
 mod stage_info;
 #[cfg(feature = "tracing")]
 mod trace;
+mod try_stream;
 
 pub(crate) use context::RunContext;
 pub use describe::Topology;
@@ -37,3 +38,4 @@ pub(crate) use signal::{wait_until, CallGuard, Calls, End, Flag};
 pub use snapshot::{Monitor, Snapshot, StageSnapshot};
 pub(crate) use stage_info::StageInfo;
 pub use stage_info::StageKind;
+pub use try_stream::TryPipeline;

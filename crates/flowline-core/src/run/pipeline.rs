@@ -37,6 +37,8 @@ pub(crate) struct Core {
     ended: Arc<Flag>,
     /// End signals of pipelines absorbed into this one (fan-in).
     linked_ends: Vec<Arc<Flag>>,
+    /// The consumer stage's name, if the user gave one.
+    consumer_name: Option<String>,
 }
 
 impl Core {
@@ -55,6 +57,7 @@ impl Core {
             needs_drive: false,
             ended: Arc::default(),
             linked_ends: Vec::new(),
+            consumer_name: None,
         };
         (core, info)
     }
@@ -76,7 +79,18 @@ impl Core {
             needs_drive: true,
             ended: Arc::default(),
             linked_ends: Vec::new(),
+            consumer_name: None,
         }
+    }
+
+    /// Registers the consumer stage, under the name given with
+    /// [`Pipeline::consumer_named`] if any.
+    pub(crate) fn add_consumer(&mut self) -> Arc<StageInfo> {
+        let info = self.add_stage("consumer", StageKind::Consumer);
+        if let Some(name) = self.consumer_name.take() {
+            info.rename(name);
+        }
+        info
     }
 
     /// Index of the last stage.
@@ -307,6 +321,29 @@ impl<S: Stream> Pipeline<S> {
         self
     }
 
+    /// Names the consumer stage this pipeline will be run into (by
+    /// [`run`](Self::run), [`spawn`](Self::spawn), [`collect`](Self::collect),
+    /// …), for reports and errors; unnamed it is `consumer#<index>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer, PipelineError};
+    ///
+    /// let failing = consumer::from_fn(|x: u32| async move {
+    ///     if x == 2 { Err(std::io::Error::other("disk full")) } else { Ok(()) }
+    /// });
+    /// let err = futures::executor::block_on(
+    ///     producer::iter(0..5u32).consumer_named("archive").run(failing),
+    /// )
+    /// .unwrap_err();
+    /// assert_eq!(err.stage(), "archive");
+    /// ```
+    pub fn consumer_named(mut self, name: impl Into<String>) -> Self {
+        self.core.consumer_name = Some(name.into());
+        self
+    }
+
     /// Runs this pipeline's tasks, timers and blocking work on `runtime`
     /// instead of inline.
     ///
@@ -521,6 +558,14 @@ impl<S: Stream> Pipeline<S> {
     }
 }
 
+/// A pipeline read as a plain stream yields its items; its boundary tasks
+/// are driven by whoever polls it when it has no runtime.
+///
+/// A failure ends the stream early: the items before it come out, then
+/// `None`, with no error to tell it from the end (a panic in a fused stage
+/// unwinds into the poller). To see failures, read it with
+/// [`into_try_stream`](Pipeline::into_try_stream), or run it with a
+/// terminal method.
 impl<S: Stream> Stream for Pipeline<S> {
     type Item = S::Item;
 
@@ -535,6 +580,7 @@ impl<S: Stream> Stream for Pipeline<S> {
                 this.core.drive(cx);
                 this.stream.poll_next(cx)
             }
+            Poll::Pending => Poll::Pending,
             ready => return ready,
         };
         match poll {
