@@ -298,6 +298,9 @@ fn build(env: &Env, n: u64, ops: &[Op], letters: &Letters) -> Pipeline<BoxStream
 }
 
 async fn run_case(env: Env, n: u64, ops: Vec<Op>) {
+    if std::env::var_os("FLOWLINE_PROPTEST_TRACE").is_some() {
+        eprintln!("case: n={n} {ops:?}");
+    }
     if ops.iter().any(Op::is_inexact) {
         return inexact_case(env, n, ops).await;
     }
