@@ -34,6 +34,8 @@
 //! - `tokio`: [`tokio::TokioRuntime`].
 //! - `tracing`: a `tracing` span per fallible stage and events for retries,
 //!   skips, dead letters and failures (see [`policy`]).
+//! - `redis`: [`redis`], Redis Streams consumer groups for scaling out to
+//!   many workers, with acks that flow back from the consumer.
 //!
 //! Features only add: both runtimes can be enabled at once.
 //! [`default_runtime`] picks between them at run time, so code that calls it
@@ -58,6 +60,11 @@ pub use flowline_smol as smol;
 /// The tokio runtime adapter (feature `tokio`).
 #[cfg(feature = "tokio")]
 pub use flowline_tokio as tokio;
+
+/// Redis Streams consumer groups: a source whose items carry ack tokens, a
+/// committer, an `XADD` sink, and an in-memory backend (feature `redis`).
+#[cfg(feature = "redis")]
+pub use flowline_redis as redis;
 
 /// The runtime the enabled features provide, for
 /// [`Pipeline::on_runtime`].

@@ -1,0 +1,171 @@
+//! [`StreamSink`]: a consumer that appends items to a stream with pipelined
+//! `XADD`s.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::{FutureExt as _, Sink};
+
+use crate::backend::{Backend, BackendFuture};
+use crate::{EntryId, Error};
+
+type Fields = Vec<(String, Vec<u8>)>;
+
+/// A consumer of field lists (`Vec<(String, Vec<u8>)>`) that `XADD`s them
+/// to a stream, up to `batch` per pipelined round trip, with one round trip
+/// in flight while the next batch fills; from [`sink`](crate::sink) or
+/// [`sink_with`](crate::sink_with).
+///
+/// Backpressure: `poll_ready` waits while a full batch is waiting and the
+/// previous one is still in flight. `poll_flush` and `poll_close` return
+/// once every item is in the stream.
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::producer;
+/// use flowline_redis::{sink_with, MemoryBackend};
+///
+/// let mem = MemoryBackend::new();
+/// futures::executor::block_on(
+///     producer::iter(0..5)
+///         .map(|n: u32| vec![("n".to_string(), n.to_string().into_bytes())])
+///         .run(sink_with(mem.clone(), "jobs")),
+/// )
+/// .unwrap();
+/// assert_eq!(mem.len("jobs"), 5);
+/// assert_eq!(mem.entries("jobs")[4].get_str("n"), Some("4"));
+/// ```
+#[must_use = "sinks do nothing unless used"]
+pub struct StreamSink {
+    backend: Result<Arc<dyn Backend>, Option<Error>>,
+    stream: Arc<str>,
+    max_len: Option<usize>,
+    batch: usize,
+    filling: Vec<Fields>,
+    in_flight: Option<BackendFuture<Vec<EntryId>>>,
+    added: u64,
+}
+
+impl fmt::Debug for StreamSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamSink")
+            .field("stream", &self.stream)
+            .field("max_len", &self.max_len)
+            .field("batch", &self.batch)
+            .field("added", &self.added)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamSink {
+    pub(crate) fn new(backend: Result<Arc<dyn Backend>, Error>, stream: &str) -> Self {
+        StreamSink {
+            backend: backend.map_err(Some),
+            stream: stream.into(),
+            max_len: None,
+            batch: 1000,
+            filling: Vec::new(),
+            in_flight: None,
+            added: 0,
+        }
+    }
+
+    /// Trim the stream to about `max_len` entries (`MAXLEN ~`).
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = Some(max_len);
+        self
+    }
+
+    /// Entries per pipelined round trip (default 1000).
+    ///
+    /// # Panics
+    ///
+    /// If `batch` is 0.
+    pub fn batch(mut self, batch: usize) -> Self {
+        assert!(
+            batch > 0,
+            "flowline-redis: sink batch must be at least 1, got 0"
+        );
+        self.batch = batch;
+        self
+    }
+
+    /// Entries added so far (confirmed by the server).
+    pub fn added(&self) -> u64 {
+        self.added
+    }
+
+    fn backend(&mut self) -> Result<&Arc<dyn Backend>, Error> {
+        match &mut self.backend {
+            Ok(b) => Ok(b),
+            Err(e) => Err(e.take().unwrap_or_else(|| {
+                Error::new(
+                    crate::ErrorKind::Connection,
+                    &self.stream,
+                    None,
+                    "XADD",
+                    "failed before",
+                )
+            })),
+        }
+    }
+
+    /// Waits for the round trip in flight.
+    fn poll_in_flight(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if let Some(fut) = &mut self.in_flight {
+            let ids = futures::ready!(fut.poll_unpin(cx));
+            self.in_flight = None;
+            self.added += ids?.len() as u64;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn send_filling(&mut self) -> Result<(), Error> {
+        if !self.filling.is_empty() {
+            let batch = std::mem::take(&mut self.filling);
+            let (stream, max_len) = (self.stream.clone(), self.max_len);
+            let fut = self.backend()?.add(stream, batch, max_len);
+            self.in_flight = Some(fut);
+        }
+        Ok(())
+    }
+
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        futures::ready!(self.poll_in_flight(cx))?;
+        self.send_filling()?;
+        self.poll_in_flight(cx)
+    }
+}
+
+impl Sink<Fields> for StreamSink {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.filling.len() >= this.batch {
+            futures::ready!(this.poll_in_flight(cx))?;
+            this.send_filling()?;
+        }
+        // Collect a finished round trip early, without waiting for it.
+        if let Poll::Ready(done) = this.poll_in_flight(cx) {
+            done?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Fields) -> Result<(), Error> {
+        self.get_mut().filling.push(item);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_drain(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_drain(cx)
+    }
+}
