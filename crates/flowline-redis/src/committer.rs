@@ -274,9 +274,8 @@ impl<C> Committer<C> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), CommitError<E>>> {
         while commits.len() > max {
-            match futures::ready!(commits.poll_next_unpin(cx)) {
-                Some(Err(e)) => return Poll::Ready(Err(CommitError::Commit(e))),
-                Some(Ok(())) | None => {}
+            if let Some(Err(e)) = futures::ready!(commits.poll_next_unpin(cx)) {
+                return Poll::Ready(Err(CommitError::Commit(e)));
             }
         }
         // Finished commits are collected without waiting for the others.

@@ -231,8 +231,11 @@ where
     }
 
     /// Maps each payload with the fallible `f`; a failure is handled as
-    /// `on_error` says ([`OnError`]). A panic in `f` ends the run (stage
-    /// `try_map#N`) and leaves the entry pending. Fused.
+    /// `on_error` says ([`OnError`]). Two fused stages: `f` runs in a
+    /// `filter_map` that settles skipped and dead-lettered items, and a
+    /// `try_map` after it fails the run under [`OnError::Stop`] (name it
+    /// with [`named`](Self::named)). A panic in `f` ends the run naming the
+    /// first stage; either way the failed entry stays pending.
     pub fn try_map<U, E, F>(
         self,
         on_error: OnError,
@@ -240,30 +243,27 @@ where
     ) -> Deliveries<impl Stream<Item = Delivery<U>>>
     where
         F: FnMut(T) -> Result<U, E>,
-        E: fmt::Display + Into<flowline_core::BoxError>,
-        T: Send + 'static,
-        S::Item: Send + 'static,
+        E: fmt::Display + Into<flowline_core::BoxError> + Send + 'static,
         U: Send + 'static,
     {
         self.stage(|p| {
-            p.try_map(move |d: Delivery<T>| {
+            p.filter_map(move |d: Delivery<T>| {
                 let (payload, token) = d.into_parts();
                 match f(payload) {
-                    Ok(u) => Ok(Some(Delivery::new(u, token))),
+                    Ok(u) => Some(Ok(Delivery::new(u, token))),
                     // The token goes down with the run: its entry stays pending.
-                    Err(e) if on_error == OnError::Stop => Err(e),
-                    Err(e) if on_error == OnError::Skip => {
-                        drop(e);
+                    Err(e) if on_error == OnError::Stop => Some(Err(e)),
+                    Err(_) if on_error == OnError::Skip => {
                         token.settle_ack();
-                        Ok(None)
+                        None
                     }
                     Err(e) => {
                         token.settle_dead(&e.to_string());
-                        Ok(None)
+                        None
                     }
                 }
             })
-            .filter_map(|kept| kept)
+            .try_map(|result| result)
         })
     }
 

@@ -35,7 +35,11 @@ pub enum ErrorKind {
 /// assert_eq!(e.to_string(), "redis stream `jobs` group `workers`: XGROUP CREATE: WRONGTYPE");
 /// ```
 #[derive(Debug)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+// Boxed: errors travel in `Result`s on every read, keep those small.
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     stream: String,
     group: Option<String>,
@@ -53,14 +57,14 @@ impl Error {
         op: &'static str,
         message: impl Into<String>,
     ) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             stream: stream.to_owned(),
             group: group.map(str::to_owned),
             op,
             message: message.into(),
             source: None,
-        }
+        }))
     }
 
     /// An error from the `redis` client, classified.
@@ -86,44 +90,46 @@ impl Error {
             ErrorKind::Other
         };
         let mut err = Error::new(kind, stream, group, op, e.to_string());
-        err.source = Some(e);
+        err.0.source = Some(e);
         err
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The stream the operation was on.
     pub fn stream(&self) -> &str {
-        &self.stream
+        &self.0.stream
     }
 
     /// The consumer group, for group operations.
     pub fn group(&self) -> Option<&str> {
-        self.group.as_deref()
+        self.0.group.as_deref()
     }
 
     /// Whether retrying after a reconnect may succeed.
     pub fn is_connection(&self) -> bool {
-        self.kind == ErrorKind::Connection
+        self.0.kind == ErrorKind::Connection
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "redis stream `{}`", self.stream)?;
-        if let Some(group) = &self.group {
+        let e = &self.0;
+        write!(f, "redis stream `{}`", e.stream)?;
+        if let Some(group) = &e.group {
             write!(f, " group `{group}`")?;
         }
-        write!(f, ": {}: {}", self.op, self.message)
+        write!(f, ": {}: {}", e.op, e.message)
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_ref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }

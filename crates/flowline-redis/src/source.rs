@@ -132,6 +132,13 @@ impl SourceBuilder {
 
     /// Dead-letter an entry delivered more than `max` times (default 10).
     /// Must be at least 1.
+    ///
+    /// # Caveats
+    ///
+    /// Redis counts a delivery when an entry is read, not when it is
+    /// processed: entries read ahead of an item that fails the run (up to
+    /// [`count`](Self::count) of them) are delivered again too. Allow for
+    /// that, or read fewer at a time, when a poison entry may crash runs.
     pub fn max_deliveries(mut self, max: u64) -> Self {
         self.config.max_deliveries = max;
         self
