@@ -80,7 +80,7 @@ impl Error {
             || e.is_timeout()
         {
             ErrorKind::Connection
-        } else if e.code() == Some("WRONGTYPE") {
+        } else if e.code() == Some("WRONGTYPE") || e.to_string().contains("WRONGTYPE") {
             ErrorKind::WrongType
         } else if e.code() == Some("NOGROUP") {
             ErrorKind::NoGroup
@@ -89,7 +89,12 @@ impl Error {
         } else {
             ErrorKind::Other
         };
-        let mut err = Error::new(kind, stream, group, op, e.to_string());
+        // A server error reads as the server wrote it: `WRONGTYPE Operation …`.
+        let message = match e.code() {
+            Some(code) => format!("{code} {}", e.detail().unwrap_or_default()),
+            None => e.to_string(),
+        };
+        let mut err = Error::new(kind, stream, group, op, message);
         err.0.source = Some(e);
         err
     }

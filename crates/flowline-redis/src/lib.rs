@@ -77,6 +77,10 @@ pub mod token;
 
 use std::sync::Arc;
 
+/// The `redis` client crate this connector is built on, for
+/// [`RedisBackend::new`] and for plain commands.
+pub use ::redis;
+
 pub use backend::{MemoryBackend, RedisBackend};
 pub use committer::{CommitError, CommitPolicy, Committer};
 pub use deliveries::{Deliveries, OnError};
