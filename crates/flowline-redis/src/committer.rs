@@ -12,6 +12,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, Sink, StreamExt as _};
 use pin_project_lite::pin_project;
 
+use crate::error::retrying;
 use crate::link::{Counters, Settle, SourceLink};
 use crate::{AckToken, Delivery, Error};
 
@@ -247,22 +248,6 @@ fn start_commits(
             }
             .boxed(),
         );
-    }
-}
-
-/// Runs `op` again while it fails with a connection error, for up to `period`.
-async fn retrying<T>(
-    period: Duration,
-    mut op: impl FnMut() -> BoxFuture<'static, Result<T, Error>>,
-) -> Result<T, Error> {
-    let start = Instant::now();
-    loop {
-        match op().await {
-            Err(e) if e.is_connection() && start.elapsed() < period => {
-                async_io::Timer::after(Duration::from_millis(100)).await;
-            }
-            done => return done,
-        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! [`Error`]: what went wrong, on which stream and group.
 
 use std::fmt;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
 
 /// What kind of failure an [`Error`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,5 +140,21 @@ impl std::error::Error for Error {
             .source
             .as_ref()
             .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Runs `op` again while it fails with a connection error, for up to `period`.
+pub(crate) async fn retrying<T>(
+    period: Duration,
+    mut op: impl FnMut() -> BoxFuture<'static, Result<T, Error>>,
+) -> Result<T, Error> {
+    let start = Instant::now();
+    loop {
+        match op().await {
+            Err(e) if e.is_connection() && start.elapsed() < period => {
+                async_io::Timer::after(Duration::from_millis(100)).await;
+            }
+            done => return done,
+        }
     }
 }

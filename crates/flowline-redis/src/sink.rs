@@ -44,6 +44,7 @@ pub struct StreamSink {
     stream: Arc<str>,
     max_len: Option<usize>,
     batch: usize,
+    retry_for: std::time::Duration,
     filling: Vec<Fields>,
     in_flight: Option<BackendFuture<Vec<EntryId>>>,
     added: u64,
@@ -67,6 +68,7 @@ impl StreamSink {
             stream: stream.into(),
             max_len: None,
             batch: 1000,
+            retry_for: std::time::Duration::from_secs(30),
             filling: Vec::new(),
             in_flight: None,
             added: 0,
@@ -90,6 +92,15 @@ impl StreamSink {
             "flowline-redis: sink batch must be at least 1, got 0"
         );
         self.batch = batch;
+        self
+    }
+
+    /// How long to retry a round trip while the server is unreachable
+    /// before the run fails (default 30 s). A retried round trip whose
+    /// first attempt reached the server adds its entries twice: at least
+    /// once, like the rest of the connector.
+    pub fn retry_for(mut self, period: std::time::Duration) -> Self {
+        self.retry_for = period;
         self
     }
 
@@ -125,10 +136,16 @@ impl StreamSink {
 
     fn send_filling(&mut self) -> Result<(), Error> {
         if !self.filling.is_empty() {
-            let batch = std::mem::take(&mut self.filling);
-            let (stream, max_len) = (self.stream.clone(), self.max_len);
-            let fut = self.backend()?.add(stream, batch, max_len);
-            self.in_flight = Some(fut);
+            let batch = Arc::new(std::mem::take(&mut self.filling));
+            let (stream, max_len, period) = (self.stream.clone(), self.max_len, self.retry_for);
+            let backend = self.backend()?.clone();
+            let fut = async move {
+                crate::error::retrying(period, || {
+                    backend.add(stream.clone(), batch.clone(), max_len)
+                })
+                .await
+            };
+            self.in_flight = Some(fut.boxed());
         }
         Ok(())
     }

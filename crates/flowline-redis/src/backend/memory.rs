@@ -92,7 +92,7 @@ impl MemoryBackend {
         fields: impl IntoIterator<Item = (K, V)>,
     ) -> Result<EntryId, crate::Error> {
         let fields = Entry::new(EntryId::default(), fields).fields;
-        let ids = self.add(stream.into(), vec![fields], None).await?;
+        let ids = self.add(stream.into(), vec![fields].into(), None).await?;
         Ok(ids[0])
     }
 
@@ -370,14 +370,14 @@ impl Backend for MemoryBackend {
                 rows.push(fields);
             }
         }
-        let add = self.add(dead_stream, rows, None);
+        let add = self.add(dead_stream, rows.into(), None);
         async move { add.await.map(drop) }.boxed()
     }
 
     fn add(
         &self,
         stream: Arc<str>,
-        entries: Vec<Fields>,
+        entries: Arc<Vec<Fields>>,
         max_len: Option<usize>,
     ) -> BackendFuture<Vec<EntryId>> {
         let result = {
@@ -398,7 +398,8 @@ impl Backend for MemoryBackend {
                         .duration_since(UNIX_EPOCH)
                         .map_or(0, |d| d.as_millis() as u64);
                     let ids = entries
-                        .into_iter()
+                        .iter()
+                        .cloned()
                         .map(|fields| {
                             let id = if now_ms > s.last.ms {
                                 EntryId::new(now_ms, 0)

@@ -97,7 +97,7 @@ pub struct DeadLetterEntry {
 /// futures::executor::block_on(async {
 ///     let mem = MemoryBackend::new();
 ///     let key = GroupKey::new("jobs", "workers");
-///     mem.add(key.stream.clone(), vec![vec![("n".into(), b"1".to_vec())]], None).await?;
+///     mem.add(key.stream.clone(), vec![vec![("n".into(), b"1".to_vec())]].into(), None).await?;
 ///     mem.create_group(key.clone(), true).await?;
 ///     let got = mem.read(key.clone(), "w1".into(), ReadFrom::New(Duration::ZERO), 10).await?;
 ///     assert_eq!(got.len(), 1);
@@ -146,11 +146,12 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         letters: Vec<DeadLetterEntry>,
     ) -> BackendFuture<()>;
 
-    /// `XADD` each entry (pipelined), trimming to about `max_len`.
+    /// `XADD` each entry (pipelined), trimming to about `max_len`. Shared,
+    /// so a retry after a lost connection needs no copy.
     fn add(
         &self,
         stream: Arc<str>,
-        entries: Vec<Vec<(String, Vec<u8>)>>,
+        entries: Arc<Vec<Vec<(String, Vec<u8>)>>>,
         max_len: Option<usize>,
     ) -> BackendFuture<Vec<EntryId>>;
 

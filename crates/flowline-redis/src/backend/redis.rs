@@ -370,13 +370,13 @@ impl Backend for RedisBackend {
     fn add(
         &self,
         stream: Arc<str>,
-        entries: Vec<Fields>,
+        entries: Arc<Vec<Fields>>,
         max_len: Option<usize>,
     ) -> BackendFuture<Vec<EntryId>> {
         let this = self.clone();
         async move {
             let mut pipe = redis::pipe();
-            for fields in &entries {
+            for fields in entries.iter() {
                 let mut cmd = redis::Cmd::new();
                 xadd(&mut cmd, &stream, max_len, fields);
                 pipe.add_command(cmd);
