@@ -75,6 +75,9 @@ impl FromStr for EntryId {
     }
 }
 
+/// An entry's field/value pairs, in order.
+pub type Fields = Vec<(String, Vec<u8>)>;
+
 /// One stream entry: its id and its field/value pairs, in order.
 ///
 /// # Examples
@@ -91,7 +94,7 @@ pub struct Entry {
     /// The entry's id.
     pub id: EntryId,
     /// Field/value pairs, in the order they were added.
-    pub fields: Vec<(String, Vec<u8>)>,
+    pub fields: Fields,
 }
 
 impl Entry {

@@ -84,7 +84,7 @@ pub use ::redis;
 pub use backend::{MemoryBackend, RedisBackend};
 pub use committer::{CommitError, CommitPolicy, Committer};
 pub use deliveries::{Deliveries, OnError};
-pub use entry::{Entry, EntryId, ParseEntryIdError};
+pub use entry::{Entry, EntryId, Fields, ParseEntryIdError};
 pub use error::{Error, ErrorKind};
 pub use sink::StreamSink;
 pub use source::SourceBuilder;

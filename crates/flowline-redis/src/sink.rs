@@ -9,9 +9,7 @@ use std::task::{Context, Poll};
 use futures::{FutureExt as _, Sink};
 
 use crate::backend::{Backend, BackendFuture};
-use crate::{EntryId, Error};
-
-type Fields = Vec<(String, Vec<u8>)>;
+use crate::{EntryId, Error, Fields};
 
 /// A consumer of field lists (`Vec<(String, Vec<u8>)>`) that `XADD`s them
 /// to a stream, up to `batch` per pipelined round trip, with one round trip

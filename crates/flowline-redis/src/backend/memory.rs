@@ -8,9 +8,7 @@ use event_listener::Event;
 use futures::FutureExt as _;
 
 use super::{Backend, BackendFuture, DeadLetterEntry, GroupKey, ReadFrom, Received};
-use crate::{Entry, EntryId, ErrorKind};
-
-type Fields = Vec<(String, Vec<u8>)>;
+use crate::{Entry, EntryId, ErrorKind, Fields};
 
 /// Streams and consumer groups kept in memory, with Redis's semantics:
 /// a pending entries list per group, delivery counts, idle times,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::{Entry, EntryId, Error};
+use crate::{Entry, EntryId, Error, Fields};
 
 pub use self::redis::RedisBackend;
 pub use memory::MemoryBackend;
@@ -75,7 +75,7 @@ pub struct DeadLetterEntry {
     pub id: EntryId,
     /// Its fields, when known (a stage's dead letter copies them from the
     /// stream).
-    pub fields: Option<Vec<(String, Vec<u8>)>>,
+    pub fields: Option<Fields>,
     /// Times delivered.
     pub deliveries: u64,
     /// Why it was dead-lettered.
@@ -151,7 +151,7 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn add(
         &self,
         stream: Arc<str>,
-        entries: Arc<Vec<Vec<(String, Vec<u8>)>>>,
+        entries: Arc<Vec<Fields>>,
         max_len: Option<usize>,
     ) -> BackendFuture<Vec<EntryId>>;
 

@@ -3,9 +3,7 @@
 
 use redis::Value;
 
-use crate::{Entry, EntryId};
-
-type Fields = Vec<(String, Vec<u8>)>;
+use crate::{Entry, EntryId, Fields};
 
 fn bytes(v: Value) -> Option<Vec<u8>> {
     match v {

@@ -10,9 +10,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, Client, Value};
 
 use super::{parse, Backend, BackendFuture, DeadLetterEntry, GroupKey, ReadFrom, Received};
-use crate::{EntryId, Error};
-
-type Fields = Vec<(String, Vec<u8>)>;
+use crate::{EntryId, Error, Fields};
 
 /// Consumer groups on a Redis server (5.0 or newer; `XAUTOCLAIM` needs 6.2).
 ///
