@@ -14,6 +14,36 @@
 //! (a panic, a failed run, [`Deliveries::into_pipeline`](crate::Deliveries::into_pipeline)
 //! and a stage that discards items) leaves its entry pending, and it is
 //! delivered again later: at least once, never lost.
+//!
+//! What does not compile:
+//!
+//! ```compile_fail
+//! # use flowline_redis::{Delivery, Entry};
+//! fn twice(d: Delivery<Entry>) -> (Delivery<Entry>, Delivery<Entry>) {
+//!     (d.clone(), d) // a delivery is not Clone: no entry is acked twice
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use flowline_redis::{AckToken, Delivery};
+//! fn forge<T>(payload: T, token: AckToken) -> Delivery<T> {
+//!     Delivery::new(payload, token) // only sources make deliveries
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use flowline_redis::{Delivery, Entry};
+//! fn unwrap(d: Delivery<Entry>) -> Entry {
+//!     d.into_parts().0 // no public way to separate a payload from its token
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use flowline_redis::{source_with, MemoryBackend};
+//! // `Deliveries` has no stage that drops items without settling them:
+//! // no `take`, `skip`, `sample`, `debounce`, `buffer(…, Overflow::DropOldest)`.
+//! let _ = source_with(MemoryBackend::new(), "s", "g", "c").build().take(3);
+//! ```
 
 use std::fmt;
 use std::sync::Arc;
