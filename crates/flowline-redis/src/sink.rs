@@ -6,19 +6,21 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::{FutureExt as _, Sink};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, Sink, StreamExt as _};
 
 use crate::backend::{Backend, BackendFuture};
 use crate::{EntryId, Error, Fields};
 
 /// A consumer of field lists (`Vec<(String, Vec<u8>)>`) that `XADD`s them
-/// to a stream, up to `batch` per pipelined round trip, with one round trip
-/// in flight while the next batch fills; from [`sink`](crate::sink) or
-/// [`sink_with`](crate::sink_with).
+/// to a stream, up to `batch` per pipelined round trip, with up to
+/// `max_in_flight` round trips under way while the next batch fills; from
+/// [`sink`](crate::sink) or [`sink_with`](crate::sink_with).
 ///
-/// Backpressure: `poll_ready` waits while a full batch is waiting and the
-/// previous one is still in flight. `poll_flush` and `poll_close` return
-/// once every item is in the stream.
+/// Backpressure: `poll_ready` waits while a full batch is waiting and
+/// `max_in_flight` round trips are under way. `poll_flush` and
+/// `poll_close` return once every item is in the stream. Batches sent at
+/// the same time may land in either order.
 ///
 /// # Examples
 ///
@@ -44,7 +46,8 @@ pub struct StreamSink {
     batch: usize,
     retry_for: std::time::Duration,
     filling: Vec<Fields>,
-    in_flight: Option<BackendFuture<Vec<EntryId>>>,
+    max_in_flight: usize,
+    in_flight: FuturesUnordered<BackendFuture<Vec<EntryId>>>,
     added: u64,
 }
 
@@ -68,7 +71,8 @@ impl StreamSink {
             batch: 1000,
             retry_for: std::time::Duration::from_secs(30),
             filling: Vec::new(),
-            in_flight: None,
+            max_in_flight: 2,
+            in_flight: FuturesUnordered::new(),
             added: 0,
         }
     }
@@ -102,6 +106,21 @@ impl StreamSink {
         self
     }
 
+    /// Round trips under way at once (default 2): one in flight while the
+    /// server answers another keeps the connection busy.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        assert!(
+            n > 0,
+            "flowline-redis: sink max_in_flight must be at least 1, got 0"
+        );
+        self.max_in_flight = n;
+        self
+    }
+
     /// Entries added so far (confirmed by the server).
     pub fn added(&self) -> u64 {
         self.added
@@ -122,14 +141,16 @@ impl StreamSink {
         }
     }
 
-    /// Waits for the round trip in flight.
-    fn poll_in_flight(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if let Some(fut) = &mut self.in_flight {
-            let ids = futures::ready!(fut.poll_unpin(cx));
-            self.in_flight = None;
-            self.added += ids?.len() as u64;
+    /// Collects finished round trips until at most `max` are under way.
+    fn poll_in_flight(&mut self, max: usize, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            match self.in_flight.poll_next_unpin(cx) {
+                Poll::Ready(Some(ids)) => self.added += ids?.len() as u64,
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending if self.in_flight.len() > max => return Poll::Pending,
+                Poll::Pending => return Poll::Ready(Ok(())),
+            }
         }
-        Poll::Ready(Ok(()))
     }
 
     fn send_filling(&mut self) -> Result<(), Error> {
@@ -143,15 +164,14 @@ impl StreamSink {
                 })
                 .await
             };
-            self.in_flight = Some(fut.boxed());
+            self.in_flight.push(fut.boxed());
         }
         Ok(())
     }
 
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        futures::ready!(self.poll_in_flight(cx))?;
         self.send_filling()?;
-        self.poll_in_flight(cx)
+        self.poll_in_flight(0, cx)
     }
 }
 
@@ -161,14 +181,11 @@ impl Sink<Fields> for StreamSink {
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         if this.filling.len() >= this.batch {
-            futures::ready!(this.poll_in_flight(cx))?;
+            futures::ready!(this.poll_in_flight(this.max_in_flight - 1, cx))?;
             this.send_filling()?;
         }
-        // Collect a finished round trip early, without waiting for it.
-        if let Poll::Ready(done) = this.poll_in_flight(cx) {
-            done?;
-        }
-        Poll::Ready(Ok(()))
+        // Collects finished round trips without waiting for the others.
+        this.poll_in_flight(usize::MAX, cx)
     }
 
     fn start_send(self: Pin<&mut Self>, item: Fields) -> Result<(), Error> {

@@ -31,7 +31,10 @@ fn fields(v: Value) -> Fields {
     let mut flat = array(v).into_iter();
     let mut out = Vec::with_capacity(flat.len() / 2);
     while let (Some(k), Some(val)) = (flat.next(), flat.next()) {
-        let name = bytes(k).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let name = bytes(k).map(|b| {
+            String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        });
         if let (Some(name), Some(val)) = (name, bytes(val)) {
             out.push((name, val));
         }

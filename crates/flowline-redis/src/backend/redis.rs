@@ -306,8 +306,13 @@ impl Backend for RedisBackend {
         async move {
             let mut cmd = redis::cmd("XACK");
             cmd.arg(&*key.stream).arg(&*key.group);
+            // One reused buffer: no allocation per id on the hot path.
+            let mut buf = String::with_capacity(32);
             for id in &ids {
-                cmd.arg(id.to_string());
+                use std::fmt::Write as _;
+                buf.clear();
+                let _ = write!(buf, "{id}");
+                cmd.arg(buf.as_str());
             }
             match this.query(&cmd).await {
                 Ok(Value::Int(n)) => Ok(n as u64),
