@@ -460,7 +460,64 @@ fn sink_trims_to_max_len(rt: Rt) {
     });
 }
 
+fn merged_sources_are_both_acked(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(50).await;
+        producer::iter(1..=30u64)
+            .map(|i| vec![("n".to_string(), (1000 + i).to_string().into_bytes())])
+            .run(sink_with(mem.clone(), "other"))
+            .await
+            .unwrap();
+        let open = |stream: &'static str| {
+            source_with(mem.clone(), stream, GROUP, "c1")
+                .stop_when_empty()
+                .block(Duration::from_millis(5))
+                .build()
+        };
+        let merged = open(STREAM).merge(open("other"));
+        let stats = merged.stats();
+        let (sum, _) = {
+            let mut out = consumer::collect();
+            let report = merged
+                .map(number)
+                .on_runtime(env.runtime)
+                .run(&mut out)
+                .await
+                .unwrap();
+            (out.into_vec().iter().sum::<u64>(), report)
+        };
+        assert_eq!(sum, 50 * 51 / 2 + 30 * 1000 + 30 * 31 / 2);
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        assert_eq!(mem.pending("other", GROUP), 0);
+        let acked: Vec<u64> = stats.sources().iter().map(|s| s.acked).collect();
+        assert_eq!(acked, [50, 30]);
+        assert_eq!(stats.total().acked, 80);
+    });
+}
+
+#[test]
+fn public_types_are_send_and_sync_where_users_need_it() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<flowline::redis::Delivery<flowline::redis::Entry>>();
+    send::<flowline::redis::AckToken>();
+    send::<flowline::redis::StreamSink>();
+    send::<flowline::redis::Committer<consumer::Discard>>();
+    send::<flowline::redis::SourceBuilder>();
+    send_sync::<flowline::redis::Error>();
+    send_sync::<flowline::redis::Stats>();
+    send_sync::<MemoryBackend>();
+    send_sync::<flowline::redis::RedisBackend>();
+    fn deliveries_send<S: Send>(_: &flowline::redis::Deliveries<S>) {}
+    deliveries_send(
+        &source_with(MemoryBackend::new(), "s", "g", "c")
+            .build()
+            .map(|e| e.id),
+    );
+}
+
 on_all_runtimes!(
+    merged_sources_are_both_acked,
     every_entry_taken_is_acked,
     filtered_items_settle_their_tokens,
     batches_carry_every_token,

@@ -257,6 +257,12 @@ macro_rules! on_smol_and_tokio {
     };
 }
 
+// The `redis` client runs on smol's executor when no runtime is current.
+#[test]
+fn end_to_end_runtime_free() {
+    end_to_end_every_entry_read_once_and_acked(Rt::Free);
+}
+
 on_smol_and_tokio!(
     end_to_end_every_entry_read_once_and_acked,
     two_workers_share_the_stream,

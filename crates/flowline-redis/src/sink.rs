@@ -13,14 +13,13 @@ use crate::backend::{Backend, BackendFuture};
 use crate::{EntryId, Error, Fields};
 
 /// A consumer of field lists (`Vec<(String, Vec<u8>)>`) that `XADD`s them
-/// to a stream, up to `batch` per pipelined round trip, with up to
-/// `max_in_flight` round trips under way while the next batch fills; from
+/// to a stream in order, up to `batch` per pipelined round trip, with one
+/// round trip under way while the next batch fills; from
 /// [`sink`](crate::sink) or [`sink_with`](crate::sink_with).
 ///
-/// Backpressure: `poll_ready` waits while a full batch is waiting and
-/// `max_in_flight` round trips are under way. `poll_flush` and
-/// `poll_close` return once every item is in the stream. Batches sent at
-/// the same time may land in either order.
+/// Backpressure: `poll_ready` waits while a full batch is waiting and the
+/// previous one is still under way. `poll_flush` and `poll_close` return
+/// once every item is in the stream.
 ///
 /// # Examples
 ///
@@ -71,7 +70,7 @@ impl StreamSink {
             batch: 1000,
             retry_for: std::time::Duration::from_secs(30),
             filling: Vec::new(),
-            max_in_flight: 2,
+            max_in_flight: 1,
             in_flight: FuturesUnordered::new(),
             added: 0,
         }
@@ -106,8 +105,12 @@ impl StreamSink {
         self
     }
 
-    /// Round trips under way at once (default 2): one in flight while the
-    /// server answers another keeps the connection busy.
+    /// Round trips under way at once (default 1).
+    ///
+    /// # Caveats
+    ///
+    /// With more than one, batches under way at the same time may land in
+    /// either order: use it only when the order of entries does not matter.
     ///
     /// # Panics
     ///
