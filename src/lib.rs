@@ -35,7 +35,8 @@
 //! - `tracing`: a `tracing` span per fallible stage and events for retries,
 //!   skips, dead letters and failures (see [`policy`]).
 //! - `redis`: [`redis`], Redis Streams consumer groups for scaling out to
-//!   many workers, with acks that flow back from the consumer.
+//!   many workers, with acks that flow back from the consumer (needs Rust
+//!   1.88, for the `redis` crate).
 //!
 //! Features only add: both runtimes can be enabled at once.
 //! [`default_runtime`] picks between them at run time, so code that calls it
