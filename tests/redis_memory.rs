@@ -413,6 +413,35 @@ fn shutdown_commits_what_the_consumer_took(rt: Rt) {
     });
 }
 
+fn abort_acks_nothing_more(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(10).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        // The consumer hangs on item 3: the run never flushes it.
+        let handle = source
+            .map(number)
+            .on_runtime(env.runtime.clone())
+            .spawn(consumer::for_each(|n: u64| async move {
+                if n == 3 {
+                    futures::future::pending::<()>().await;
+                }
+            }));
+        assert!(
+            env.eventually(Duration::from_secs(20), || stats.sources()[0].taken == 3)
+                .await
+        );
+        handle.abort().await;
+        let s = &stats.sources()[0];
+        assert_eq!((s.taken, s.acked), (3, 0));
+        assert_eq!(mem.pending(STREAM, GROUP), 10);
+    });
+}
+
 fn bad_input_is_a_clear_error_before_anything_runs(rt: Rt) {
     rt.block_on(|_env| async move {
         let mem = MemoryBackend::new();
@@ -528,6 +557,7 @@ on_all_runtimes!(
     a_poison_entry_is_dead_lettered_after_max_deliveries,
     idle_entries_of_a_dead_consumer_are_reclaimed,
     shutdown_commits_what_the_consumer_took,
+    abort_acks_nothing_more,
     bad_input_is_a_clear_error_before_anything_runs,
     sink_trims_to_max_len,
 );
