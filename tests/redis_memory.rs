@@ -239,6 +239,43 @@ fn try_map_policies_settle_or_leave_pending(rt: Rt) {
     });
 }
 
+fn try_then_settles_like_try_map(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(6).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let mut out = consumer::collect();
+        source
+            .map(number)
+            .try_then(OnError::DeadLetter, |n| async move {
+                if n % 3 == 0 {
+                    Err(format!("no {n}"))
+                } else {
+                    Ok(n * 100)
+                }
+            })
+            .on_runtime(env.runtime)
+            .run(&mut out)
+            .await
+            .unwrap();
+        assert_eq!(out.into_vec(), [100, 200, 400, 500]);
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        let reasons: Vec<String> = mem
+            .entries("jobs:dead")
+            .iter()
+            .map(|e| e.get_str("reason").unwrap().to_string())
+            .collect();
+        assert_eq!(reasons, ["no 3", "no 6"]);
+        let s = &stats.sources()[0];
+        assert_eq!((s.taken, s.settled, s.dead_lettered, s.acked), (4, 2, 2, 6));
+    });
+}
+
 fn a_failed_consumer_acks_nothing_more(rt: Rt) {
     rt.block_on(|env| async move {
         let mem = filled(10).await;
@@ -552,6 +589,7 @@ on_all_runtimes!(
     batches_carry_every_token,
     concurrent_and_blocking_stages_keep_tokens,
     try_map_policies_settle_or_leave_pending,
+    try_then_settles_like_try_map,
     a_failed_consumer_acks_nothing_more,
     a_panicking_stage_leaves_entries_pending_for_redelivery,
     a_poison_entry_is_dead_lettered_after_max_deliveries,

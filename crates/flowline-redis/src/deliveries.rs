@@ -15,7 +15,7 @@ use crate::link::SourceLink;
 use crate::source::DeliveryStream;
 use crate::{AckToken, CommitPolicy, Committer, Delivery, Entry, Stats};
 
-/// What a [`Deliveries::try_map`] stage does with an item whose function
+/// What a [`Deliveries::try_map`] or [`Deliveries::try_then`] stage does with an item whose function
 /// failed.
 ///
 /// # Examples
@@ -37,6 +37,29 @@ pub enum OnError {
     /// Move the entry to the source's dead-letter stream, with the error as
     /// `reason`, and ack it.
     DeadLetter,
+}
+
+/// What a fallible stage passes on: the delivery, the error that stops the
+/// run, or nothing for an item whose token `on_error` settled.
+#[allow(clippy::type_complexity)]
+fn settle_failure<U, E: fmt::Display>(
+    on_error: OnError,
+    result: Result<U, E>,
+    token: AckToken,
+) -> Option<Result<Delivery<U>, E>> {
+    match result {
+        Ok(u) => Some(Ok(Delivery::new(u, token))),
+        // The token goes down with the run: its entry stays pending.
+        Err(e) if on_error == OnError::Stop => Some(Err(e)),
+        Err(_) if on_error == OnError::Skip => {
+            token.settle_ack();
+            None
+        }
+        Err(e) => {
+            token.settle_dead(&e.to_string());
+            None
+        }
+    }
 }
 
 /// A [`Pipeline`] of [`Delivery`] items, from a source
@@ -249,20 +272,35 @@ where
         self.stage(|p| {
             p.filter_map(move |d: Delivery<T>| {
                 let (payload, token) = d.into_parts();
-                match f(payload) {
-                    Ok(u) => Some(Ok(Delivery::new(u, token))),
-                    // The token goes down with the run: its entry stays pending.
-                    Err(e) if on_error == OnError::Stop => Some(Err(e)),
-                    Err(_) if on_error == OnError::Skip => {
-                        token.settle_ack();
-                        None
-                    }
-                    Err(e) => {
-                        token.settle_dead(&e.to_string());
-                        None
-                    }
-                }
+                settle_failure(on_error, f(payload), token)
             })
+            .try_map(|result| result)
+        })
+    }
+
+    /// The async form of [`try_map`](Self::try_map): maps each payload
+    /// through the fallible async function `f`, one at a time, handling a
+    /// failure as `on_error` says. Three fused stages: `then`, a
+    /// `filter_map` that settles skipped and dead-lettered items, and a
+    /// `try_map` that fails the run under [`OnError::Stop`].
+    pub fn try_then<U, E, F, Fut>(
+        self,
+        on_error: OnError,
+        mut f: F,
+    ) -> Deliveries<impl Stream<Item = Delivery<U>>>
+    where
+        F: FnMut(T) -> Fut,
+        Fut: Future<Output = Result<U, E>>,
+        E: fmt::Display + Into<flowline_core::BoxError> + Send + 'static,
+        U: Send + 'static,
+    {
+        self.stage(|p| {
+            p.then(move |d: Delivery<T>| {
+                let (payload, token) = d.into_parts();
+                let fut = f(payload);
+                async move { settle_failure(on_error, fut.await, token) }
+            })
+            .filter_map(|kept| kept)
             .try_map(|result| result)
         })
     }
