@@ -97,7 +97,9 @@ pub fn iter<I: IntoIterator>(items: I) -> Pipeline<Source<stream::Iter<I::IntoIt
 /// [`emit(item).await`](Emitter::emit) — like Python's `async def` with
 /// `yield`, or Kotlin's `flow { emit(x) }`. `emit` returns when downstream has
 /// taken the item, so a generator never runs ahead of its consumer. The
-/// stream ends when `body` returns.
+/// stream ends when `body` has returned and every [`Emitter`] clone (handed
+/// to other tasks or threads) is dropped. A dropped, unfinished `emit` does
+/// not send its item ([`Emit::cancel`] hands it back).
 ///
 /// # Examples
 ///
