@@ -12,16 +12,27 @@
 //!   waiting consumer picks results up on the thread the wake-up arrived on,
 //!   without a hop through the task.
 //!
-//! Every future and upstream are polled with one waker that wakes both. The
-//! lock is held only while polling (user futures' `poll` is short), and both
-//! sides take it blocking, so no wake-up is ever lost to a busy lock.
+//! Every future and upstream are polled with one waker that wakes both.
+//!
+//! # Who drives, and why nobody blocks
+//!
+//! Only one party drives at a time, and nobody ever waits for the other to
+//! finish: user code (upstream's closures, `f`, its futures) runs while the
+//! engine is driven, and may be slow or may itself block. A small atomic
+//! state (`Driving`) hands ownership over: a party that finds the engine
+//! taken marks it *notified* and returns `Pending` (its waker is registered
+//! before it tries); the driver, on releasing, sees the mark and wakes both
+//! parties, so the one that was turned away comes back. The `Mutex` around
+//! the engine is only a container: it is locked by the owner alone, with
+//! `try_lock`, so it never blocks.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::task::{Context, Poll, Waker};
 
 use futures::future::BoxFuture;
@@ -116,11 +127,90 @@ impl ArcWake for Wakeups {
     }
 }
 
+/// Nobody drives the engine.
+const IDLE: u8 = 0;
+/// One party drives it.
+const DRIVING: u8 = 1;
+/// One party drives it, and another was turned away meanwhile.
+const NOTIFIED: u8 = 2;
+
+/// Who may drive an engine: the hand-over described in the module docs.
+#[derive(Default)]
+struct Driving(AtomicU8);
+
+impl Driving {
+    /// Takes the engine, or marks it notified and returns `false` when
+    /// someone else drives it.
+    fn acquire(&self) -> bool {
+        let mut current = IDLE;
+        loop {
+            let next = if current == IDLE { DRIVING } else { NOTIFIED };
+            match self
+                .0
+                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return current == IDLE,
+                Err(NOTIFIED) => return false, // marked already
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Gives the engine up; `true` if someone was turned away meanwhile.
+    fn release(&self) -> bool {
+        self.0.swap(IDLE, Ordering::AcqRel) == NOTIFIED
+    }
+}
+
+/// Releases the engine when dropped, also when user code panics while it is
+/// driven, so the other party is never locked out.
+struct Release<'a> {
+    driving: &'a Driving,
+    wakeups: &'a Arc<Wakeups>,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        // A panic also wakes both: the poisoned engine tells them to stop.
+        if self.driving.release() || std::thread::panicking() {
+            Wakeups::wake_by_ref(self.wakeups);
+        }
+    }
+}
+
 struct Shared<S: Stream, L: Lanes<S::Item>> {
+    /// Locked only by whoever holds `driving`: never contended.
     engine: Mutex<Engine<Pin<Box<S>>, L>>,
+    driving: Driving,
     wakeups: Arc<Wakeups>,
     /// Wakes both `wakeups`: the waker every future and upstream see.
     waker: Waker,
+}
+
+impl<S, L> Shared<S, L>
+where
+    S: Stream + Send + 'static,
+    L: Lanes<S::Item>,
+{
+    /// Runs `f` on the engine, unless the other party is driving it:
+    /// `Ok(None)` then, and the caller (whose waker is registered) is woken
+    /// when the driver lets go. `Err` if user code panicked in an earlier
+    /// drive, abandoning the engine.
+    fn drive<R>(&self, f: impl FnOnce(&mut Engine<Pin<Box<S>>, L>) -> R) -> Result<Option<R>, ()> {
+        if !self.driving.acquire() {
+            return Ok(None);
+        }
+        let _release = Release {
+            driving: &self.driving,
+            wakeups: &self.wakeups,
+        };
+        let mut engine = match self.engine.try_lock() {
+            Ok(engine) => engine,
+            Err(TryLockError::Poisoned(_)) => return Err(()),
+            Err(TryLockError::WouldBlock) => unreachable!("only the driver locks the engine"),
+        };
+        Ok(Some(f(&mut engine)))
+    }
 }
 
 /// The results side of a [`Shared`] engine, with its types erased.
@@ -137,22 +227,25 @@ where
     L: Lanes<S::Item>,
 {
     fn poll_take(&self, out: &mut VecDeque<L::Out>, waker: &Waker) -> Result<bool, ()> {
-        // Register before driving: a wake-up after the drive re-polls us.
+        // Register before driving: a wake-up after the drive re-polls us,
+        // and so does the driver's release when we are turned away.
         self.wakeups.consumer.register(waker);
-        let mut engine = self.engine.lock().map_err(drop)?;
-        let mut cx = Context::from_waker(&self.waker);
-        engine.progress(&mut cx);
-        std::mem::swap(out, &mut engine.ready);
-        if !out.is_empty() {
-            // Taking results made room: start more work right away.
+        let finished = self.drive(|engine| {
+            let mut cx = Context::from_waker(&self.waker);
             engine.progress(&mut cx);
-        }
-        if engine.upstream_done && engine.lanes.is_idle() {
-            // We may have finished the last work ourselves: let the task see
-            // it and end, or the run would wait for it forever.
-            self.wakeups.task.wake();
-        }
-        Ok(engine.finished())
+            std::mem::swap(out, &mut engine.ready);
+            if !out.is_empty() {
+                // Taking results made room: start more work right away.
+                engine.progress(&mut cx);
+            }
+            if engine.upstream_done && engine.lanes.is_idle() {
+                // We may have finished the last work ourselves: let the task
+                // see it and end, or the run would wait for it forever.
+                self.wakeups.task.wake();
+            }
+            engine.finished()
+        })?;
+        Ok(finished.unwrap_or(false))
     }
 }
 
@@ -215,6 +308,7 @@ where
 {
     let wakeups = Arc::new(Wakeups::default());
     let shared = Arc::new(Shared {
+        driving: Driving::default(),
         engine: Mutex::new(Engine {
             upstream: Box::pin(upstream),
             lanes,
@@ -230,21 +324,30 @@ where
     let task = async move {
         let run = poll_fn(move |cx| {
             driver.wakeups.task.register(cx.waker());
-            // Poisoned: downstream's drive panicked, and the run is failing.
-            let Ok(mut engine) = driver.engine.lock() else {
-                return Poll::Ready(());
-            };
-            let before = engine.ready.len();
-            engine.progress(&mut Context::from_waker(&driver.waker));
-            if engine.ready.len() > before {
-                driver.wakeups.consumer.wake();
-            }
-            // Nothing left to drive; downstream takes what is ready.
-            if engine.upstream_done && engine.lanes.is_idle() {
-                driver.wakeups.consumer.wake();
-                Poll::Ready(())
-            } else {
-                Poll::Pending
+            let drove = driver.drive(|engine| {
+                let before = engine.ready.len();
+                engine.progress(&mut Context::from_waker(&driver.waker));
+                (
+                    engine.ready.len() > before,
+                    engine.upstream_done && engine.lanes.is_idle(),
+                )
+            });
+            match drove {
+                // Abandoned: downstream's drive panicked, and the run is failing.
+                Err(()) => Poll::Ready(()),
+                // Downstream drives it now; its release wakes us.
+                Ok(None) => Poll::Pending,
+                Ok(Some((grew, idle))) => {
+                    if grew || idle {
+                        driver.wakeups.consumer.wake();
+                    }
+                    // Nothing left to drive; downstream takes what is ready.
+                    if idle {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                }
             }
         });
         if let Err(payload) = AssertUnwindSafe(run).catch_unwind().await {
