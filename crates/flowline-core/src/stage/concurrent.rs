@@ -20,9 +20,9 @@
 //! finish: user code (upstream's closures, `f`, its futures) runs while the
 //! engine is driven, and may be slow or may itself block. A small atomic
 //! state (`Driving`) hands ownership over: a party that finds the engine
-//! taken marks it *notified* and returns `Pending` (its waker is registered
-//! before it tries); the driver, on releasing, sees the mark and wakes both
-//! parties, so the one that was turned away comes back. The `Mutex` around
+//! taken marks itself turned away and returns `Pending` (its waker is
+//! registered before it tries); the driver, on releasing, wakes whoever it
+//! turned away, so that party comes back. The `Mutex` around
 //! the engine is only a container: it is locked by the owner alone, with
 //! `try_lock`, so it never blocks.
 
@@ -127,38 +127,45 @@ impl ArcWake for Wakeups {
     }
 }
 
-/// Nobody drives the engine.
-const IDLE: u8 = 0;
-/// One party drives it.
+/// `Driving` bits: someone drives the engine.
 const DRIVING: u8 = 1;
-/// One party drives it, and another was turned away meanwhile.
-const NOTIFIED: u8 = 2;
+/// The stage's task was turned away while the engine was driven.
+const TASK: u8 = 2;
+/// The downstream end was turned away while the engine was driven.
+const CONSUMER: u8 = 4;
 
 /// Who may drive an engine: the hand-over described in the module docs.
+/// Waiting bits are set only while `DRIVING` is, and cleared with it.
 #[derive(Default)]
 struct Driving(AtomicU8);
 
 impl Driving {
-    /// Takes the engine, or marks it notified and returns `false` when
-    /// someone else drives it.
-    fn acquire(&self) -> bool {
-        let mut current = IDLE;
+    /// Takes the engine for `me` (`TASK` or `CONSUMER`), or marks `me` as
+    /// turned away and returns `false` when the engine is being driven.
+    fn acquire(&self, me: u8) -> bool {
+        let mut current = self.0.load(Ordering::Acquire);
         loop {
-            let next = if current == IDLE { DRIVING } else { NOTIFIED };
+            let next = if current & DRIVING == 0 {
+                DRIVING
+            } else {
+                current | me
+            };
+            if next == current {
+                return false; // marked already
+            }
             match self
                 .0
                 .compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return current == IDLE,
-                Err(NOTIFIED) => return false, // marked already
+                Ok(_) => return current & DRIVING == 0,
                 Err(actual) => current = actual,
             }
         }
     }
 
-    /// Gives the engine up; `true` if someone was turned away meanwhile.
-    fn release(&self) -> bool {
-        self.0.swap(IDLE, Ordering::AcqRel) == NOTIFIED
+    /// Gives the engine up; returns who was turned away meanwhile.
+    fn release(&self) -> u8 {
+        self.0.swap(0, Ordering::AcqRel) & !DRIVING
     }
 }
 
@@ -166,14 +173,19 @@ impl Driving {
 /// driven, so the other party is never locked out.
 struct Release<'a> {
     driving: &'a Driving,
-    wakeups: &'a Arc<Wakeups>,
+    wakeups: &'a Wakeups,
 }
 
 impl Drop for Release<'_> {
     fn drop(&mut self) {
-        // A panic also wakes both: the poisoned engine tells them to stop.
-        if self.driving.release() || std::thread::panicking() {
-            Wakeups::wake_by_ref(self.wakeups);
+        let turned_away = self.driving.release();
+        // After a panic both are woken: the abandoned engine tells them to stop.
+        let panicking = std::thread::panicking();
+        if panicking || turned_away & TASK != 0 {
+            self.wakeups.task.wake();
+        }
+        if panicking || turned_away & CONSUMER != 0 {
+            self.wakeups.consumer.wake();
         }
     }
 }
@@ -196,8 +208,12 @@ where
     /// `Ok(None)` then, and the caller (whose waker is registered) is woken
     /// when the driver lets go. `Err` if user code panicked in an earlier
     /// drive, abandoning the engine.
-    fn drive<R>(&self, f: impl FnOnce(&mut Engine<Pin<Box<S>>, L>) -> R) -> Result<Option<R>, ()> {
-        if !self.driving.acquire() {
+    fn drive<R>(
+        &self,
+        me: u8,
+        f: impl FnOnce(&mut Engine<Pin<Box<S>>, L>) -> R,
+    ) -> Result<Option<R>, ()> {
+        if !self.driving.acquire(me) {
             return Ok(None);
         }
         let _release = Release {
@@ -230,7 +246,7 @@ where
         // Register before driving: a wake-up after the drive re-polls us,
         // and so does the driver's release when we are turned away.
         self.wakeups.consumer.register(waker);
-        let finished = self.drive(|engine| {
+        let finished = self.drive(CONSUMER, |engine| {
             let mut cx = Context::from_waker(&self.waker);
             engine.progress(&mut cx);
             std::mem::swap(out, &mut engine.ready);
@@ -324,7 +340,7 @@ where
     let task = async move {
         let run = poll_fn(move |cx| {
             driver.wakeups.task.register(cx.waker());
-            let drove = driver.drive(|engine| {
+            let drove = driver.drive(TASK, |engine| {
                 let before = engine.ready.len();
                 engine.progress(&mut Context::from_waker(&driver.waker));
                 (
