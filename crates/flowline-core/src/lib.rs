@@ -49,6 +49,7 @@ pub mod producer;
 pub mod runtime;
 pub mod stage;
 
+mod rejection;
 mod run;
 
 pub use consumer::Consumer;

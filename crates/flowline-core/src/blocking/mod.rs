@@ -85,6 +85,7 @@ impl<S: Stream> Pipeline<S> {
     /// assert!(sizes[0].is_some() && sizes[1].is_none());
     /// assert_eq!(report.stage("map_blocking#1").unwrap().items_out, 2);
     /// ```
+    #[track_caller]
     pub fn map_blocking<U, F>(self, parallelism: usize, f: F) -> Pipeline<MapBlocking<S, F, U>>
     where
         S::Item: Send + 'static,
@@ -123,6 +124,7 @@ impl<S: Stream> Pipeline<S> {
     /// out.sort();
     /// assert_eq!(out, [1, 4, 9, 16, 25, 36, 49, 64]);
     /// ```
+    #[track_caller]
     pub fn map_blocking_unordered<U, F>(
         self,
         parallelism: usize,
@@ -225,10 +227,12 @@ impl<S: Stream> Pipeline<S> {
     }
 }
 
+#[track_caller]
 fn check_parallelism(method: &str, parallelism: usize) {
-    assert!(
-        parallelism > 0,
-        "flowline: {method} parallelism must be at least 1, got 0; \
-         pass how many calls may run at once, e.g. .{method}(4, f)"
-    );
+    if parallelism == 0 {
+        crate::rejection::reject(format_args!(
+            "{method} parallelism must be at least 1, got 0; \
+             pass how many calls may run at once, e.g. .{method}(4, f)"
+        ));
+    }
 }

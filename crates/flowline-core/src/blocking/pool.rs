@@ -86,12 +86,14 @@ impl BlockingPool {
     /// let pool = flowline_core::blocking::BlockingPool::new(4);
     /// assert_eq!(pool.threads(), 4);
     /// ```
+    #[track_caller]
     pub fn new(threads: usize) -> Self {
-        assert!(
-            threads > 0,
-            "flowline: blocking pool threads must be at least 1, got 0; \
-             pass how many blocking calls may run at once, e.g. BlockingPool::new(4)"
-        );
+        if threads == 0 {
+            crate::rejection::reject(format_args!(
+                "blocking pool threads must be at least 1, got 0; \
+                 pass how many blocking calls may run at once, e.g. BlockingPool::new(4)"
+            ));
+        }
         BlockingPool {
             handle: Arc::new(PoolHandle {
                 shared: Arc::new(Shared {

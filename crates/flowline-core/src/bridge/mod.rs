@@ -83,12 +83,14 @@ use crate::run::{Core, Pipeline, StageKind};
 /// assert_eq!(n, 40);
 /// assert_eq!(report.stages[0].name, "feeder#0");
 /// ```
+#[track_caller]
 pub fn feeder<T>(capacity: usize) -> (Feeder<T>, Pipeline<Feed<T>>) {
-    assert!(
-        capacity > 0,
-        "flowline: feeder capacity must be at least 1, got 0; \
-         pass the number of pushed items that may wait, e.g. bridge::feeder(64)"
-    );
+    if capacity == 0 {
+        crate::rejection::reject(format_args!(
+            "feeder capacity must be at least 1, got 0; \
+             pass the number of pushed items that may wait, e.g. bridge::feeder(64)"
+        ));
+    }
     let shared = Arc::new(shared::Shared::new(capacity));
     let (core, info) = Core::with_source_kind("feeder", StageKind::Bridge);
     // Shutting the run down stops the feeder like `close`, whoever holds it.
