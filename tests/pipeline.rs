@@ -376,7 +376,34 @@ fn generator_emitter_works_from_other_threads(rt: Rt) {
     });
 }
 
+/// An emitter used by another future of the consuming task (joined with the
+/// run, so sharing its waker) is woken like any other.
+fn generator_emitter_works_beside_the_run_on_its_task(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mut kept = None;
+        let pipeline = producer::generator(|out: producer::Emitter<u32>| {
+            kept = Some(out.clone());
+            async {} // the body returns at once; the clone keeps the stream open
+        });
+        let out = kept.expect("the body ran");
+        let feed = async move {
+            for i in 0..50 {
+                out.emit(i).await;
+            }
+        };
+        let run = futures::future::join(pipeline.on_runtime(env.runtime.clone()).collect(), feed);
+        let (items, ()) =
+            match future::select(Box::pin(run), Box::pin(env.sleep(Duration::from_secs(20)))).await
+            {
+                Either::Left((done, _)) => done,
+                Either::Right(_) => panic!("an emit beside the run was never woken"),
+            };
+        assert_eq!(items.unwrap().0, (0..50).collect::<Vec<_>>());
+    });
+}
+
 on_all_runtimes!(
+    generator_emitter_works_beside_the_run_on_its_task,
     generator_ends_cleanly_after_an_emit_dropped_while_parked,
     generator_emit_cancel_hands_the_item_back,
     generator_emitter_works_from_other_threads,

@@ -28,6 +28,8 @@ struct State<T> {
     waiting: Vec<(u64, Waker)>,
     /// The stream's waker, for emits from other tasks.
     stream: Option<Waker>,
+    /// The stream is polling the body right now.
+    in_body: bool,
     next_ticket: u64,
     /// Live `Emitter` clones.
     emitters: usize,
@@ -41,13 +43,17 @@ fn lock<T>(shared: &Shared<T>) -> MutexGuard<'_, State<T>> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Wakes `waker` unless it is `current`: a task polling itself already knows.
-fn wake_other(waker: Option<Waker>, current: &Waker) {
-    if let Some(waker) = waker {
-        if !waker.will_wake(current) {
-            waker.wake();
-        }
-    }
+/// Whether `cx` is the body's, polled by the stream right now: the stream
+/// looks at the slot after the body and polls the body again on its next
+/// poll, so such an emit needs no waker and wakes no one. (Another future on
+/// the stream's task, in a `join` with it, has the same waker but is polled
+/// outside the body: it is woken like any other.)
+fn in_body<T>(state: &State<T>, cx: &Context<'_>) -> bool {
+    state.in_body
+        && state
+            .stream
+            .as_ref()
+            .is_some_and(|stream| stream.will_wake(cx.waker()))
 }
 
 /// The handle a [`generator`](super::generator) body emits items through.
@@ -294,9 +300,11 @@ impl<T> Future for Emit<'_, T> {
         if let EmitState::Parked = this.state {
             if matches!(state.slot, Some((t, _)) if t == ticket) {
                 // Still waiting to be taken: keep the newest waker.
-                match &mut state.parked {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    w => *w = Some(cx.waker().clone()),
+                if !in_body(&state, cx) {
+                    match &mut state.parked {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        w => *w = Some(cx.waker().clone()),
+                    }
                 }
                 return Poll::Pending;
             }
@@ -307,6 +315,9 @@ impl<T> Future for Emit<'_, T> {
         if state.slot.is_some() {
             // Another emit (a clone, in a `join` or another task) parked
             // first: wait for the slot.
+            if in_body(&state, cx) {
+                return Poll::Pending;
+            }
             match state.waiting.iter_mut().find(|(t, _)| *t == ticket) {
                 Some((_, w)) if w.will_wake(cx.waker()) => {}
                 Some((_, w)) => *w = cx.waker().clone(),
@@ -319,13 +330,20 @@ impl<T> Future for Emit<'_, T> {
             unreachable!("done and parked were handled above")
         };
         state.slot = Some((ticket, item));
-        state.parked = Some(cx.waker().clone());
         state.waiting.retain(|(t, _)| *t != ticket);
-        // The stream polls the body and then looks at the slot, so an emit
-        // inside the body needs no wake-up; one from another task does.
+        // An emit in the body (the common case) is kept cheap: see
+        // `in_body`. Any other wakes the stream, and is woken when its item
+        // is taken.
+        if in_body(&state, cx) {
+            state.parked = None;
+            return Poll::Pending;
+        }
+        state.parked = Some(cx.waker().clone());
         let stream = state.stream.clone();
         drop(state);
-        wake_other(stream, cx.waker());
+        if let Some(waker) = stream {
+            waker.wake();
+        }
         Poll::Pending
     }
 }
@@ -372,6 +390,7 @@ impl<T, Fut: Future<Output = ()>> Generator<T, Fut> {
             parked: None,
             waiting: Vec::new(),
             stream: None,
+            in_body: false,
             next_ticket: 0,
             emitters: 1,
             closed: false,
@@ -391,29 +410,34 @@ impl<T, Fut: Future<Output = ()>> Stream for Generator<T, Fut> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut this = self.project();
-        {
-            // Stored before polling the body, so emits inside it see that
-            // they run on this task and skip the wake-up.
-            let mut state = lock(this.shared);
-            match &mut state.stream {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                w => *w = Some(cx.waker().clone()),
-            }
-        }
         if let Some(body) = this.body.as_mut().as_pin_mut() {
+            {
+                let mut state = lock(this.shared);
+                match &mut state.stream {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    w => *w = Some(cx.waker().clone()),
+                }
+                state.in_body = true;
+            }
             if body.poll(cx).is_ready() {
                 // Never polled again: a finished `async` block panics if resumed.
                 this.body.set(None);
             }
         }
         let mut state = lock(this.shared);
+        state.in_body = false;
         if let Some((_, item)) = state.slot.take() {
             let parked = state.parked.take();
             let next = state.waiting.pop().map(|(_, w)| w);
             drop(state);
-            wake_other(parked, cx.waker());
-            wake_other(next, cx.waker());
+            parked.into_iter().chain(next).for_each(Waker::wake);
             return Poll::Ready(Some(item));
+        }
+        // Registered before the last look at the slot and the emitters, so
+        // an emit or a drop from another task after it wakes this poll.
+        match &mut state.stream {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
         }
         if this.body.is_none() && state.emitters == 0 {
             state.closed = true;
