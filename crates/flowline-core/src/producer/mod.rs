@@ -5,9 +5,11 @@
 //! generator ([`generator`]), any stream ([`from_stream`]) — and
 //! [`ProducerExt::into_pipeline`] starts one from any stream.
 //!
-//! Inside: `source.rs` (the counting source adapter), `generator.rs` (async
-//! generators with [`Emitter`]).
+//! Inside: `source.rs` (the counting source adapter), `generator.rs` (the
+//! async generator stream and the state it shares with its emitters),
+//! `emitter.rs` ([`Emitter`] and its [`Emit`] future).
 
+mod emitter;
 mod generator;
 mod source;
 
@@ -17,7 +19,8 @@ use crate::run::Pipeline;
 
 pub use crate::blocking::{from_blocking_iter, FromBlockingIter};
 pub use crate::stage::merge_all;
-pub use generator::{Emit, Emitter, Generator};
+pub use emitter::{Emit, Emitter};
+pub use generator::Generator;
 pub use source::Source;
 
 /// Anything that yields items: implemented for every [`futures::Stream`].
