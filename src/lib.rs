@@ -47,8 +47,6 @@
     unreachable_pub
 )]
 
-use std::sync::Arc;
-
 pub use flowline_core::*;
 
 /// The smol runtime adapter (feature `smol`).
@@ -59,30 +57,7 @@ pub use flowline_smol as smol;
 #[cfg(feature = "tokio")]
 pub use flowline_tokio as tokio;
 
-/// The runtime the enabled features provide, for
-/// [`Pipeline::on_runtime`].
-///
-/// - `tokio` enabled and called inside a tokio runtime: that runtime;
-/// - otherwise, `smol` enabled: smol's global executor;
-/// - otherwise `None`: the pipeline runs runtime-free, as one future.
-///
-/// # Examples
-///
-/// ```
-/// let rt = flowline::default_runtime();
-/// # #[cfg(feature = "smol")]
-/// assert_eq!(rt.unwrap().name(), "smol"); // not inside tokio here
-/// ```
-pub fn default_runtime() -> Option<Arc<dyn runtime::Runtime>> {
-    #[cfg(feature = "tokio")]
-    if let Ok(rt) = flowline_tokio::TokioRuntime::try_current() {
-        return Some(Arc::new(rt));
-    }
-    #[cfg(feature = "smol")]
-    return Some(Arc::new(flowline_smol::SmolRuntime::new()));
-    #[allow(unreachable_code)]
-    None
-}
+pub use flowline_core::runtime::default_runtime;
 
 /// The README's and the guide's code blocks, compiled and run as doctests.
 #[cfg(doctest)]

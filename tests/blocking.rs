@@ -236,7 +236,7 @@ fn panic_fails_the_stage_without_losing_or_duplicating(rt: Rt) {
                 "map_blocking_unordered#1"
             };
             match err {
-                PipelineError::Panicked { stage, message } => {
+                PipelineError::Panicked { stage, message, .. } => {
                     assert_eq!(stage, name);
                     assert_eq!(message, "boom 37");
                 }

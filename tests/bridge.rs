@@ -399,7 +399,7 @@ fn drain_reports_a_panic(rt: Rt) {
         let (items, result) = reader.join().unwrap();
         assert_eq!(items, (0..50).collect::<Vec<_>>());
         match result {
-            Err(PipelineError::Panicked { stage, message }) => {
+            Err(PipelineError::Panicked { stage, message, .. }) => {
                 assert_eq!(stage, "check");
                 assert_eq!(message, "bad item 50");
             }

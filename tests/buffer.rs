@@ -102,7 +102,7 @@ fn fail_ends_the_run_naming_the_stage(rt: Rt) {
             .await
             .unwrap_err();
         match &err {
-            PipelineError::Failed { stage, source } => {
+            PipelineError::Failed { stage, source, .. } => {
                 assert_eq!(stage, "strict");
                 assert_eq!(
                     source.downcast_ref::<Overflowed>(),

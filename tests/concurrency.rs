@@ -267,7 +267,7 @@ fn panic_in_future_names_the_stage(rt: Rt) {
             .collect()
             .await;
         match result {
-            Err(PipelineError::Panicked { stage, message }) => {
+            Err(PipelineError::Panicked { stage, message, .. }) => {
                 assert_eq!(stage, "fetch");
                 assert_eq!(message, "bad item 37");
             }

@@ -53,7 +53,7 @@ fn stop_is_the_default_and_names_the_stage(rt: Rt) {
             .collect()
             .await;
         match result {
-            Err(PipelineError::Failed { stage, source }) => {
+            Err(PipelineError::Failed { stage, source, .. }) => {
                 assert_eq!(stage, "check");
                 assert_eq!(source.to_string(), "bad item 3");
             }
@@ -274,7 +274,7 @@ fn panics_follow_the_policy(rt: Rt) {
             .collect()
             .await;
         match result {
-            Err(PipelineError::Panicked { stage, message }) => {
+            Err(PipelineError::Panicked { stage, message, .. }) => {
                 assert_eq!((stage.as_str(), message.as_str()), ("risky", "boom 2"));
             }
             other => panic!("unexpected {other:?}"),

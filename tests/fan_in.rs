@@ -131,7 +131,7 @@ fn an_error_in_the_absorbed_side_ends_the_run(rt: Rt) {
             .await
             .unwrap_err();
         match err {
-            PipelineError::Panicked { stage, message } => {
+            PipelineError::Panicked { stage, message, .. } => {
                 assert_eq!(stage, "right-map");
                 assert_eq!(message, "right side broke at 7");
             }

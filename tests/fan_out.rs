@@ -103,7 +103,7 @@ fn broadcast_fail_policy_fails_only_the_lagging_branch(rt: Rt) {
         .await;
         assert_eq!(fast.unwrap().0, (0..200).collect::<Vec<_>>());
         match slow.unwrap_err() {
-            PipelineError::Failed { stage, source } => {
+            PipelineError::Failed { stage, source, .. } => {
                 assert_eq!(stage, "broadcast#1.1");
                 assert!(source.downcast_ref::<Overflowed>().is_some());
             }
@@ -138,7 +138,7 @@ fn upstream_panic_fails_every_branch(rt: Rt) {
             .map(|b| b.on_runtime(env.runtime.clone()).collect());
         for result in future::join_all(runs).await {
             match result.unwrap_err() {
-                PipelineError::Panicked { stage, message } => {
+                PipelineError::Panicked { stage, message, .. } => {
                     assert_eq!(stage, "mapper");
                     assert_eq!(message, "bad 10");
                 }

@@ -200,7 +200,7 @@ fn panicking_map_names_the_stage(rt: Rt) {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, PipelineError::Panicked { stage, message } if stage == "mapper" && message == "cannot map 4"),
+            matches!(&err, PipelineError::Panicked { stage, message, .. } if stage == "mapper" && message == "cannot map 4"),
             "{err}"
         );
         // Upstream of a boundary, in a task of its own.

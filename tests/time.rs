@@ -103,7 +103,7 @@ fn idle_timeout_fails_a_stalled_upstream(rt: Rt) {
         assert!(start.elapsed() < Duration::from_secs(10));
         assert_eq!(got.load(SeqCst), 2);
         match result {
-            Err(PipelineError::Failed { stage, source }) => {
+            Err(PipelineError::Failed { stage, source, .. }) => {
                 assert_eq!(stage, "feed");
                 let elapsed = source.downcast_ref::<Elapsed>().expect("an Elapsed");
                 assert_eq!(elapsed.limit(), Duration::from_millis(50));

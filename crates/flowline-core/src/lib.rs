@@ -56,7 +56,7 @@ pub use consumer::Consumer;
 pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
 pub use run::{
-    BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, Snapshot, StageKind,
-    StageReport, StageSnapshot, Topology,
+    BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, StopHandle, Snapshot, StageKind,
+    StageReport, StageSnapshot, Topology, TryPipeline,
 };
 pub use stage::Overflow;

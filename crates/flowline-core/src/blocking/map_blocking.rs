@@ -235,10 +235,7 @@ where
             self.failed = true;
             self.work.cancelled.store(true, Relaxed);
             self.info.failed.add(1);
-            self.ctx.fail(PipelineError::Panicked {
-                stage: self.info.name(),
-                message: panic_message(payload),
-            });
+            self.ctx.fail(PipelineError::panicked(self.info.name(), panic_message(payload)));
             // Not started: dropped. Their slots stay `Waiting`, which ends
             // the ordered output there.
             self.pending.clear();

@@ -4,7 +4,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread, ThreadId};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use futures::Stream;
+use std::future::Future;
 
 use super::drain_sink::DrainSink;
 use super::shared::Shared;
@@ -23,9 +25,12 @@ use crate::runtime::{JoinError, JoinHandle, RuntimeExt as _};
 /// [`RunReport`] or [`PipelineError`].
 ///
 /// The pipeline runs on its own while the `Drain` is read: spawned on its
-/// runtime if it has one ([`on`](Pipeline::on)), otherwise driven on a thread
-/// of the `blocking` crate's pool. Up to `capacity` items wait for the reader
-/// (plus the batch it is reading), then the pipeline waits: backpressure.
+/// runtime ([`on`](Pipeline::on), or the default one the enabled features
+/// provide). A runtime-free pipeline starts no thread: the reader drives it
+/// inside `next`, `recv_timeout`, `try_recv` and `finish`, so it makes
+/// progress only while the `Drain` is read. Up to `capacity` items wait for
+/// the reader (plus the batch it is reading), then the pipeline waits:
+/// backpressure.
 ///
 /// Dropping the `Drain` cancels the pipeline.
 ///
@@ -50,8 +55,37 @@ use crate::runtime::{JoinError, JoinHandle, RuntimeExt as _};
 #[must_use = "a Drain cancels its pipeline when dropped"]
 pub struct Drain<T> {
     feed: Feed<T>,
-    run: JoinHandle<Result<RunReport, PipelineError>>,
+    run: Run,
     waker: Option<(ThreadId, Waker)>,
+}
+
+type RunResult = Result<RunReport, PipelineError>;
+
+/// The drained pipeline's run: a task on its runtime, or (runtime-free) the
+/// run itself, polled by the reader.
+enum Run {
+    Spawned(JoinHandle<RunResult>),
+    Inline(BoxFuture<'static, RunResult>),
+    Done(RunResult),
+}
+
+impl Run {
+    /// Runtime-free, polls the run once: progress made by the reader.
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        if let Run::Inline(run) = self {
+            if let Poll::Ready(result) = run.as_mut().poll(cx) {
+                *self = Run::Done(result);
+            }
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self {
+            Run::Spawned(join) => join.is_finished(),
+            Run::Inline(_) => false,
+            Run::Done(_) => true,
+        }
+    }
 }
 
 /// Wakes a thread parked in a [`Drain`] call.
@@ -72,9 +106,9 @@ impl<S: Stream> Pipeline<S> {
     /// synchronous code: see [`Drain`].
     ///
     /// Call it last, after [`on`](Self::on) / [`on_runtime`](Self::on_runtime):
-    /// the pipeline is spawned on its runtime right away (runtime-free, it is
-    /// driven on a thread of the `blocking` crate's pool). `capacity` items
-    /// may wait for the reader before the pipeline waits.
+    /// the pipeline is spawned on its runtime right away (runtime-free, the
+    /// reader drives it: see [`Drain`]). `capacity` items may wait for the
+    /// reader before the pipeline waits.
     ///
     /// # Panics
     ///
@@ -105,8 +139,10 @@ impl<S: Stream> Pipeline<S> {
         let shared = Arc::new(Shared::new(capacity));
         let sink = DrainSink::new(Feeder::new(shared.clone()));
         let feed = Feed::new(shared, None);
-        let runtime = self.core.ctx.runtime_or_free();
-        let run = runtime.spawn(self.run(sink));
+        let run = match self.core.ctx.executor() {
+            Some(rt) => Run::Spawned(rt.spawn(self.run(sink))),
+            None => Run::Inline(Box::pin(self.run(sink))),
+        };
         Drain {
             feed,
             run,
@@ -154,6 +190,10 @@ impl<T> Drain<T> {
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        if let Poll::Ready(Some(item)) = self.feed.poll_item(&mut cx) {
+            return Ok(item);
+        }
+        self.run.drive(&mut cx);
         match self.feed.poll_item(&mut cx) {
             Poll::Ready(Some(item)) => Ok(item),
             Poll::Ready(None) => Err(TryRecvError::Ended),
@@ -187,16 +227,19 @@ impl<T> Drain<T> {
     /// ```
     pub fn finish(mut self) -> Result<RunReport, PipelineError> {
         while self.recv_deadline(None).is_ok() {}
-        match futures::executor::block_on(&mut self.run) {
+        let joined = match std::mem::replace(&mut self.run, Run::Done(Ok(RunReport::default()))) {
+            Run::Spawned(join) => futures::executor::block_on(join),
+            Run::Inline(run) => Ok(futures::executor::block_on(run)),
+            Run::Done(result) => Ok(result),
+        };
+        match joined {
             Ok(result) => result,
             Err(JoinError::Panicked(message)) => Err(PipelineError::Panicked {
                 stage: "drain".to_string(),
                 message,
+                report: Box::default(),
             }),
-            Err(error) => Err(PipelineError::Failed {
-                stage: "drain".to_string(),
-                source: Box::new(error),
-            }),
+            Err(error) => Err(PipelineError::failed("drain".to_string(), Box::new(error))),
         }
     }
 
@@ -216,6 +259,8 @@ impl<T> Drain<T> {
         let waker = self.thread_waker();
         let mut cx = Context::from_waker(&waker);
         loop {
+            // Runtime-free, the reader makes the run progress.
+            self.run.drive(&mut cx);
             match self.feed.poll_item(&mut cx) {
                 Poll::Ready(Some(item)) => return Ok(item),
                 Poll::Ready(None) => return Err(RecvTimeoutError::Ended),

@@ -208,6 +208,7 @@ impl<T: Send + 'static> Policy<T> {
                             ctx.fail(PipelineError::Failed {
                                 stage: format!("{} (dead letters)", info.name()),
                                 source,
+                                report: Box::default(),
                             });
                             Verdict::Stop
                         }
@@ -222,10 +223,12 @@ impl<T: Send + 'static> Policy<T> {
                     StageError::Failed(source) => PipelineError::Failed {
                         stage: info.name(),
                         source,
+                        report: Box::default(),
                     },
                     StageError::Panicked(message) => PipelineError::Panicked {
                         stage: info.name(),
                         message,
+                        report: Box::default(),
                     },
                 });
                 futures::future::ready(Verdict::Stop).boxed()
@@ -245,6 +248,7 @@ impl<T: Send + 'static> Policy<T> {
                     ctx.fail(PipelineError::Failed {
                         stage: format!("{} (dead letters)", info.name()),
                         source,
+                        report: Box::default(),
                     });
                 }
             }

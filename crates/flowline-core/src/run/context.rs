@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::lifecycle::Lifecycle;
 use super::signal::Calls;
 use super::{PipelineError, RunReport, StageInfo, StageKind, StageReport};
-use crate::runtime::{panic_message, Runtime, RuntimeFree};
+use crate::runtime::{default_runtime, panic_message, Runtime, RuntimeFree};
 
 /// State shared by every stage and task of one pipeline: the stage list, the
 /// first error, and the runtime the pipeline runs on.
@@ -22,7 +22,7 @@ use crate::runtime::{panic_message, Runtime, RuntimeFree};
 pub(crate) struct RunContext {
     stages: Mutex<Vec<Arc<StageInfo>>>,
     error: Mutex<Option<PipelineError>>,
-    runtime: Mutex<Option<Arc<dyn Runtime>>>,
+    runtime: Mutex<Choice>,
     /// Stop/finish signals, shared with the sources and the run's handle.
     pub(crate) lifecycle: Arc<Lifecycle>,
     /// Set once when this context's pipeline is absorbed by another.
@@ -32,8 +32,21 @@ pub(crate) struct RunContext {
     /// Blocking calls of this run still in progress: the run waits for
     /// them on every path, since a blocking call cannot be cancelled.
     pub(crate) calls: Arc<Calls>,
+    /// Appended to generated stage names: `.<branch>` in a fan-out branch
+    /// (nested: `.1.0`), so names stay unique across a fan-out's branches.
+    suffix: String,
     /// Call counters of pipelines absorbed into this one (fan-in).
     linked_calls: Mutex<Vec<Arc<Calls>>>,
+}
+
+/// The runtime a pipeline was given.
+#[derive(Debug, Clone, Default)]
+enum Choice {
+    /// None named: [`default_runtime`] when the run starts.
+    #[default]
+    Default,
+    /// Named with `on` / `on_runtime` (`None`: runtime-free).
+    Chosen(Option<Arc<dyn Runtime>>),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -53,7 +66,8 @@ impl RunContext {
         }
         let mut stages = lock(&self.stages);
         let index = stages.len();
-        let info = Arc::new(StageInfo::new(format!("{prefix}#{index}"), kind, inputs));
+        let name = format!("{prefix}#{index}{}", self.suffix);
+        let info = Arc::new(StageInfo::new(name, kind, inputs));
         stages.push(info.clone());
         (index, info)
     }
@@ -68,15 +82,16 @@ impl RunContext {
     /// A context for one branch of a fan-out whose upstream runs in `upstream`:
     /// it starts with the upstream's stages (same records, same indices), its
     /// runtime and a link to it.
-    pub(crate) fn branch_of(upstream: &Arc<RunContext>) -> Arc<RunContext> {
+    pub(crate) fn branch_of(upstream: &Arc<RunContext>, branch: usize) -> Arc<RunContext> {
         let upstream = upstream.resolve();
         let stages = lock(&upstream.stages).clone();
         let branch = Arc::new(RunContext {
             stages: Mutex::new(stages),
-            runtime: Mutex::new(upstream.runtime()),
+            runtime: Mutex::new(lock(&upstream.runtime).clone()),
             upstreams: Mutex::new(vec![upstream.clone()]),
             // The branch's run waits for the shared upstream's blocking calls.
             calls: upstream.calls.clone(),
+            suffix: format!("{}.{branch}", upstream.suffix),
             ..RunContext::default()
         });
         upstream.lifecycle.feed(&branch.lifecycle);
@@ -127,8 +142,11 @@ impl RunContext {
         if let Some(error) = lock(&other.error).take() {
             this.fail(error);
         }
-        if this.runtime().is_none() {
-            this.set_runtime(other.runtime());
+        let theirs = lock(&other.runtime).clone();
+        if matches!(*lock(&this.runtime), Choice::Default) {
+            if let Choice::Chosen(runtime) = theirs {
+                this.set_runtime(runtime);
+            }
         }
         // Set last: until here `other` still answers for itself.
         let _ = other.forward.set(this);
@@ -143,19 +161,48 @@ impl RunContext {
         for upstream in lock(&self.upstreams).iter() {
             upstream.set_runtime(runtime.clone());
         }
-        *lock(&self.runtime) = runtime;
+        *lock(&self.runtime) = Choice::Chosen(runtime);
     }
 
+    /// The runtime this pipeline runs on (`None`: runtime-free). If none
+    /// was named, this resolves [`default_runtime`] now, once, for this
+    /// pipeline and the fan-outs feeding it: call it when the run starts,
+    /// not while building.
     pub(crate) fn runtime(&self) -> Option<Arc<dyn Runtime>> {
         if let Some(to) = self.forward.get() {
             return to.runtime();
         }
-        lock(&self.runtime).clone()
+        let choice = lock(&self.runtime).clone();
+        match choice {
+            Choice::Chosen(runtime) => runtime,
+            Choice::Default => {
+                let runtime = default_runtime();
+                self.set_runtime(runtime.clone());
+                runtime
+            }
+        }
+    }
+
+    /// The runtime's name for `Debug` output, without resolving a default.
+    pub(crate) fn runtime_name(&self) -> &'static str {
+        if let Some(to) = self.forward.get() {
+            return to.runtime_name();
+        }
+        match &*lock(&self.runtime) {
+            Choice::Default => "default",
+            Choice::Chosen(None) => "none",
+            Choice::Chosen(Some(rt)) => rt.name(),
+        }
+    }
+
+    /// The runtime that runs this pipeline's tasks, if it has an executor:
+    /// `None` when the pipeline polls its tasks itself (runtime-free).
+    pub(crate) fn executor(&self) -> Option<Arc<dyn Runtime>> {
+        self.runtime().filter(|rt| rt.has_executor())
     }
 
     /// The runtime for timers and blocking work: the chosen one, or
     /// [`RuntimeFree`] when the pipeline runs without one.
-    #[allow(dead_code)]
     pub(crate) fn runtime_or_free(&self) -> Arc<dyn Runtime> {
         self.runtime().unwrap_or_else(|| Arc::new(RuntimeFree))
     }
@@ -216,6 +263,7 @@ impl RunContext {
         self.fail(PipelineError::Panicked {
             stage,
             message: panic_message(payload),
+            report: Box::default(),
         });
     }
 

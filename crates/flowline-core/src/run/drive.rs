@@ -1,6 +1,5 @@
 //! Terminal methods: run a pipeline into a consumer and report.
 
-use std::error::Error;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
@@ -10,7 +9,7 @@ use std::time::Duration;
 
 use futures::{Sink, Stream};
 
-use super::{Pipeline, PipelineError, RunContext, RunReport, StageInfo, StageKind};
+use super::{BoxError, Lifecycle, Pipeline, PipelineError, RunContext, RunReport, StageInfo, StageKind};
 use std::convert::Infallible;
 
 use crate::consumer;
@@ -19,19 +18,31 @@ use crate::consumer;
 /// cannot starve the other tasks of a thread.
 const BUDGET: u32 = 4096;
 
-enum Stop<E> {
+/// Why the driving loop returned before the stream completed.
+enum Stop {
+    /// The run's handle aborted it.
     Aborted,
-    Sink(E),
+    /// A stage failed (its error is recorded in the context), or a queue
+    /// ended without completing.
+    Halted,
+    /// The consumer returned an error.
+    Sink(BoxError),
+    /// User code panicked in the driving task.
     Panic(Box<dyn std::any::Any + Send>),
 }
 
 /// Forwards items from `stream` into `sink` until the stream ends (then closes
 /// the sink), either side waits, or the budget runs out.
+///
+/// The sink is flushed and closed only while the run is not halted: after a
+/// failure anywhere in the run, nothing reaches `poll_flush` or `poll_close`
+/// (the driver sees the halt at its next poll, woken here).
 fn forward<S, C>(
     mut stream: Pin<&mut S>,
     mut sink: Pin<&mut C>,
     ended: &mut bool,
     consumer: &StageInfo,
+    lifecycle: &Lifecycle,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), C::Error>>
 where
@@ -41,6 +52,10 @@ where
     let mut budget = BUDGET;
     loop {
         if *ended {
+            if lifecycle.is_halted() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             return sink.as_mut().poll_close(cx);
         }
         futures::ready!(sink.as_mut().poll_ready(cx))?;
@@ -61,6 +76,10 @@ where
             }
             Poll::Ready(None) => *ended = true,
             Poll::Pending => {
+                if lifecycle.is_halted() {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 futures::ready!(sink.as_mut().poll_flush(cx))?;
                 return Poll::Pending;
             }
@@ -94,9 +113,9 @@ impl<S: Stream> Pipeline<S> {
     pub async fn run<C>(mut self, consumer: C) -> Result<RunReport, PipelineError>
     where
         C: Sink<S::Item>,
-        C::Error: Error + Send + Sync + 'static,
+        C::Error: Into<BoxError>,
     {
-        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let info = self.core.add_consumer();
         self.run_into(consumer, info).await
     }
 
@@ -109,15 +128,15 @@ impl<S: Stream> Pipeline<S> {
     ) -> Result<RunReport, PipelineError>
     where
         C: Sink<S::Item>,
-        C::Error: Error + Send + Sync + 'static,
+        C::Error: Into<BoxError>,
     {
         let ctx = self.core.ctx.clone();
-        // The pinned pipeline is dropped at the end of this statement, which
-        // cancels any task still running (only possible after an error).
+        let lifecycle = ctx.lifecycle.clone();
+        // On failure the sink is dropped here without being closed.
         let mut sink = pin!(consumer);
         let mut ended = false;
         let elapsed = drive(pin!(self), &info, |stream, cx| {
-            forward(stream, sink.as_mut(), &mut ended, &info, cx)
+            forward(stream, sink.as_mut(), &mut ended, &info, &lifecycle, cx).map_err(Into::into)
         })
         .await;
         outcome(&ctx, elapsed)
@@ -209,32 +228,33 @@ impl<S: Stream> Pipeline<S> {
     where
         F: FnMut(A, S::Item) -> A,
     {
-        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let info = self.core.add_consumer();
         let ctx = self.core.ctx.clone();
         let mut acc = Some(init);
         // A loop of its own rather than a `Sink`: the accumulator and the
         // item count stay in registers for a whole poll.
         let elapsed = drive(pin!(self), &info, |mut stream, cx| {
             let Some(mut a) = acc.take() else {
-                return Poll::Ready(Ok::<(), Infallible>(()));
+                return Poll::Ready(Ok(()));
             };
-            let mut taken = 0u64;
+            // Published when the poll ends, also by unwinding: a failed
+            // run's report counts what the consumer took before the panic.
+            let mut taken = Taken(0, &info);
             let poll = loop {
                 match stream.as_mut().poll_next(cx) {
                     Poll::Ready(Some(item)) => {
                         a = info.guard(|| f(a, item));
-                        taken += 1;
-                        if taken == u64::from(BUDGET) {
+                        taken.0 += 1;
+                        if taken.0 == u64::from(BUDGET) {
                             cx.waker().wake_by_ref();
                             break Poll::Pending;
                         }
                     }
-                    Poll::Ready(None) => break Poll::Ready(Ok(())),
+                    Poll::Ready(None) => break Poll::Ready(Ok::<(), Infallible>(())),
                     Poll::Pending => break Poll::Pending,
                 }
             };
             acc = Some(a);
-            info.out.add(taken);
             poll
         })
         .await;
@@ -244,21 +264,39 @@ impl<S: Stream> Pipeline<S> {
     }
 }
 
-/// The result of a finished run: its first error, or its report.
+/// Items a consumer took during one poll, added to its count when dropped.
+struct Taken<'a>(u64, &'a StageInfo);
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.1.out.add(self.0);
+    }
+}
+
+/// The result of a finished run: its first error (a halt with no error
+/// recorded is an abort), or its report. Either way with the counts as they
+/// stand now.
 fn outcome(ctx: &RunContext, elapsed: Duration) -> Result<RunReport, PipelineError> {
-    let error = ctx.take_error();
+    let error = ctx.take_error().or_else(|| {
+        ctx.lifecycle
+            .is_halted()
+            .then(PipelineError::aborted)
+    });
     #[cfg(feature = "tracing")]
     super::trace::run_finished(ctx, elapsed, error.as_ref());
+    let report = ctx.report(elapsed);
     match error {
-        Some(error) => Err(error),
-        None => Ok(ctx.report(elapsed)),
+        Some(error) => Err(error.with_report(report)),
+        None => Ok(report),
     }
 }
 
 /// Drives `pipeline` with `step` until it returns `Ready`: catches panics,
-/// polls the pipeline's tasks alongside, honours an abort, records a failure
-/// in the context, and on success waits for the pipeline's tasks to finish.
-/// Returns the time it took.
+/// polls the pipeline's tasks alongside, and stops at once when the run is
+/// aborted or halted (a failure anywhere). Records a failure in the context,
+/// then, on every path, waits until every task of the run has finished (after
+/// a failure: cancelled) and no blocking call of it is in progress. Returns
+/// the time it took.
 async fn drive<S, E>(
     mut pipeline: Pin<&mut Pipeline<S>>,
     info: &StageInfo,
@@ -266,13 +304,16 @@ async fn drive<S, E>(
 ) -> Duration
 where
     S: Stream,
-    E: Error + Send + Sync + 'static,
+    E: Into<BoxError>,
 {
     let ctx = pipeline.core.ctx.clone();
     let start = ctx.lifecycle.start();
-    let outcome = poll_fn(|cx| {
+    let stopped = poll_fn(|cx| {
         if ctx.lifecycle.poll_abort(cx) {
             return Poll::Ready(Err(Stop::Aborted));
+        }
+        if ctx.lifecycle.is_halted() {
+            return Poll::Ready(Err(Stop::Halted));
         }
         let step = catch_unwind(AssertUnwindSafe(|| {
             // Upstream tasks run while the consumer is busy, not only when it
@@ -283,33 +324,30 @@ where
         match step {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Ok(()))) => Poll::Ready(Ok(())),
-            Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Sink(e))),
+            Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Sink(e.into()))),
             Err(payload) => Poll::Ready(Err(Stop::Panic(payload))),
         }
     })
     .await;
-    match outcome {
+    match stopped {
         Ok(()) => {}
-        Err(Stop::Aborted) => {
-            ctx.fail(PipelineError::Aborted);
-            // Wait until every task is dropped, so the counts are final and
-            // nothing the run started outlives it.
-            let core = &mut pipeline.as_mut().project().core;
-            core.cancel_tasks();
-            poll_fn(|cx| core.poll_finish(cx)).await;
-        }
-        Err(Stop::Sink(e)) => ctx.fail(PipelineError::Failed {
-            stage: info.name(),
-            source: Box::new(e),
-        }),
+        Err(Stop::Aborted) => ctx.fail(PipelineError::aborted()),
+        // The failing stage recorded its error (in this run or upstream).
+        Err(Stop::Halted) => {}
+        Err(Stop::Sink(e)) => ctx.fail(PipelineError::failed(info.name(), e)),
         Err(Stop::Panic(payload)) => ctx.fail_with_panic(&*payload, &info.name()),
     }
     // Lets helper tasks (progress reporting) finish before we wait for them.
     ctx.lifecycle.finish();
-    if !ctx.has_failed() {
+    let core = &mut pipeline.as_mut().project().core;
+    if ctx.has_failed() || ctx.lifecycle.is_halted() {
+        core.cancel_tasks();
+    } else {
         // The stream has ended: a stage task still running feeds nobody.
-        pipeline.core.end_tasks();
-        poll_fn(|cx| pipeline.as_mut().project().core.poll_finish(cx)).await;
+        core.end_tasks();
     }
+    // Nothing the run started outlives it, and the counts are final.
+    poll_fn(|cx| core.poll_finish(cx)).await;
+    ctx.calls_idle().await;
     start.elapsed()
 }

@@ -33,7 +33,7 @@ where
     /// let result = futures::executor::block_on(
     ///     producer::iter(["1", "2", "x"]).try_map(|s| s.parse::<u32>()).named("parse").collect(),
     /// );
-    /// let Err(PipelineError::Failed { stage, source }) = result else { panic!() };
+    /// let Err(PipelineError::Failed { stage, source, .. }) = result else { panic!() };
     /// assert_eq!(stage, "parse");
     /// assert_eq!(source.to_string(), "invalid digit found in string");
     /// ```

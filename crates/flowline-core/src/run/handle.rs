@@ -1,15 +1,15 @@
 //! Spawned runs: [`Pipeline::spawn`] and [`PipelineHandle`].
 
-use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures::future::BoxFuture;
 use futures::{Sink, Stream};
 
-use super::{Monitor, Pipeline, PipelineError, RunContext, RunReport, Snapshot, StageKind};
+use super::{BoxError, Monitor, Pipeline, PipelineError, RunContext, RunReport, Snapshot, StageKind};
 use crate::runtime::{JoinError, JoinHandle, Runtime, RuntimeExt as _};
 
 type RunResult = Result<RunReport, PipelineError>;
@@ -24,11 +24,13 @@ where
     /// [`abort`](PipelineHandle::abort) it, watch it with
     /// [`snapshot`](PipelineHandle::snapshot), or await it for the report.
     ///
-    /// The task runs on the pipeline's runtime ([`on`](Self::on)). A
-    /// runtime-free pipeline has no executor to spawn on, so it is driven on
-    /// a thread of the `blocking` crate's pool with
-    /// `futures::executor::block_on` (one thread for the run, released when
-    /// the run ends); prefer a runtime when you spawn many pipelines.
+    /// The task runs on the pipeline's runtime ([`on`](Self::on), or the
+    /// default one the enabled features provide). A runtime-free pipeline has
+    /// no executor to spawn on and starts no thread for one: the run then
+    /// makes progress only while the handle is awaited (awaiting
+    /// [`shutdown`](PipelineHandle::shutdown) or
+    /// [`abort`](PipelineHandle::abort) drives it too), and
+    /// [`detach`](PipelineHandle::detach) is refused.
     ///
     /// Dropping the handle cancels the run, like a `JoinHandle`; call
     /// [`detach`](PipelineHandle::detach) to let it finish on its own.
@@ -45,11 +47,15 @@ where
     pub fn spawn<C>(mut self, consumer: C) -> PipelineHandle
     where
         C: Sink<S::Item> + Send + 'static,
-        C::Error: Error + Send + Sync + 'static,
+        C::Error: Into<BoxError>,
     {
         let ctx = self.core.ctx.clone();
-        let info = self.core.add_stage("consumer", StageKind::Consumer);
-        let join = ctx.runtime_or_free().spawn(self.run_into(consumer, info));
+        let info = self.core.add_consumer();
+        let run = self.run_into(consumer, info);
+        let join = match ctx.executor() {
+            Some(rt) => Join::Spawned(rt.spawn(run)),
+            None => Join::Inline(Box::pin(run)),
+        };
         PipelineHandle {
             join: Some(join),
             monitor: Monitor::new(ctx),
@@ -70,7 +76,7 @@ where
     pub fn spawn_on<C>(self, runtime: impl Runtime, consumer: C) -> PipelineHandle
     where
         C: Sink<S::Item> + Send + 'static,
-        C::Error: Error + Send + Sync + 'static,
+        C::Error: Into<BoxError>,
     {
         self.on(runtime).spawn(consumer)
     }
@@ -90,8 +96,26 @@ where
 /// column. A cancelled consumer is dropped without `poll_close`.
 #[must_use = "dropping a PipelineHandle cancels the run; call .detach() to let it run"]
 pub struct PipelineHandle {
-    join: Option<JoinHandle<RunResult>>,
+    join: Option<Join>,
     monitor: Monitor,
+}
+
+/// A spawned run, or (runtime-free) the run itself, driven by whoever polls
+/// the handle.
+enum Join {
+    Spawned(JoinHandle<RunResult>),
+    Inline(BoxFuture<'static, RunResult>),
+}
+
+impl Future for Join {
+    type Output = Result<RunResult, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut *self {
+            Join::Spawned(join) => Pin::new(join).poll(cx),
+            Join::Inline(run) => run.as_mut().poll(cx).map(Ok),
+        }
+    }
 }
 
 impl fmt::Debug for PipelineHandle {
@@ -175,15 +199,31 @@ impl PipelineHandle {
 
     /// Lets the run go on without anyone awaiting it. Its result is lost;
     /// keep a [`monitor`](Self::monitor) to watch it.
+    ///
+    /// # Panics
+    ///
+    /// If the run is runtime-free: it has no executor to go on without
+    /// its handle. Await the handle instead, or run the pipeline on a runtime
+    /// (`.on(..)`).
     pub fn detach(mut self) {
-        if let Some(join) = self.join.take() {
-            join.detach();
+        match self.join.take() {
+            Some(Join::Spawned(join)) => join.detach(),
+            Some(Join::Inline(_)) => panic!(
+                "flowline: a runtime-free run cannot be detached: it has no executor to run \
+                 on without its handle; await the handle, or run the pipeline on a runtime \
+                 with .on(..)"
+            ),
+            None => {}
         }
     }
 
     /// Whether the run has finished (completed, failed or was cancelled).
     pub fn is_finished(&self) -> bool {
-        self.join.as_ref().is_none_or(JoinHandle::is_finished)
+        match &self.join {
+            None => true,
+            Some(Join::Spawned(join)) => join.is_finished(),
+            Some(Join::Inline(_)) => false,
+        }
     }
 
     /// The live counts of the run: per stage, items in and out so far,
@@ -192,10 +232,70 @@ impl PipelineHandle {
         self.monitor.snapshot()
     }
 
+    /// A cloneable handle that can ask the run to stop while something else
+    /// awaits the [`PipelineHandle`] (for a runtime-free run, which only
+    /// progresses while its handle is awaited, or for a supervisor that only
+    /// signals).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer};
+    ///
+    /// let forever = producer::generator(|out| async move {
+    ///     for i in 0u64.. {
+    ///         out.emit(i).await;
+    ///     }
+    /// });
+    /// let handle = forever.spawn(consumer::discard());
+    /// let stop = handle.stop_handle();
+    /// let (result, ()) = futures::executor::block_on(async {
+    ///     futures::join!(handle, async move { stop.shutdown() })
+    /// });
+    /// let report = result.unwrap();
+    /// assert_eq!(report.delivered(), report.stages[0].items_out);
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            ctx: self.ctx().clone(),
+        }
+    }
+
     /// A cloneable view of the run's counts that outlives the handle (for a
     /// dashboard, or to read the final counts after a failed run).
     pub fn monitor(&self) -> Monitor {
         self.monitor.clone()
+    }
+}
+
+/// Asks a run to stop, from anywhere: made by
+/// [`PipelineHandle::stop_handle`]. The run's result still comes from
+/// awaiting its [`PipelineHandle`].
+#[derive(Clone)]
+pub struct StopHandle {
+    ctx: Arc<RunContext>,
+}
+
+impl fmt::Debug for StopHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StopHandle")
+            .field("finished", &self.ctx.lifecycle.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StopHandle {
+    /// Graceful stop, as [`PipelineHandle::shutdown`]: the sources stop,
+    /// what is in flight is delivered, the consumer is closed.
+    pub fn shutdown(&self) {
+        self.ctx.lifecycle.stop();
+    }
+
+    /// Stops now, as [`PipelineHandle::abort`]: what is in flight is
+    /// dropped and the consumer is not closed; the run ends with
+    /// [`PipelineError::Aborted`].
+    pub fn abort(&self) {
+        self.ctx.lifecycle.abort();
     }
 }
 
@@ -220,7 +320,8 @@ fn flatten(result: Result<RunResult, JoinError>) -> RunResult {
         Err(JoinError::Panicked(message)) => Err(PipelineError::Panicked {
             stage: "run".to_string(),
             message,
+            report: Box::default(),
         }),
-        Err(_) => Err(PipelineError::Aborted),
+        Err(_) => Err(PipelineError::aborted()),
     }
 }

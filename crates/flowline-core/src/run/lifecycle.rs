@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
-use event_listener::Event;
+use super::Flag;
 use futures::task::AtomicWaker;
 
 /// Shared by a run's context, its sources and its handle.
@@ -25,8 +25,7 @@ pub(crate) struct Lifecycle {
     /// Lifecycles of runs fed by this one (fan-out branches): halted with it.
     downstream: Mutex<Vec<std::sync::Weak<Lifecycle>>>,
     run_waker: AtomicWaker,
-    finished: AtomicBool,
-    finished_event: Event,
+    finished: Flag,
     started: OnceLock<Instant>,
 }
 
@@ -125,6 +124,14 @@ impl Lifecycle {
             .push(Arc::downgrade(other));
     }
 
+    /// Registers the task reading the run (its driver, or whoever polls the
+    /// pipeline as a plain stream) to be woken by [`halt`](Self::halt) and
+    /// [`abort`](Self::abort).
+    #[inline]
+    pub(crate) fn register_run_waker(&self, cx: &mut std::task::Context<'_>) {
+        self.run_waker.register(cx.waker());
+    }
+
     /// For the run's forwarding loop: registers its waker and tells whether
     /// the run is being aborted.
     #[inline]
@@ -144,25 +151,15 @@ impl Lifecycle {
 
     /// Marks the run finished (the consumer is closed, or the run failed).
     pub(crate) fn finish(&self) {
-        self.finished.store(true, Ordering::SeqCst);
-        self.finished_event.notify(usize::MAX);
+        self.finished.fire();
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        self.finished.load(Ordering::SeqCst)
+        self.finished.is_fired()
     }
 
     /// Resolves once [`finish`](Self::finish) has been called.
     pub(crate) async fn finished(&self) {
-        loop {
-            if self.is_finished() {
-                return;
-            }
-            let listener = self.finished_event.listen();
-            if self.is_finished() {
-                return;
-            }
-            listener.await;
-        }
+        self.finished.wait().await
     }
 }

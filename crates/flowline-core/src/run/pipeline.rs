@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, Stream, StreamExt as _};
 use pin_project_lite::pin_project;
 
-use super::{RunContext, StageInfo, StageKind};
+use super::{Flag, RunContext, StageInfo, StageKind};
 use crate::runtime::{JoinHandle, Runtime, RuntimeExt as _};
 use crate::stage::{Boundary, Filter, FilterMap, Inspect, Map, Then};
 
@@ -34,37 +34,11 @@ pub(crate) struct Core {
     /// Fired when the run's stream has ended: stage tasks still running then
     /// feed nobody (a `zip` that stopped reading one side, say), so they stop
     /// instead of waiting for room that will never come.
-    ended: Arc<EndSignal>,
+    ended: Arc<Flag>,
     /// End signals of pipelines absorbed into this one (fan-in).
-    linked_ends: Vec<Arc<EndSignal>>,
-}
-
-/// A one-shot signal: [`fire`](Self::fire) once, [`wait`](Self::wait) any
-/// number of times.
-#[derive(Debug, Default)]
-pub(crate) struct EndSignal {
-    fired: std::sync::atomic::AtomicBool,
-    event: event_listener::Event,
-}
-
-impl EndSignal {
-    fn fire(&self) {
-        self.fired.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.event.notify(usize::MAX);
-    }
-
-    async fn wait(&self) {
-        loop {
-            if self.fired.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            let listener = self.event.listen();
-            if self.fired.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            listener.await;
-        }
-    }
+    linked_ends: Vec<Arc<Flag>>,
+    /// The consumer stage's name, if the user gave one.
+    consumer_name: Option<String>,
 }
 
 impl Core {
@@ -83,6 +57,7 @@ impl Core {
             needs_drive: false,
             ended: Arc::default(),
             linked_ends: Vec::new(),
+            consumer_name: None,
         };
         (core, info)
     }
@@ -104,7 +79,18 @@ impl Core {
             needs_drive: true,
             ended: Arc::default(),
             linked_ends: Vec::new(),
+            consumer_name: None,
         }
+    }
+
+    /// Registers the consumer stage, under the name given with
+    /// [`Pipeline::consumer_named`] if any.
+    pub(crate) fn add_consumer(&mut self) -> Arc<StageInfo> {
+        let info = self.add_stage("consumer", StageKind::Consumer);
+        if let Some(name) = self.consumer_name.take() {
+            info.rename(name);
+        }
+        info
     }
 
     /// Index of the last stage.
@@ -173,7 +159,9 @@ impl Core {
     /// running stop at their next poll; lasting tasks go on.
     pub(crate) fn end_tasks(&self) {
         self.ended.fire();
-        self.linked_ends.iter().for_each(|end| end.fire());
+        self.linked_ends.iter().for_each(|end| {
+            end.fire();
+        });
     }
 
     /// Adds a task that runs to completion even after the run's stream has
@@ -183,7 +171,7 @@ impl Core {
         match &mut self.tasks {
             Tasks::Idle(tasks) => tasks.push(task),
             Tasks::Inline(tasks) => tasks.push(task),
-            Tasks::Spawned(handles) => match self.ctx.runtime() {
+            Tasks::Spawned(handles) => match self.ctx.executor() {
                 Some(rt) => handles.push(rt.spawn(task)),
                 None => unreachable!("spawned tasks imply a runtime"),
             },
@@ -201,7 +189,7 @@ impl Core {
     fn drive(&mut self, cx: &mut Context<'_>) {
         if let Tasks::Idle(tasks) = &mut self.tasks {
             let tasks = mem::take(tasks);
-            self.tasks = match self.ctx.runtime() {
+            self.tasks = match self.ctx.executor() {
                 Some(rt) => Tasks::Spawned(tasks.into_iter().map(|t| rt.spawn(t)).collect()),
                 None => Tasks::Inline(tasks.into_iter().collect()),
             };
@@ -293,7 +281,7 @@ impl<S> fmt::Debug for Pipeline<S> {
             .field("stages", &self.core.ctx.report(Default::default()).stages)
             .field(
                 "runtime",
-                &self.core.ctx.runtime().map_or("none", |rt| rt.name()),
+                &self.core.ctx.runtime_name(),
             )
             .finish_non_exhaustive()
     }
@@ -333,6 +321,29 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     pub fn named(self, name: impl Into<String>) -> Self {
         self.core.last_stage().rename(name.into());
+        self
+    }
+
+    /// Names the consumer stage this pipeline will be run into (by
+    /// [`run`](Self::run), [`spawn`](Self::spawn), [`collect`](Self::collect),
+    /// …), for reports and errors; unnamed it is `consumer#<index>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer, PipelineError};
+    ///
+    /// let failing = consumer::from_fn(|x: u32| async move {
+    ///     if x == 2 { Err(std::io::Error::other("disk full")) } else { Ok(()) }
+    /// });
+    /// let err = futures::executor::block_on(
+    ///     producer::iter(0..5u32).consumer_named("archive").run(failing),
+    /// )
+    /// .unwrap_err();
+    /// assert_eq!(err.stage(), "archive");
+    /// ```
+    pub fn consumer_named(mut self, name: impl Into<String>) -> Self {
+        self.core.consumer_name = Some(name.into());
         self
     }
 
@@ -552,6 +563,14 @@ impl<S: Stream> Pipeline<S> {
     }
 }
 
+/// A pipeline read as a plain stream yields its items; its boundary tasks
+/// are driven by whoever polls it when it has no runtime.
+///
+/// A failure ends the stream early: the items before it come out, then
+/// `None`, with no error to tell it from the end (a panic in a fused stage
+/// unwinds into the poller). To see failures, read it with
+/// [`into_try_stream`](Pipeline::into_try_stream), or run it with a
+/// terminal method.
 impl<S: Stream> Stream for Pipeline<S> {
     type Item = S::Item;
 
@@ -561,10 +580,26 @@ impl<S: Stream> Stream for Pipeline<S> {
         // Tasks are driven only when the stream runs dry: while it yields,
         // there is nothing they need to do for it, and polling them per item
         // would cost more than the item.
-        match this.stream.as_mut().poll_next(cx) {
+        let poll = match this.stream.as_mut().poll_next(cx) {
             Poll::Pending if this.core.needs_drive => {
                 this.core.drive(cx);
                 this.stream.poll_next(cx)
+            }
+            Poll::Pending => Poll::Pending,
+            ready => return ready,
+        };
+        match poll {
+            // A failed run's queues wait forever rather than end, so that no
+            // stage mistakes a failure for a finished stream; to a plain
+            // stream reader the run ends here (see `into_try_stream`).
+            Poll::Pending => {
+                let lifecycle = &this.core.ctx.lifecycle;
+                lifecycle.register_run_waker(cx);
+                if lifecycle.is_halted() {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Pending
+                }
             }
             ready => ready,
         }

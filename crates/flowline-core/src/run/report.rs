@@ -104,7 +104,7 @@ impl StageReport {
 ///      elapsed "
 /// ));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RunReport {
     /// Every stage, source first, consumer last.

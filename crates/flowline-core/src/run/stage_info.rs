@@ -215,9 +215,12 @@ impl StageInfo {
             *i = map(*i);
         }
         let mut name = self.name.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((prefix, index)) = name.rsplit_once('#') {
+        // A generated name is `<prefix>#<index>` plus a branch suffix
+        // (`.1`) in a fan-out branch; a user's name is left alone.
+        if let Some((prefix, rest)) = name.rsplit_once('#') {
+            let (index, suffix) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
             if index == old.to_string() {
-                *name = format!("{prefix}#{new}");
+                *name = format!("{prefix}#{new}{suffix}");
             }
         }
     }

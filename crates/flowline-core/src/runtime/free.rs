@@ -49,4 +49,8 @@ impl Runtime for RuntimeFree {
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         async_io::Timer::at(deadline).map(drop).boxed()
     }
+
+    fn has_executor(&self) -> bool {
+        false
+    }
 }

@@ -11,6 +11,10 @@
 
 mod free;
 mod join;
+#[cfg(feature = "smol")]
+mod smol;
+#[cfg(feature = "tokio")]
+mod tokio;
 
 use std::fmt;
 use std::future::Future;
@@ -21,6 +25,10 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 
 pub use free::RuntimeFree;
+#[cfg(feature = "smol")]
+pub use self::smol::SmolRuntime;
+#[cfg(feature = "tokio")]
+pub use self::tokio::{NoTokioRuntime, TokioRuntime};
 pub(crate) use join::panic_message;
 pub use join::{JoinError, JoinHandle};
 
@@ -73,6 +81,44 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> Instant {
         Instant::now()
     }
+
+    /// Whether [`spawn_boxed`](Self::spawn_boxed) hands tasks to an executor
+    /// of its own. `false` for [`RuntimeFree`]: a pipeline on it polls its
+    /// tasks inside its own future and starts no thread for them.
+    fn has_executor(&self) -> bool {
+        true
+    }
+}
+
+/// The runtime a pipeline runs on when none is named, by cargo feature:
+///
+/// - `tokio` enabled and called inside a tokio runtime: that runtime;
+/// - otherwise, `smol` enabled: smol's global executor;
+/// - otherwise `None`: runtime-free, the pipeline is one future.
+///
+/// A pipeline resolves this when its run starts (its first poll, or
+/// `spawn`), not when it is built, so building outside a tokio runtime and
+/// running inside one picks tokio. [`Pipeline::on`](crate::Pipeline::on) /
+/// [`on_runtime`](crate::Pipeline::on_runtime) always win.
+///
+/// # Examples
+///
+/// ```
+/// let rt = flowline_core::runtime::default_runtime();
+/// # #[cfg(feature = "smol")]
+/// assert_eq!(rt.unwrap().name(), "smol"); // not inside tokio here
+/// # #[cfg(not(any(feature = "smol", feature = "tokio")))]
+/// assert!(rt.is_none());
+/// ```
+pub fn default_runtime() -> Option<Arc<dyn Runtime>> {
+    #[cfg(feature = "tokio")]
+    if let Ok(rt) = TokioRuntime::try_current() {
+        return Some(Arc::new(rt));
+    }
+    #[cfg(feature = "smol")]
+    return Some(Arc::new(SmolRuntime::new()));
+    #[allow(unreachable_code)]
+    None
 }
 
 impl<R: Runtime + ?Sized> Runtime for Arc<R> {
@@ -90,6 +136,9 @@ impl<R: Runtime + ?Sized> Runtime for Arc<R> {
     }
     fn now(&self) -> Instant {
         (**self).now()
+    }
+    fn has_executor(&self) -> bool {
+        (**self).has_executor()
     }
 }
 

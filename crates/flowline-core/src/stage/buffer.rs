@@ -123,10 +123,10 @@ where
                     Offered::Done => {}
                     Offered::Closed => return,
                     Offered::Overflowed => {
-                        ctx.fail(PipelineError::Failed {
-                            stage: info.name(),
-                            source: Box::new(Overflowed { capacity }),
-                        });
+                        ctx.fail(PipelineError::failed(
+                            info.name(),
+                            Box::new(Overflowed { capacity }),
+                        ));
                         tx.close();
                         return;
                     }

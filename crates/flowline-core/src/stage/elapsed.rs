@@ -22,7 +22,7 @@ use std::time::Duration;
 ///         .named("lookup")
 ///         .collect(),
 /// );
-/// let Err(PipelineError::Failed { stage, source }) = result else { panic!() };
+/// let Err(PipelineError::Failed { stage, source, .. }) = result else { panic!() };
 /// assert_eq!(stage, "lookup");
 /// let elapsed = source.downcast_ref::<Elapsed>().unwrap();
 /// assert_eq!(elapsed.limit(), Duration::from_millis(50));

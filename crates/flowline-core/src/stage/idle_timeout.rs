@@ -65,10 +65,7 @@ impl<S: Stream> Stream for IdleTimeout<S> {
         futures::ready!(sleep.as_mut().poll(cx));
         *this.sleep = None;
         *this.done = true;
-        this.ctx.fail(PipelineError::Failed {
-            stage: this.info.name(),
-            source: Box::new(Elapsed::new(*this.limit, "waiting for the next item")),
-        });
+        this.ctx.fail(PipelineError::failed(this.info.name(), Box::new(Elapsed::new(*this.limit, "waiting for the next item"))));
         Poll::Ready(None)
     }
 }

@@ -105,7 +105,13 @@ where
                         Err(handling) => *this.handling = Some(handling),
                     },
                     Verdict::Skipped | Verdict::DeadLettered => {}
-                    Verdict::Stop => *this.done = true,
+                    // The run has failed (the policy recorded it and halted the
+                    // run): wait for the driver to stop us rather than end
+                    // the stream, which downstream would take for completion.
+                    Verdict::Stop => {
+                        *this.handling = Some((Box::pin(futures::future::pending()), attempt));
+                        return Poll::Pending;
+                    }
                 }
                 continue;
             }

@@ -112,7 +112,12 @@ where
                         }
                     }
                     Verdict::Skipped | Verdict::DeadLettered => {}
-                    Verdict::Stop => *this.done = true,
+                    // The run has failed and is halted: never end the stream
+                    // as if it had completed (see `TryMap`).
+                    Verdict::Stop => {
+                        *this.handling = Some(Box::pin(futures::future::pending()));
+                        return Poll::Pending;
+                    }
                 }
                 continue;
             }

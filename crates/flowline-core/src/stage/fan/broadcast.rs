@@ -140,12 +140,12 @@ impl<S: Stream> Pipeline<S> {
                         Offered::Done => {}
                         Offered::Closed => *slot = None,
                         Offered::Overflowed => {
-                            contexts[i].fail(PipelineError::Failed {
-                                stage: infos[i].name(),
-                                source: Box::new(Overflowed {
+                            contexts[i].fail(PipelineError::failed(
+                                infos[i].name(),
+                                Box::new(Overflowed {
                                     capacity: *capacity,
                                 }),
-                            });
+                            ));
                             *slot = None;
                         }
                     }

@@ -88,9 +88,9 @@ impl Split {
         let mut infos = Vec::with_capacity(branches);
         let mut index = 0;
         for branch in 0..branches {
-            let ctx = RunContext::branch_of(&core.ctx);
+            // Named `<prefix>#<index>.<branch>`, like every stage of the branch.
+            let ctx = RunContext::branch_of(&core.ctx, branch);
             let (i, info) = ctx.add_stage(prefix, StageKind::FanOut, vec![core.last_index()]);
-            info.rename(format!("{prefix}#{i}.{branch}"));
             index = i;
             contexts.push(ctx);
             infos.push(info);
