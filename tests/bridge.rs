@@ -473,17 +473,17 @@ fn shutdown_closes_the_feeder_and_delivers_what_was_accepted(rt: Rt) {
         feeder.try_push(0).unwrap();
         feeder.try_push(1).unwrap();
         let handle = pipeline.on_runtime(env.runtime.clone()).spawn(consumer);
-        // The feeder took [0, 1]; the consumer holds 0. Fill the queue again.
-        assert!(env.eventually(LIMIT, || feeder.is_empty()).await);
-        feeder.try_push(2).unwrap();
-        feeder.try_push(3).unwrap();
-        let blocked = {
-            let feeder = feeder.clone();
-            thread::spawn(move || feeder.push(4))
-        };
+        let stop = handle.stop_handle();
         let checks = async {
-            // Runs after `shutdown` has asked the run to stop (`join` polls
-            // it first), while the consumer is still held on item 0.
+            // The feeder took [0, 1]; the consumer holds 0. Fill the queue again.
+            assert!(env.eventually(LIMIT, || feeder.is_empty()).await);
+            feeder.try_push(2).unwrap();
+            feeder.try_push(3).unwrap();
+            let blocked = {
+                let feeder = feeder.clone();
+                thread::spawn(move || feeder.push(4))
+            };
+            stop.shutdown(); // the consumer is still held on item 0
             assert!(
                 env.eventually(LIMIT, || blocked.is_finished()).await,
                 "a push blocked at shutdown must fail at once"
@@ -495,7 +495,9 @@ fn shutdown_closes_the_feeder_and_delivers_what_was_accepted(rt: Rt) {
             assert_eq!(feeder.send(7).await, Err(PushError(7)));
             open.store(true, SeqCst);
         };
-        let (report, ()) = futures::join!(handle.shutdown(), checks);
+        // Awaited together: a runtime-free run progresses only while its
+        // handle is awaited.
+        let (report, ()) = futures::join!(handle, checks);
         let report = report.expect("a shut-down feeder run completes");
         assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
         assert_eq!(report.stages[0].items_out, 4);
@@ -512,17 +514,19 @@ fn shutdown_ends_an_idle_feeder_pipeline(rt: Rt) {
             .map(|x| x * 10)
             .on_runtime(env.runtime.clone())
             .spawn(flowline::consumer::count());
-        for i in 0..3 {
-            feeder.push(i).unwrap();
-        }
-        let monitor = handle.monitor();
-        assert!(
-            env.eventually(LIMIT, || monitor.snapshot().stages[0].stage.items_out == 3)
-                .await
-        );
-        let stop = handle.shutdown();
-        let report = match future::select(Box::pin(stop), Box::pin(env.sleep(LIMIT))).await {
-            Either::Left((report, _)) => report.unwrap(),
+        let (monitor, stop) = (handle.monitor(), handle.stop_handle());
+        let run = futures::future::join(handle, async {
+            for i in 0..3 {
+                feeder.push(i).unwrap(); // room for 4: never blocks
+            }
+            assert!(
+                env.eventually(LIMIT, || monitor.snapshot().stages[0].stage.items_out == 3)
+                    .await
+            );
+            stop.shutdown();
+        });
+        let report = match future::select(Box::pin(run), Box::pin(env.sleep(LIMIT))).await {
+            Either::Left(((report, ()), _)) => report.unwrap(),
             Either::Right(_) => panic!("shutdown waited for the live feeder"),
         };
         assert_eq!(report.delivered(), 3);
