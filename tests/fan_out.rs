@@ -179,7 +179,8 @@ fn balance_hands_every_item_to_exactly_one_worker(rt: Rt) {
             assert!(got.windows(2).all(|w| w[0] < w[1]), "worker {i} order");
             let stage = report.stage(&format!("balance#1.{i}")).unwrap();
             assert_eq!(stage.items_out, got.len() as u64);
-            assert_eq!(stage.items_in, 3_000);
+            // A balance branch's input is what it took from the shared queue.
+            assert_eq!(stage.items_in, got.len() as u64);
             taken += stage.items_out;
             all.extend(got);
         }

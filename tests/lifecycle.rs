@@ -202,7 +202,8 @@ fn detached_runs_finish(rt: Rt) {
         let monitor = handle.monitor();
         if env.kind == Rt::Free {
             // Nothing would drive a detached runtime-free run: refused.
-            let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle.detach()));
+            let refused =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle.detach()));
             let payload = refused.unwrap_err();
             let message = payload
                 .downcast_ref::<String>()

@@ -92,7 +92,10 @@ fn a_failed_run_never_closes_the_consumer(rt: Rt) {
                         assert!(matches!(err, PipelineError::Panicked { .. }), "{case}")
                     }
                 }
-                assert!(!seen.closed.load(SeqCst), "{case}: a failed run closed the sink");
+                assert!(
+                    !seen.closed.load(SeqCst),
+                    "{case}: a failed run closed the sink"
+                );
                 let items = seen.items.lock().unwrap().clone();
                 assert!(items.len() <= 50, "{case}");
                 assert_eq!(items, (0..items.len() as u32).collect::<Vec<_>>(), "{case}");
@@ -166,7 +169,10 @@ fn merge_ends_when_a_side_fails(rt: Rt) {
             .unwrap_err();
         assert_eq!(err.stage(), "failing");
         let ticks = ticked.load(SeqCst);
-        assert!(ticks < TICKS as usize / 2, "the ticker ran on: {ticks} ticks");
+        assert!(
+            ticks < TICKS as usize / 2,
+            "the ticker ran on: {ticks} ticks"
+        );
     });
 }
 
@@ -308,7 +314,92 @@ fn a_runtime_free_spawn_runs_where_it_is_awaited(rt: Rt) {
     });
 }
 
+/// Completed runs hold nothing in flight, whatever the operator: batch,
+/// batch_weighted, debounce, sample, zip; a balance branch's input is what
+/// it took; a dropped broadcast branch's copies are counted.
+fn completed_runs_hold_nothing_in_flight(rt: Rt) {
+    rt.block_on(|env| async move {
+        let check = |report: &flowline::RunReport| {
+            assert_eq!(report.in_flight(), 0, "{report}");
+            assert!(report.stages.iter().all(|s| s.is_balanced()), "{report}");
+        };
+        let on = || env.runtime.clone();
+        let (batches, report) = producer::iter(0..1000u32)
+            .batch(64, Duration::from_millis(5))
+            .on_runtime(on())
+            .collect()
+            .await
+            .unwrap();
+        check(&report);
+        let batch = report.stage("batch#1").unwrap();
+        assert_eq!(
+            (batch.items_out, batch.grouped),
+            (batches.len() as u64, 1000 - batches.len() as u64)
+        );
+        let (_, report) = producer::iter(0..1000u32)
+            .batch_weighted(64, Duration::from_millis(5), |_| 1)
+            .on_runtime(on())
+            .collect()
+            .await
+            .unwrap();
+        check(&report);
+        let (out, report) = producer::iter(0..20u32)
+            .debounce(Duration::from_millis(50))
+            .on_runtime(on())
+            .collect()
+            .await
+            .unwrap();
+        check(&report);
+        assert_eq!(out, [19]);
+        assert_eq!(report.stage("debounce#1").unwrap().discarded, 19);
+        let (_, report) = producer::iter(0..50u32)
+            .sample(Duration::from_millis(1))
+            .on_runtime(on())
+            .collect()
+            .await
+            .unwrap();
+        check(&report);
+        let (pairs, report) = producer::iter(0..10u32)
+            .boundary(2)
+            .zip(producer::iter(0..30u32).boundary(2))
+            .on_runtime(on())
+            .collect()
+            .await
+            .unwrap();
+        check(&report);
+        assert_eq!(pairs.len(), 10);
+        let mut branches = producer::iter(0..100u32).on_runtime(on()).balance(2, 4);
+        let (b, a) = (branches.pop().unwrap(), branches.pop().unwrap());
+        let (out, report) = a.merge(b).collect().await.unwrap();
+        check(&report);
+        assert_eq!(out.len(), 100);
+        let inputs: u64 = report
+            .stages
+            .iter()
+            .filter(|s| s.name.starts_with("balance"))
+            .map(|s| s.items_in)
+            .sum();
+        assert_eq!(inputs, 100, "{report}");
+        let mut branches = producer::iter(0..100u32).on_runtime(on()).broadcast(
+            2,
+            4,
+            flowline::Overflow::Backpressure,
+        );
+        let kept = branches.remove(0);
+        let dropped = branches.remove(0);
+        let monitor = dropped.monitor();
+        drop(dropped);
+        let (out, report) = kept.collect().await.unwrap();
+        check(&report);
+        assert_eq!(out.len(), 100);
+        let gone = monitor.report();
+        let branch = gone.stage("broadcast#1.1").unwrap();
+        assert_eq!((branch.items_in, branch.discarded), (100, 100), "{gone}");
+    });
+}
+
 on_all_runtimes!(
+    completed_runs_hold_nothing_in_flight,
     a_failed_run_never_closes_the_consumer,
     a_failure_at_the_end_does_not_commit,
     merge_ends_when_a_side_fails,

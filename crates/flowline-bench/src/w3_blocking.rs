@@ -1,14 +1,13 @@
 //! W3 — blocking work: flowline's `map_blocking` against a `spawn_blocking`
 //! (tokio) or `blocking::unblock` (smol's pool) per item, and the checksum
-//! job against a single-threaded loop and `sha256sum`.
+//! job against `b3sum` and `sha256sum`.
 //!
 //! (i) n items that each sleep 5 ms, 32 at a time: efficiency = ideal
 //!     (n × 5 ms / 32) / measured; target ≥ 0.96 and no worse than either peer.
 //! (ii) no-op items: per-item overhead; target ≤ 1/10 of `spawn_blocking`.
-//! (iii) the checksum job (`examples/checksum/job.rs`) on a generated tree.
+//! (iii), (iv) the checksum job (`examples/checksum`) against `b3sum` and
+//!     `sha256sum`: see [`checksum`].
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +17,8 @@ use futures::StreamExt;
 
 use crate::harness::{tokio_runtime, Config, Report};
 
-#[path = "../../../examples/checksum/job.rs"]
-mod checksum_job;
+#[path = "w3_checksum.rs"]
+mod checksum;
 
 const W: &str = "W3";
 const IN_FLIGHT: usize = 32;
@@ -227,113 +226,6 @@ pub fn run(cfg: &Config, report: &mut Report) {
         r <= 0.1,
     );
 
-    // (iii) the checksum job.
-    let files = if cfg.quick { 40 } else { 200 };
-    let dir = std::env::temp_dir().join(format!("flowline-bench-w3-{}", std::process::id()));
-    let paths = make_tree(&dir, files, 256 * 1024);
-    let bytes = files as u64 * 256 * 1024;
-    let fl = report.measure(
-        cfg,
-        W,
-        "(iii) checksum flowline x4",
-        "smol",
-        files as u64,
-        files as u64,
-        || {
-            let sums = smol::block_on(checksum_job::checksum_tree(
-                &dir,
-                4,
-                Some(smol_rt.clone()),
-                |_| {},
-            ));
-            sums.unwrap().files.len() as u64
-        },
-    );
-    let single = report.measure(
-        cfg,
-        W,
-        "(iii) checksum single-threaded loop",
-        "none",
-        files as u64,
-        files as u64,
-        || single_threaded(&dir),
-    );
-    let tool = report.measure(
-        cfg,
-        W,
-        "(iii) sha256sum on the same files",
-        "process",
-        files as u64,
-        files as u64,
-        || sha256sum(&paths),
-    );
-    let mbps = |c: &crate::harness::Case| bytes as f64 / 1e6 / c.median.as_secs_f64();
-    report.note(
-        W,
-        format!(
-            "(iii) {files} files x 256 KiB (page cache warm): flowline {:.0} MB/s, single-threaded {:.0} MB/s, sha256sum {:.0} MB/s",
-            mbps(&fl),
-            mbps(&single),
-            mbps(&tool)
-        ),
-    );
-    let r = single.median.as_secs_f64() / fl.median.as_secs_f64();
-    report.compare(
-        W,
-        "(iii) checksum speed-up vs single-threaded",
-        r,
-        ">= 1.0",
-        r >= 1.0,
-    );
-    let r = tool.median.as_secs_f64() / fl.median.as_secs_f64();
-    report.compare(
-        W,
-        "(iii) checksum speed-up vs sha256sum",
-        r,
-        ">= 1.0",
-        r >= 1.0,
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn make_tree(dir: &Path, files: usize, size: usize) -> Vec<PathBuf> {
-    let _ = std::fs::remove_dir_all(dir);
-    let mut paths = Vec::with_capacity(files);
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for i in 0..files {
-        let path = dir.join(format!("d{}", i % 10)).join(format!("f{i:04}"));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let data: Vec<u8> = (0..size)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        std::fs::write(&path, data).unwrap();
-        paths.push(path);
-    }
-    paths.sort();
-    paths
-}
-
-fn single_threaded(dir: &Path) -> u64 {
-    let mut n = 0;
-    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
-        if entry.file_type().is_file() {
-            let (hex, _) = checksum_job::hash_file(entry.path()).unwrap();
-            n += u64::from(!hex.is_empty());
-        }
-    }
-    n
-}
-
-fn sha256sum(paths: &[PathBuf]) -> u64 {
-    let out = Command::new("sha256sum")
-        .args(paths)
-        .output()
-        .expect("sha256sum");
-    assert!(out.status.success());
-    out.stdout.iter().filter(|&&b| b == b'\n').count() as u64
+    // (iii), (iv): the checksum job against `b3sum` and `sha256sum`.
+    checksum::run(cfg, report, &smol_rt);
 }

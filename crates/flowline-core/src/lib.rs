@@ -48,6 +48,7 @@ pub mod policy;
 pub mod producer;
 pub mod runtime;
 pub mod stage;
+pub mod time;
 
 mod rejection;
 mod run;
@@ -56,7 +57,7 @@ pub use consumer::Consumer;
 pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
 pub use run::{
-    BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, StopHandle, Snapshot, StageKind,
-    StageReport, StageSnapshot, Topology, TryPipeline,
+    BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, Snapshot, StageKind,
+    StageReport, StageSnapshot, StopHandle, Topology, TryPipeline,
 };
 pub use stage::Overflow;

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use futures::{Sink, Stream};
 
-use super::{BoxError, Lifecycle, Pipeline, PipelineError, RunContext, RunReport, StageInfo, StageKind};
+use super::{
+    BoxError, Lifecycle, Pipeline, PipelineError, RunContext, RunReport, StageInfo, StageKind,
+};
 use std::convert::Infallible;
 
 use crate::consumer;
@@ -277,11 +279,9 @@ impl Drop for Taken<'_> {
 /// recorded is an abort), or its report. Either way with the counts as they
 /// stand now.
 fn outcome(ctx: &RunContext, elapsed: Duration) -> Result<RunReport, PipelineError> {
-    let error = ctx.take_error().or_else(|| {
-        ctx.lifecycle
-            .is_halted()
-            .then(PipelineError::aborted)
-    });
+    let error = ctx
+        .take_error()
+        .or_else(|| ctx.lifecycle.is_halted().then(PipelineError::aborted));
     #[cfg(feature = "tracing")]
     super::trace::run_finished(ctx, elapsed, error.as_ref());
     let report = ctx.report(elapsed);
@@ -308,7 +308,26 @@ where
 {
     let ctx = pipeline.core.ctx.clone();
     let start = ctx.lifecycle.start();
+    // User code polled here (fused stages, the consumer) sees the run's
+    // runtime as `time::current_runtime`.
+    let runtime = ctx.runtime();
     let stopped = poll_fn(|cx| {
+        crate::time::enter(runtime.as_ref(), || {
+            poll_step(&ctx, pipeline.as_mut(), &mut step, cx)
+        })
+    })
+    .await;
+    finish_run(ctx, pipeline, info, stopped, start).await
+}
+
+/// One poll of the driving loop (see [`drive`]).
+fn poll_step<S: Stream, E: Into<BoxError>>(
+    ctx: &RunContext,
+    mut pipeline: Pin<&mut Pipeline<S>>,
+    step: &mut impl FnMut(Pin<&mut Pipeline<S>>, &mut Context<'_>) -> Poll<Result<(), E>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Stop>> {
+    {
         if ctx.lifecycle.poll_abort(cx) {
             return Poll::Ready(Err(Stop::Aborted));
         }
@@ -327,8 +346,18 @@ where
             Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Sink(e.into()))),
             Err(payload) => Poll::Ready(Err(Stop::Panic(payload))),
         }
-    })
-    .await;
+    }
+}
+
+/// Records how the run stopped, then waits until everything it started has
+/// stopped (see [`drive`]). Returns the time the run took.
+async fn finish_run<S: Stream>(
+    ctx: Arc<RunContext>,
+    mut pipeline: Pin<&mut Pipeline<S>>,
+    info: &StageInfo,
+    stopped: Result<(), Stop>,
+    start: std::time::Instant,
+) -> Duration {
     match stopped {
         Ok(()) => {}
         Err(Stop::Aborted) => ctx.fail(PipelineError::aborted()),
@@ -343,11 +372,13 @@ where
     if ctx.has_failed() || ctx.lifecycle.is_halted() {
         core.cancel_tasks();
     } else {
+        ctx.mark_completed();
         // The stream has ended: a stage task still running feeds nobody.
         core.end_tasks();
     }
     // Nothing the run started outlives it, and the counts are final.
     poll_fn(|cx| core.poll_finish(cx)).await;
+    ctx.orphans_gone().await;
     ctx.calls_idle().await;
     start.elapsed()
 }

@@ -21,9 +21,9 @@ mod report;
 mod signal;
 mod snapshot;
 mod stage_info;
-mod try_stream;
 #[cfg(feature = "tracing")]
 mod trace;
+mod try_stream;
 
 pub(crate) use context::RunContext;
 pub use describe::Topology;

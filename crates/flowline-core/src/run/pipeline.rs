@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 use super::{Flag, RunContext, StageInfo, StageKind};
 use crate::runtime::{JoinHandle, Runtime, RuntimeExt as _};
 use crate::stage::{Boundary, Filter, FilterMap, Inspect, Map, Then};
+use crate::time::InRuntime;
 
 /// The tasks a pipeline's boundaries need, and how they are being run.
 enum Tasks {
@@ -122,9 +123,10 @@ impl Core {
         let last = map(other.last);
         // `other`'s tasks keep their own end signal (its stage tasks are
         // wrapped in it, its lasting tasks are not); ending this run fires it.
-        self.linked_ends.push(other.ended);
-        self.linked_ends.extend(other.linked_ends);
-        match other.tasks {
+        let mut other = other;
+        self.linked_ends.push(other.ended.clone());
+        self.linked_ends.extend(mem::take(&mut other.linked_ends));
+        match mem::replace(&mut other.tasks, Tasks::Idle(Vec::new())) {
             Tasks::Idle(tasks) => tasks.into_iter().for_each(|t| self.add_lasting_task(t)),
             Tasks::Inline(mut tasks) => {
                 self.add_lasting_task(Box::pin(
@@ -172,7 +174,7 @@ impl Core {
             Tasks::Idle(tasks) => tasks.push(task),
             Tasks::Inline(tasks) => tasks.push(task),
             Tasks::Spawned(handles) => match self.ctx.executor() {
-                Some(rt) => handles.push(rt.spawn(task)),
+                Some(rt) => handles.push(rt.spawn(InRuntime::new(task, rt.clone()))),
                 None => unreachable!("spawned tasks imply a runtime"),
             },
         }
@@ -190,7 +192,12 @@ impl Core {
         if let Tasks::Idle(tasks) = &mut self.tasks {
             let tasks = mem::take(tasks);
             self.tasks = match self.ctx.executor() {
-                Some(rt) => Tasks::Spawned(tasks.into_iter().map(|t| rt.spawn(t)).collect()),
+                Some(rt) => Tasks::Spawned(
+                    tasks
+                        .into_iter()
+                        .map(|t| rt.spawn(InRuntime::new(t, rt.clone())))
+                        .collect(),
+                ),
                 None => Tasks::Inline(tasks.into_iter().collect()),
             };
             // Spawned tasks run by themselves: nothing more to do per poll.
@@ -228,6 +235,21 @@ impl Core {
                     handles.pop();
                 }
                 Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl Drop for Core {
+    /// A core dropped with spawned tasks still running (a fan-out's upstream,
+    /// dropped inside the fan-out task) cancels them and leaves their handles
+    /// to its run, which waits for them before it returns.
+    fn drop(&mut self) {
+        if let Tasks::Spawned(handles) = &mut self.tasks {
+            let running: Vec<_> = handles.drain(..).filter(|h| !h.is_finished()).collect();
+            if !running.is_empty() {
+                running.iter().for_each(JoinHandle::abort);
+                self.ctx.adopt_orphans(running);
             }
         }
     }
@@ -279,10 +301,7 @@ impl<S> fmt::Debug for Pipeline<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("stages", &self.core.ctx.report(Default::default()).stages)
-            .field(
-                "runtime",
-                &self.core.ctx.runtime_name(),
-            )
+            .field("runtime", &self.core.ctx.runtime_name())
             .finish_non_exhaustive()
     }
 }

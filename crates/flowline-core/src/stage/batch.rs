@@ -120,7 +120,9 @@ impl<S: Stream, W: Weigh<S::Item>> Stream for Batcher<S, W> {
                     *this.weight = w;
                     this.batch.push(item);
                 }
+                // One unit out; its other items are grouped into it.
                 this.info.out.bump();
+                this.info.grouped.add(full.len() as u64 - 1);
                 return Poll::Ready(Some(full));
             }};
         }

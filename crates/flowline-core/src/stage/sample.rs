@@ -46,10 +46,20 @@ impl<S: Stream> Stream for Sample<S> {
             .clone();
         loop {
             match this.upstream.as_mut().poll_next(cx) {
-                Poll::Ready(Some(item)) => *this.latest = Some(item),
+                Poll::Ready(Some(item)) => {
+                    if this.latest.replace(item).is_some() {
+                        // Replaced before a tick: left out by design.
+                        this.info.discarded.add(1);
+                    }
+                }
                 // Like Kotlin's `sample`: an item newer than the last tick
                 // is not emitted when upstream ends.
-                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(None) => {
+                    if this.latest.take().is_some() {
+                        this.info.discarded.add(1);
+                    }
+                    return Poll::Ready(None);
+                }
                 Poll::Pending => break,
             }
         }
@@ -83,8 +93,8 @@ impl<S: Stream> Pipeline<S> {
     /// For high-rate readings where only the current value matters (gauges,
     /// progress). The clock starts at the first poll. An item that arrives
     /// after the last tick is not emitted when upstream ends (like Kotlin
-    /// Flow's `sample`). Skipped items show in the report as
-    /// `items_in - items_out` of this stage.
+    /// Flow's `sample`). Skipped items show in the report's
+    /// `discarded` column.
     ///
     /// # Panics
     ///

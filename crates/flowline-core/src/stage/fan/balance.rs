@@ -48,7 +48,8 @@ impl<S: Stream> Pipeline<S> {
         S::Item: Send + 'static,
     {
         check_fan("balance", branches, capacity, "");
-        let split = Split::new(&self.core, "balance", branches);
+        let mut split = Split::new(&self.core, "balance", branches);
+        split.shared = true;
         let (tx, rx) = async_channel::bounded(capacity);
         let mut upstream = Upstream::new(self, YIELD_EVERY);
         let task = async move {

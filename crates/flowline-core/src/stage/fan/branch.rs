@@ -20,12 +20,20 @@ pin_project! {
         #[pin]
         rx: Receiver<T>,
         info: Arc<StageInfo>,
+        // Takes from a queue its siblings share (`balance`): it counts what
+        // it takes as its input.
+        shared: bool,
     }
 }
 
 impl<T> Branch<T> {
-    pub(crate) fn new(rx: Receiver<T>, info: Arc<StageInfo>) -> Self {
-        Branch { rx, info }
+    /// A branch reading `rx`; `shared` if its siblings read it too (then
+    /// what it took is what went in).
+    pub(crate) fn new(rx: Receiver<T>, info: Arc<StageInfo>, shared: bool) -> Self {
+        if shared {
+            info.set_counts_in();
+        }
+        Branch { rx, info, shared }
     }
 }
 
@@ -45,6 +53,9 @@ impl<T> Stream for Branch<T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.project();
         let item = futures::ready!(this.rx.poll_next(cx));
+        if item.is_some() && *this.shared {
+            this.info.routed_in.add(1);
+        }
         Poll::Ready(this.info.emit(item))
     }
 }

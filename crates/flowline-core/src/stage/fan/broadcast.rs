@@ -131,6 +131,8 @@ impl<S: Stream> Pipeline<S> {
             while let Some(item) = upstream.next().await {
                 for (i, slot) in senders.iter_mut().enumerate() {
                     let Some((tx, capacity, overflow)) = slot else {
+                        // The branch was dropped: its copy is left out.
+                        infos[i].discarded.add(1);
                         continue;
                     };
                     let offered = upstream
@@ -138,7 +140,10 @@ impl<S: Stream> Pipeline<S> {
                         .await;
                     match offered {
                         Offered::Done => {}
-                        Offered::Closed => *slot = None,
+                        Offered::Closed => {
+                            infos[i].discarded.add(1);
+                            *slot = None;
+                        }
                         Offered::Overflowed => {
                             contexts[i].fail(PipelineError::failed(
                                 infos[i].name(),

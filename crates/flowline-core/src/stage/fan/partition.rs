@@ -62,13 +62,17 @@ impl<S: Stream> Pipeline<S> {
             .map(|_| async_channel::bounded(capacity))
             .unzip();
         let infos = split.infos.clone();
+        infos.iter().for_each(|info| info.set_counts_in());
         let mut upstream = Upstream::new(self, YIELD_EVERY);
         let task = async move {
             let mut open = branches;
             while let Some(item) = upstream.next().await {
                 let i = key(&item) % branches;
+                // Routed to branch `i`: its input, whether or not it is there.
+                infos[i].routed_in.add(1);
                 if upstream.wait(senders[i].send(item)).await.is_err() {
-                    infos[i].dropped.add(1);
+                    // The branch was dropped: left out by design.
+                    infos[i].discarded.add(1);
                     open = senders.iter().filter(|tx| !tx.is_closed()).count();
                 }
                 if open == 0 {

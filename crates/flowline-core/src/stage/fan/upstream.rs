@@ -78,6 +78,8 @@ pub(crate) struct Split {
     pub(crate) contexts: Vec<Arc<RunContext>>,
     pub(crate) infos: Vec<Arc<StageInfo>>,
     index: usize,
+    /// Whether the branches read one shared queue (`balance`).
+    pub(crate) shared: bool,
 }
 
 impl Split {
@@ -101,6 +103,7 @@ impl Split {
             contexts,
             infos,
             index,
+            shared: false,
         }
     }
 
@@ -121,6 +124,7 @@ impl Split {
             contexts,
             infos,
             index,
+            shared,
         } = self;
         let task: Shared<BoxFuture<'static, ()>> = async move {
             if let Err(payload) = AssertUnwindSafe(task).catch_unwind().await {
@@ -134,7 +138,7 @@ impl Split {
             .zip(contexts.into_iter().zip(infos))
             .map(|(rx, (ctx, info))| {
                 let core = Core::branch(ctx, index, task.clone().boxed());
-                Pipeline::from_parts(Branch::new(rx, info), core)
+                Pipeline::from_parts(Branch::new(rx, info, shared), core)
             })
             .collect()
     }
