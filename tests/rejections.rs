@@ -11,9 +11,9 @@ mod support;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use flowline::blocking::BlockingPool;
+use flowline::blocking::{BlockingOptions, BlockingPool};
 use flowline::stage::Overflow;
-use flowline::{bridge, producer, Pipeline, Snapshot};
+use flowline::{bridge, producer, time, Pipeline, Snapshot};
 use futures::Stream;
 use support::{Env, Rt};
 
@@ -222,24 +222,28 @@ fn map_concurrent_by_key(rt: Rt) {
     });
 }
 
-fn map_blocking(rt: Rt) {
+fn blocking_parallelism(rt: Rt) {
     rt.block_on(|env| async move {
         let f = |x: u32| x + 1;
-        let p = hinted!(bad: four().map_blocking(0, f), on: four(), good: .map_blocking(4, f));
-        assert_eq!(run(&env, p).await, [1, 2, 3, 4]);
+        let options = hinted!(
+            bad: BlockingOptions::new().unordered().parallelism(0),
+            on: BlockingOptions::new().unordered(), good: .parallelism(4)
+        );
+        let mut out = run(&env, four().map_blocking_with(options, f)).await;
+        out.sort_unstable();
+        assert_eq!(out, [1, 2, 3, 4]);
     });
 }
 
-fn map_blocking_unordered(rt: Rt) {
+fn interval(rt: Rt) {
     rt.block_on(|env| async move {
-        let f = |x: u32| x + 1;
-        let p = hinted!(
-            bad: four().map_blocking_unordered(0, f),
-            on: four(), good: .map_blocking_unordered(4, f)
+        use futures::StreamExt as _;
+        let ticks = hinted!(
+            bad: time::interval(Duration::ZERO),
+            good: time::interval(Duration::from_millis(100))
         );
-        let mut out = run(&env, p).await;
-        out.sort_unstable();
-        assert_eq!(out, [1, 2, 3, 4]);
+        let p = producer::from_stream(ticks.take(2)).map(|_| 1u32);
+        assert_eq!(run(&env, p).await, [1, 1]);
     });
 }
 
@@ -328,7 +332,7 @@ fn blocking_pool(rt: Rt) {
     rt.block_on(|env| async move {
         let pool = hinted!(bad: BlockingPool::new(0), good: BlockingPool::new(4));
         assert_eq!(pool.threads(), 4);
-        let p = four().map_blocking_on(&pool, |x| x * 2);
+        let p = four().map_blocking_with(BlockingOptions::new().pool(&pool), |x| x * 2);
         assert_eq!(run(&env, p).await, [0, 2, 4, 6]);
     });
 }
@@ -361,8 +365,8 @@ on_all_runtimes!(
     map_concurrent,
     map_concurrent_unordered,
     map_concurrent_by_key,
-    map_blocking,
-    map_blocking_unordered,
+    blocking_parallelism,
+    interval,
     batch,
     batch_weighted,
     sample,

@@ -33,6 +33,16 @@
 //! assert_eq!(report.delivered(), 6);
 //! ```
 
+//! # What the crate root exports
+//!
+//! The root re-exports what a user names to build, run and inspect a
+//! pipeline: the pipeline and run types, the traits, and every type a
+//! [`Pipeline`] method takes or fails with ([`Overflow`], [`Rate`],
+//! [`BlockingOptions`], [`BlockingPool`], [`ErrorPolicy`], [`Backoff`],
+//! [`DeadLetter`], [`Elapsed`], …). The streams stage methods return
+//! (`stage::Map`, `blocking::MapBlocking`, …) and the bridge's error types
+//! stay in their modules, as futures' adapters do.
+
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -53,6 +63,7 @@ pub mod time;
 mod rejection;
 mod run;
 
+pub use blocking::{BlockingOptions, BlockingPool};
 pub use consumer::Consumer;
 pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
@@ -60,4 +71,4 @@ pub use run::{
     BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, Snapshot, StageKind,
     StageReport, StageSnapshot, StopHandle, Topology, TryPipeline,
 };
-pub use stage::Overflow;
+pub use stage::{Elapsed, Overflow, Rate};

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use flowline::runtime::Runtime;
-use flowline::{consumer, producer, PipelineError, RunReport};
+use flowline::{consumer, producer, BlockingOptions, PipelineError, RunReport};
 
 pub mod check;
 pub mod cli;
@@ -103,11 +103,14 @@ pub async fn checksum_paths(
     let mut output_error = None;
     let result = producer::from_blocking_iter(tasks(paths))
         .named("walk")
-        .map_blocking(parallelism, move |task| match task {
-            Task::Named(path) => hash_entry(algo, path, Open::Named),
-            Task::Found(path) => hash_entry(algo, path, Open::Found),
-            Task::Done(entry) => entry,
-        })
+        .map_blocking_with(
+            BlockingOptions::new().parallelism(parallelism),
+            move |task| match task {
+                Task::Named(path) => hash_entry(algo, path, Open::Named),
+                Task::Found(path) => hash_entry(algo, path, Open::Found),
+                Task::Done(entry) => entry,
+            },
+        )
         .named("hash")
         .on_runtime(runtime)
         .run(consumer::from_fn(|entry: Entry| {
@@ -197,20 +200,23 @@ pub async fn check_list(
     let mut output_error = None;
     let result = producer::iter(lines)
         .named("list")
-        .map_blocking(parallelism, move |line: Line| match line {
-            Line::Misformatted(number) => Checked::Misformatted(number),
-            Line::Check(line) => {
-                let verdict = match hash_file(algo, &line.path, Open::Named) {
-                    Ok((hex, _)) if hex == line.hex => Verdict::Ok,
-                    Ok(_) => Verdict::Failed,
-                    Err(e) => Verdict::Unreadable {
-                        error: describe_error(&e),
-                        missing: e.kind() == io::ErrorKind::NotFound,
-                    },
-                };
-                Checked::File(line.path, verdict)
-            }
-        })
+        .map_blocking_with(
+            BlockingOptions::new().parallelism(parallelism),
+            move |line: Line| match line {
+                Line::Misformatted(number) => Checked::Misformatted(number),
+                Line::Check(line) => {
+                    let verdict = match hash_file(algo, &line.path, Open::Named) {
+                        Ok((hex, _)) if hex == line.hex => Verdict::Ok,
+                        Ok(_) => Verdict::Failed,
+                        Err(e) => Verdict::Unreadable {
+                            error: describe_error(&e),
+                            missing: e.kind() == io::ErrorKind::NotFound,
+                        },
+                    };
+                    Checked::File(line.path, verdict)
+                }
+            },
+        )
         .named("hash")
         .on_runtime(runtime)
         .run(consumer::from_fn(|checked: Checked| {

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::Stream;
-use std::future::Future;
 
 use super::drain_sink::DrainSink;
 use super::shared::Shared;

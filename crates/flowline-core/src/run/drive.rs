@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use futures::{Sink, Stream};
 
-use super::{
-    BoxError, Lifecycle, Pipeline, PipelineError, RunContext, RunReport, StageInfo, StageKind,
-};
+use super::{BoxError, Lifecycle, Pipeline, PipelineError, RunContext, RunReport, StageInfo};
 use std::convert::Infallible;
 
 use crate::consumer;
@@ -322,7 +320,7 @@ where
 
 /// One poll of the driving loop (see [`drive`]).
 fn poll_step<S: Stream, E: Into<BoxError>>(
-    ctx: &RunContext,
+    ctx: &Arc<RunContext>,
     mut pipeline: Pin<&mut Pipeline<S>>,
     step: &mut impl FnMut(Pin<&mut Pipeline<S>>, &mut Context<'_>) -> Poll<Result<(), E>>,
     cx: &mut Context<'_>,
@@ -338,7 +336,8 @@ fn poll_step<S: Stream, E: Into<BoxError>>(
             // Upstream tasks run while the consumer is busy, not only when it
             // asks for the next item (this matters without a runtime).
             pipeline.as_mut().project().core.poll_tasks(cx);
-            step(pipeline.as_mut(), cx)
+            // A blocking consumer learns its run here (its calls are the run's).
+            crate::blocking::run_scope::scope(&ctx, || step(pipeline.as_mut(), cx))
         }));
         match step {
             Ok(Poll::Pending) => Poll::Pending,
