@@ -225,13 +225,11 @@ fn map_concurrent_by_key(rt: Rt) {
 fn blocking_parallelism(rt: Rt) {
     rt.block_on(|env| async move {
         let f = |x: u32| x + 1;
-        let options = hinted!(
-            bad: BlockingOptions::new().unordered().parallelism(0),
-            on: BlockingOptions::new().unordered(), good: .parallelism(4)
+        let p = hinted!(
+            bad: four().map_blocking_with(BlockingOptions::new().parallelism(0), f),
+            on: four(), good: .map_blocking_with(BlockingOptions::new().parallelism(4), f)
         );
-        let mut out = run(&env, four().map_blocking_with(options, f)).await;
-        out.sort_unstable();
-        assert_eq!(out, [1, 2, 3, 4]);
+        assert_eq!(run(&env, p).await, [1, 2, 3, 4]);
     });
 }
 

@@ -64,8 +64,8 @@ impl BlockingOptions {
     pub fn parallelism(mut self, n: usize) -> Self {
         let Some(n) = NonZeroUsize::new(n) else {
             crate::rejection::reject(format_args!(
-                "blocking parallelism must be at least 1, got 0; \
-                 pass how many calls may run at once, e.g. .parallelism(4)"
+                "blocking parallelism must be at least 1, got 0; pass how many \
+                 calls may run at once, e.g. .map_blocking_with(BlockingOptions::new().parallelism(4), f)"
             ));
         };
         self.parallelism = Some(n);
