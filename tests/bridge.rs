@@ -451,7 +451,92 @@ fn finish_discards_unread_items_and_reports(rt: Rt) {
     });
 }
 
+/// `shutdown()` closes a feeder source although `Feeder` clones are alive:
+/// a pusher blocked at that moment and every later push get their item back
+/// with a closed error, the items accepted before are delivered, and the run
+/// completes.
+fn shutdown_closes_the_feeder_and_delivers_what_was_accepted(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<u32>(2);
+        let open = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (o, s, e) = (open.clone(), seen.clone(), env.clone());
+        let consumer = flowline::consumer::for_each(move |x: u32| {
+            s.lock().unwrap().push(x);
+            let (o, e) = (o.clone(), e.clone());
+            async move {
+                if x == 0 {
+                    gate(&e, &o).await; // held here until the test opens it
+                }
+            }
+        });
+        feeder.try_push(0).unwrap();
+        feeder.try_push(1).unwrap();
+        let handle = pipeline.on_runtime(env.runtime.clone()).spawn(consumer);
+        let stop = handle.stop_handle();
+        let checks = async {
+            // The feeder took [0, 1]; the consumer holds 0. Fill the queue again.
+            assert!(env.eventually(LIMIT, || feeder.is_empty()).await);
+            feeder.try_push(2).unwrap();
+            feeder.try_push(3).unwrap();
+            let blocked = {
+                let feeder = feeder.clone();
+                thread::spawn(move || feeder.push(4))
+            };
+            stop.shutdown(); // the consumer is still held on item 0
+            assert!(
+                env.eventually(LIMIT, || blocked.is_finished()).await,
+                "a push blocked at shutdown must fail at once"
+            );
+            assert_eq!(blocked.join().unwrap(), Err(PushError(4)));
+            assert!(feeder.is_closed());
+            assert_eq!(feeder.try_push(5), Err(TryPushError::Closed(5)));
+            assert_eq!(feeder.push(6), Err(PushError(6)));
+            assert_eq!(feeder.send(7).await, Err(PushError(7)));
+            open.store(true, SeqCst);
+        };
+        // Awaited together: a runtime-free run progresses only while its
+        // handle is awaited.
+        let (report, ()) = futures::join!(handle, checks);
+        let report = report.expect("a shut-down feeder run completes");
+        assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
+        assert_eq!(report.stages[0].items_out, 4);
+        assert_eq!(report.delivered(), 4);
+        drop(feeder); // alive all along: shutdown did not wait for it
+    });
+}
+
+/// `shutdown()` also ends a feeder pipeline asleep on an empty queue.
+fn shutdown_ends_an_idle_feeder_pipeline(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<u32>(4);
+        let handle = pipeline
+            .map(|x| x * 10)
+            .on_runtime(env.runtime.clone())
+            .spawn(flowline::consumer::count());
+        let (monitor, stop) = (handle.monitor(), handle.stop_handle());
+        let run = futures::future::join(handle, async {
+            for i in 0..3 {
+                feeder.push(i).unwrap(); // room for 4: never blocks
+            }
+            assert!(
+                env.eventually(LIMIT, || monitor.snapshot().stages[0].stage.items_out == 3)
+                    .await
+            );
+            stop.shutdown();
+        });
+        let report = match future::select(Box::pin(run), Box::pin(env.sleep(LIMIT))).await {
+            Either::Left(((report, ()), _)) => report.unwrap(),
+            Either::Right(_) => panic!("shutdown waited for the live feeder"),
+        };
+        assert_eq!(report.delivered(), 3);
+        assert_eq!(feeder.push(9), Err(PushError(9)));
+    });
+}
+
 on_all_runtimes!(
+    shutdown_closes_the_feeder_and_delivers_what_was_accepted,
+    shutdown_ends_an_idle_feeder_pipeline,
     dropping_the_drain_cancels_the_pipeline,
     finish_discards_unread_items_and_reports,
     many_feeders_deliver_every_item_once_in_order,

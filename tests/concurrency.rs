@@ -342,6 +342,82 @@ fn task_and_consumer_share_the_engine(rt: Rt) {
     });
 }
 
+/// Neither driver of a concurrent stage blocks its thread while the other
+/// runs user code. The stage's task pulls an item through an upstream `map`
+/// closure that blocks its (worker) thread until the consumer's thread has
+/// polled the stage once more: that poll must return (`Pending`, turned
+/// away) instead of waiting for the closure. Runtime-free there is one
+/// thread, so the two drivers never meet and the closure never waits.
+fn no_driver_blocks_while_the_other_runs_user_code(rt: Rt) {
+    use std::sync::atomic::AtomicBool;
+    use std::thread;
+
+    rt.block_on(|env| async move {
+        let consumer_thread = thread::current().id();
+        let open = Arc::new(AtomicBool::new(false));
+        let upstream_waker = Arc::new(futures::task::AtomicWaker::new());
+        let (blocked, released, timed_out) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (o, w) = (open.clone(), upstream_waker.clone());
+        let mut next = 0u32;
+        let gated = futures::stream::poll_fn(move |cx| {
+            w.register(cx.waker());
+            if !o.load(SeqCst) {
+                return std::task::Poll::Pending;
+            }
+            next += 1;
+            std::task::Poll::Ready((next <= 50).then_some(next - 1))
+        });
+        let (b, r, t) = (blocked.clone(), released.clone(), timed_out.clone());
+        let mut stream = producer::from_stream(gated)
+            .map(move |x| {
+                if thread::current().id() != consumer_thread && !b.swap(true, SeqCst) {
+                    // The first item the task pulls: hold its thread until the
+                    // consumer's thread shows it is free.
+                    let start = Instant::now();
+                    while !r.load(SeqCst) {
+                        if start.elapsed() > Duration::from_secs(10) {
+                            t.store(true, SeqCst);
+                            break;
+                        }
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                x
+            })
+            .map_concurrent(4, |x| async move { x })
+            .on_runtime(env.runtime.clone());
+        use futures::StreamExt as _;
+        // Starts the stage's task; upstream is still closed.
+        assert!(futures::poll!(stream.next()).is_pending());
+        open.store(true, SeqCst);
+        upstream_waker.wake(); // wakes the task (and the consumer)
+        if env.runtime.is_some() {
+            // The task pulls the first item on a worker thread and blocks
+            // there; the consumer has not been polled since.
+            assert!(
+                env.eventually(Duration::from_secs(20), || blocked.load(SeqCst))
+                    .await
+            );
+            let _ = futures::poll!(stream.next());
+            released.store(true, SeqCst);
+        }
+        let mut seen: Vec<u32> = Vec::new();
+        while let Some(x) = stream.next().await {
+            seen.push(x);
+        }
+        assert!(
+            !timed_out.load(SeqCst),
+            "the consumer's poll waited for user code running in the task"
+        );
+        assert_eq!(seen, (0..50).collect::<Vec<_>>());
+        assert_eq!(blocked.load(SeqCst), env.runtime.is_some());
+    });
+}
+
 #[test]
 fn concurrent_pipelines_are_send() {
     fn assert_send<T: Send>(_: &T) {}
@@ -375,4 +451,5 @@ on_all_runtimes!(
     panic_in_future_names_the_stage,
     dropping_the_run_cancels_in_flight_futures,
     task_and_consumer_share_the_engine,
+    no_driver_blocks_while_the_other_runs_user_code,
 );

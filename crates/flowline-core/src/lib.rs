@@ -60,6 +60,7 @@ pub mod runtime;
 pub mod stage;
 pub mod time;
 
+mod rejection;
 mod run;
 
 pub use blocking::{BlockingOptions, BlockingPool};

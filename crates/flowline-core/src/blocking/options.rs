@@ -60,12 +60,13 @@ impl BlockingOptions {
     /// # let _ = opts;
     /// ```
     #[must_use]
+    #[track_caller]
     pub fn parallelism(mut self, n: usize) -> Self {
         let Some(n) = NonZeroUsize::new(n) else {
-            panic!(
-                "flowline: blocking parallelism must be at least 1, got 0; pass how many \
+            crate::rejection::reject(format_args!(
+                "blocking parallelism must be at least 1, got 0; pass how many \
                  calls may run at once, e.g. .map_blocking_with(BlockingOptions::new().parallelism(4), f)"
-            );
+            ));
         };
         self.parallelism = Some(n);
         self

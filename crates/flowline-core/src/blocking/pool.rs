@@ -99,12 +99,14 @@ impl BlockingPool {
     /// assert_eq!(pool.threads(), 4);
     /// assert_eq!(pool.live_threads(), 0);
     /// ```
+    #[track_caller]
     pub fn new(threads: usize) -> Self {
-        assert!(
-            threads > 0,
-            "flowline: blocking pool threads must be at least 1, got 0; \
-             pass how many blocking calls may run at once, e.g. BlockingPool::new(4)"
-        );
+        if threads == 0 {
+            crate::rejection::reject(format_args!(
+                "blocking pool threads must be at least 1, got 0; \
+                 pass how many blocking calls may run at once, e.g. BlockingPool::new(4)"
+            ));
+        }
         Self::named(threads, "flowline-blk-")
     }
 

@@ -123,16 +123,18 @@ impl<S: Stream> Pipeline<S> {
     ///     println!("{item}");
     /// }
     /// ```
+    #[track_caller]
     pub fn into_drain(self, capacity: usize) -> Drain<S::Item>
     where
         S: Send + 'static,
         S::Item: Send + 'static,
     {
-        assert!(
-            capacity > 0,
-            "flowline: into_drain capacity must be at least 1, got 0; \
-             pass the number of items that may wait for the reader, e.g. .into_drain(64)"
-        );
+        if capacity == 0 {
+            crate::rejection::reject(format_args!(
+                "into_drain capacity must be at least 1, got 0; \
+                 pass the number of items that may wait for the reader, e.g. .into_drain(64)"
+            ));
+        }
         let shared = Arc::new(Shared::new(capacity));
         let sink = DrainSink::new(Feeder::new(shared.clone()));
         let feed = Feed::new(shared, None);

@@ -24,7 +24,10 @@ const PATIENCE: u32 = 8;
 /// - every failure hands the item back.
 ///
 /// The stream ends — after every item already pushed has been delivered —
-/// when [`close`](Self::close) is called or the last `Feeder` is dropped.
+/// when [`close`](Self::close) is called, the last `Feeder` is dropped, or
+/// the run it feeds is shut down
+/// ([`PipelineHandle::shutdown`](crate::PipelineHandle::shutdown), which
+/// closes the feeder as `close` does).
 ///
 /// # Caveats
 ///
@@ -70,7 +73,8 @@ impl<T> Feeder<T> {
     /// # Errors
     ///
     /// [`PushError`] with the item if the feeder is closed, or becomes closed
-    /// while this call waits (a blocked `push` wakes up at once).
+    /// while this call waits (a blocked `push` wakes up at once). Shutting
+    /// the run down closes it.
     ///
     /// # Caveats
     ///
@@ -260,8 +264,8 @@ impl<T> Feeder<T> {
         self.shared.close()
     }
 
-    /// Whether the feeder is closed (by [`close`](Self::close), or because the
-    /// pipeline was dropped).
+    /// Whether the feeder is closed (by [`close`](Self::close), because the
+    /// pipeline was dropped, or because its run was shut down).
     ///
     /// # Examples
     ///

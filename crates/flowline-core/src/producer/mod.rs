@@ -5,9 +5,11 @@
 //! generator ([`generator`]), any stream ([`from_stream`]) — and
 //! [`ProducerExt::into_pipeline`] starts one from any stream.
 //!
-//! Inside: `source.rs` (the counting source adapter), `generator.rs` (async
-//! generators with [`Emitter`]).
+//! Inside: `source.rs` (the counting source adapter), `generator.rs` (the
+//! async generator stream and the state it shares with its emitters),
+//! `emitter.rs` ([`Emitter`] and its [`Emit`] future).
 
+mod emitter;
 mod generator;
 mod source;
 
@@ -17,7 +19,8 @@ use crate::run::Pipeline;
 
 pub use crate::blocking::{from_blocking_iter, FromBlockingIter};
 pub use crate::stage::merge_all;
-pub use generator::{Emit, Emitter, Generator};
+pub use emitter::{Emit, Emitter};
+pub use generator::Generator;
 pub use source::Source;
 
 /// Anything that yields items: implemented for every [`futures::Stream`].
@@ -97,7 +100,9 @@ pub fn iter<I: IntoIterator>(items: I) -> Pipeline<Source<stream::Iter<I::IntoIt
 /// [`emit(item).await`](Emitter::emit) — like Python's `async def` with
 /// `yield`, or Kotlin's `flow { emit(x) }`. `emit` returns when downstream has
 /// taken the item, so a generator never runs ahead of its consumer. The
-/// stream ends when `body` returns.
+/// stream ends when `body` has returned and every [`Emitter`] clone (handed
+/// to other tasks or threads) is dropped. A dropped, unfinished `emit` does
+/// not send its item ([`Emit::cancel`] hands it back).
 ///
 /// # Examples
 ///

@@ -128,10 +128,9 @@ impl RunContext {
     /// one fan-out) are kept once; the others are appended and renumbered.
     pub(crate) fn absorb(self: &Arc<Self>, other: &Arc<RunContext>) -> impl Fn(usize) -> usize {
         let (this, other) = (self.resolve(), other.resolve());
-        assert!(
-            !Arc::ptr_eq(&this, &other),
-            "flowline: a pipeline cannot be joined with itself"
-        );
+        if Arc::ptr_eq(&this, &other) {
+            crate::rejection::reject(format_args!("a pipeline cannot be joined with itself"));
+        }
         // Shutting down the joined pipeline stops the absorbed sources too.
         this.lifecycle.adopt(other.lifecycle.clone());
         let theirs = std::mem::take(&mut *lock(&other.stages));

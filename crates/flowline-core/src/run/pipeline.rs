@@ -560,16 +560,18 @@ impl<S: Stream> Pipeline<S> {
     /// assert_eq!(out.len(), 1000);
     /// assert_eq!(report.delivered(), 1000);
     /// ```
+    #[track_caller]
     pub fn boundary(mut self, capacity: usize) -> Pipeline<Boundary<S::Item>>
     where
         S: Send + 'static,
         S::Item: Send + 'static,
     {
-        assert!(
-            capacity > 0,
-            "flowline: boundary capacity must be at least 1, got 0; \
-             pass the number of items the queue may hold, e.g. .boundary(64)"
-        );
+        if capacity == 0 {
+            crate::rejection::reject(format_args!(
+                "boundary capacity must be at least 1, got 0; \
+                 pass the number of items the queue may hold, e.g. .boundary(64)"
+            ));
+        }
         let info = self.core.add_stage("boundary", StageKind::Boundary);
         let (stream, task) = Boundary::new(self.stream, capacity, info, self.core.ctx.clone());
         self.core.add_task(task);

@@ -191,15 +191,17 @@ impl<S: Stream> Pipeline<S> {
     /// .unwrap();
     /// assert_eq!(*last.lock().unwrap(), Some(50));
     /// ```
+    #[track_caller]
     pub fn on_progress<F>(mut self, interval: Duration, mut f: F) -> Self
     where
         F: FnMut(&Snapshot) + Send + 'static,
     {
-        assert!(
-            !interval.is_zero(),
-            "flowline: on_progress interval must be more than zero; \
-             pass how often to report, e.g. Duration::from_secs(1)"
-        );
+        if interval.is_zero() {
+            crate::rejection::reject(format_args!(
+                "on_progress interval must be more than zero; \
+                 pass how often to report, e.g. .on_progress(Duration::from_secs(1), f)"
+            ));
+        }
         let monitor = self.monitor();
         let task = async move {
             let ctx = monitor.ctx().clone();

@@ -248,12 +248,15 @@ impl<S: Stream> Pipeline<S> {
     /// .unwrap();
     /// assert_eq!(batches, [vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
     /// ```
+    #[track_caller]
     pub fn batch(mut self, max_items: usize, max_wait: Duration) -> Pipeline<Batch<S>> {
-        assert!(
-            max_items > 0,
-            "flowline: batch max_items must be at least 1, got 0; \
-             pass the largest batch to emit, e.g. .batch(1024, Duration::from_millis(10))"
-        );
+        if max_items == 0 {
+            crate::rejection::reject(format_args!(
+                "batch max_items must be at least 1, got 0; \
+                 pass the largest batch to emit, e.g. .batch(1024, {})",
+                crate::rejection::duration_expr(max_wait)
+            ));
+        }
         let info = self.core.add_stage("batch", StageKind::Batch);
         let inner = Batcher::new(
             self.stream,

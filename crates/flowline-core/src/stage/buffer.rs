@@ -80,12 +80,13 @@ impl<S: Stream> Pipeline<S> {
     /// assert_eq!(out, (0..10).collect::<Vec<_>>());
     /// assert_eq!(report.stages[1].dropped, 0);
     /// ```
+    #[track_caller]
     pub fn buffer(mut self, capacity: usize, overflow: Overflow) -> Pipeline<Buffer<S::Item>>
     where
         S: Send + 'static,
         S::Item: Send + 'static,
     {
-        check_capacity("buffer", capacity);
+        check_capacity(capacity, overflow);
         let info = self.core.add_stage("buffer", StageKind::Buffer);
         let (tx, rx) = async_channel::bounded(capacity);
         let task = pump(

@@ -10,13 +10,16 @@ use pin_project_lite::pin_project;
 use super::concurrent::{concurrent_stage, ConcurrentOutput, Lanes};
 use crate::run::{Pipeline, StageInfo, StageKind};
 
-/// Rejects a zero concurrency limit with a message naming the stage.
-pub(crate) fn check_limit(limit: usize, method: &str) {
-    assert!(
-        limit > 0,
-        "flowline: {method} limit must be at least 1, got 0; \
-         pass how many futures may run at once, e.g. .{method}(16, f)"
-    );
+/// Rejects a zero concurrency limit with a message naming the stage;
+/// `rest` is the method's other arguments, as the suggested call spells them.
+#[track_caller]
+pub(crate) fn check_limit(limit: usize, method: &str, rest: &str) {
+    if limit == 0 {
+        crate::rejection::reject(format_args!(
+            "{method} limit must be at least 1, got 0; \
+             pass how many futures may run at once, e.g. .{method}(16, {rest})"
+        ));
+    }
 }
 
 pin_project! {
@@ -206,6 +209,7 @@ impl<S: Stream> Pipeline<S> {
     /// .unwrap();
     /// assert_eq!(out, [10, 20, 30, 40, 50, 60, 70, 80]);
     /// ```
+    #[track_caller]
     pub fn map_concurrent<F, Fut>(
         mut self,
         limit: usize,
@@ -218,7 +222,7 @@ impl<S: Stream> Pipeline<S> {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
-        check_limit(limit, "map_concurrent");
+        check_limit(limit, "map_concurrent", "f");
         let info = self.core.add_stage("map_concurrent", StageKind::Concurrent);
         // Futures run concurrently, results taken in the order they were started.
         let lanes = MapLanes::<_, FuturesOrdered<Fut>>::new(f, limit);

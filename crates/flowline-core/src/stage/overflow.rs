@@ -162,11 +162,14 @@ pub(crate) async fn yield_now() {
     .await
 }
 
-/// The capacity check shared by every queue of this module.
-pub(crate) fn check_capacity(method: &str, capacity: usize) {
-    assert!(
-        capacity > 0,
-        "flowline: {method} capacity must be at least 1, got 0; \
-         pass the number of items the queue may hold, e.g. .{method}(64, ..)"
-    );
+/// The capacity check of [`buffer`](crate::Pipeline::buffer).
+#[track_caller]
+pub(crate) fn check_capacity(capacity: usize, overflow: Overflow) {
+    if capacity == 0 {
+        crate::rejection::reject(format_args!(
+            "buffer capacity must be at least 1, got 0; \
+             pass the number of items the queue may hold, e.g. .buffer(64, {})",
+            crate::rejection::overflow_expr(overflow)
+        ));
+    }
 }

@@ -119,12 +119,14 @@ impl<S: Stream> Pipeline<S> {
     /// assert!(out.len() < 100 && out.windows(2).all(|w| w[0] < w[1]));
     /// assert_eq!(report.stages[1].items_in, 100);
     /// ```
+    #[track_caller]
     pub fn sample(mut self, period: Duration) -> Pipeline<Sample<S>> {
-        assert!(
-            !period.is_zero(),
-            "flowline: sample period must be non-zero, got 0s; \
-             pass how often to emit the latest item, e.g. .sample(Duration::from_millis(100))"
-        );
+        if period.is_zero() {
+            crate::rejection::reject(format_args!(
+                "sample period must be non-zero, got 0s; \
+                 pass how often to emit the latest item, e.g. .sample(Duration::from_millis(100))"
+            ));
+        }
         let info = self.core.add_stage("sample", StageKind::Timing);
         let stream = Sample {
             upstream: self.stream,

@@ -19,7 +19,7 @@ use crate::runtime::{Runtime, Sleep};
 /// # Panics
 ///
 /// If `period` is zero: pass how often to tick, e.g.
-/// `interval(Duration::from_millis(100))`.
+/// `time::interval(Duration::from_millis(100))`.
 ///
 /// # Examples
 ///
@@ -32,12 +32,14 @@ use crate::runtime::{Runtime, Sleep};
 /// );
 /// assert!(ticks[0] < ticks[1] && ticks[1] < ticks[2]);
 /// ```
+#[track_caller]
 pub fn interval(period: Duration) -> Interval {
-    assert!(
-        !period.is_zero(),
-        "flowline: interval period must be more than zero; \
-         pass how often to tick, e.g. interval(Duration::from_millis(100))"
-    );
+    if period.is_zero() {
+        crate::rejection::reject(format_args!(
+            "interval period must be more than zero; \
+             pass how often to tick, e.g. time::interval(Duration::from_millis(100))"
+        ));
+    }
     let runtime = current_runtime();
     let next = runtime.now();
     Interval {

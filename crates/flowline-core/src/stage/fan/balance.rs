@@ -1,8 +1,8 @@
 use futures::Stream;
 
-use super::upstream::{check_branches, Split, Upstream};
+use super::upstream::{check_fan, Split, Upstream};
 use super::Branch;
-use crate::stage::overflow::{check_capacity, YIELD_EVERY};
+use crate::stage::overflow::YIELD_EVERY;
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -41,13 +41,13 @@ impl<S: Stream> Pipeline<S> {
     /// let total: u64 = runs.into_iter().map(|r| r.unwrap().0).sum();
     /// assert_eq!(total, 10_100);
     /// ```
+    #[track_caller]
     pub fn balance(self, branches: usize, capacity: usize) -> Vec<Pipeline<Branch<S::Item>>>
     where
         S: Send + 'static,
         S::Item: Send + 'static,
     {
-        check_branches("balance", branches);
-        check_capacity("balance", capacity);
+        check_fan("balance", branches, capacity, "");
         let mut split = Split::new(&self.core, "balance", branches);
         split.shared = true;
         let (tx, rx) = async_channel::bounded(capacity);

@@ -1,11 +1,9 @@
 use futures::Stream;
 
-use super::upstream::{check_branches, Split, Upstream};
+use super::upstream::{check_fan, Split, Upstream};
 use super::Branch;
 use crate::run::PipelineError;
-use crate::stage::overflow::{
-    check_capacity, offer, yield_every, Offered, Overflow, Overflowed, YIELD_EVERY,
-};
+use crate::stage::overflow::{offer, yield_every, Offered, Overflow, Overflowed, YIELD_EVERY};
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -52,6 +50,7 @@ impl<S: Stream> Pipeline<S> {
     /// assert_eq!(evens.unwrap().0, [2, 4, 6]);
     /// assert_eq!(total.unwrap().0, 21);
     /// ```
+    #[track_caller]
     pub fn broadcast(
         self,
         branches: usize,
@@ -62,7 +61,8 @@ impl<S: Stream> Pipeline<S> {
         S: Send + 'static,
         S::Item: Clone + Send + 'static,
     {
-        check_branches("broadcast", branches);
+        let rest = format!(", {}", crate::rejection::overflow_expr(overflow));
+        check_fan("broadcast", branches, capacity, &rest);
         self.broadcast_with(vec![(capacity, overflow); branches])
     }
 
@@ -98,6 +98,7 @@ impl<S: Stream> Pipeline<S> {
     /// let stage = report.stage("broadcast#1.1").unwrap();
     /// assert_eq!(latest.len() as u64 + stage.dropped, 1000);
     /// ```
+    #[track_caller]
     pub fn broadcast_with(
         self,
         queues: impl IntoIterator<Item = (usize, Overflow)>,
@@ -108,10 +109,7 @@ impl<S: Stream> Pipeline<S> {
     {
         let queues: Vec<(usize, Overflow)> = queues.into_iter().collect();
         let branches = queues.len();
-        check_branches("broadcast", branches);
-        for &(capacity, _) in &queues {
-            check_capacity("broadcast", capacity);
-        }
+        check_queues(&queues);
         let split = Split::new(&self.core, "broadcast", branches);
         let (senders, receivers): (Vec<_>, Vec<_>) = queues
             .iter()
@@ -164,5 +162,37 @@ impl<S: Stream> Pipeline<S> {
             upstream.finish().await;
         };
         split.into_branches(receivers, task)
+    }
+}
+
+/// The check of [`broadcast_with`](Pipeline::broadcast_with): at least one
+/// queue, none of capacity 0. The suggested call keeps every queue, with 64
+/// in place of a zero capacity.
+#[track_caller]
+fn check_queues(queues: &[(usize, Overflow)]) {
+    use crate::rejection::{or_typical, overflow_expr, reject};
+    if queues.is_empty() {
+        reject(format_args!(
+            "broadcast_with needs at least 1 branch, got 0; \
+             pass one (capacity, overflow) per branch pipeline to return, \
+             e.g. .broadcast_with([(64, Overflow::Backpressure), (64, Overflow::Backpressure)])"
+        ));
+    }
+    if let Some(branch) = queues.iter().position(|&(capacity, _)| capacity == 0) {
+        let fixed: Vec<String> = queues
+            .iter()
+            .map(|&(capacity, overflow)| {
+                format!(
+                    "({}, {})",
+                    or_typical(capacity, 64),
+                    overflow_expr(overflow)
+                )
+            })
+            .collect();
+        reject(format_args!(
+            "broadcast_with capacity of branch {branch} must be at least 1, got 0; \
+             pass the number of items each branch's queue may hold, e.g. .broadcast_with([{}])",
+            fixed.join(", ")
+        ));
     }
 }

@@ -1,8 +1,8 @@
 use futures::Stream;
 
-use super::upstream::{check_branches, Split, Upstream};
+use super::upstream::{check_fan, Split, Upstream};
 use super::Branch;
-use crate::stage::overflow::{check_capacity, YIELD_EVERY};
+use crate::stage::overflow::YIELD_EVERY;
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -44,6 +44,7 @@ impl<S: Stream> Pipeline<S> {
     /// assert_eq!(even.unwrap().0, [2, 4, 6]);
     /// assert_eq!(odd.unwrap().0, [1, 3, 5, 7]);
     /// ```
+    #[track_caller]
     pub fn partition<F>(
         self,
         branches: usize,
@@ -55,8 +56,7 @@ impl<S: Stream> Pipeline<S> {
         S::Item: Send + 'static,
         F: FnMut(&S::Item) -> usize + Send + 'static,
     {
-        check_branches("partition", branches);
-        check_capacity("partition", capacity);
+        check_fan("partition", branches, capacity, ", key");
         let split = Split::new(&self.core, "partition", branches);
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..branches)
             .map(|_| async_channel::bounded(capacity))

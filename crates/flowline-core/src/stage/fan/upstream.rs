@@ -144,11 +144,27 @@ impl Split {
     }
 }
 
-/// The check shared by the fan-out methods.
-pub(crate) fn check_branches(method: &str, branches: usize) {
-    assert!(
-        branches > 0,
-        "flowline: {method} needs at least 1 branch, got 0; \
-         pass the number of branch pipelines to return, e.g. .{method}(2, ..)"
+/// The check shared by the fan-out methods `.{method}(branches, capacity{rest})`:
+/// `rest` spells the method's other arguments for the suggested call.
+#[track_caller]
+pub(crate) fn check_fan(method: &str, branches: usize, capacity: usize, rest: &str) {
+    use crate::rejection::{or_typical, reject};
+    if branches > 0 && capacity > 0 {
+        return;
+    }
+    let call = format!(
+        ".{method}({}, {}{rest})",
+        or_typical(branches, 2),
+        or_typical(capacity, 64)
     );
+    if branches == 0 {
+        reject(format_args!(
+            "{method} needs at least 1 branch, got 0; \
+             pass the number of branch pipelines to return, e.g. {call}"
+        ));
+    }
+    reject(format_args!(
+        "{method} capacity must be at least 1, got 0; \
+         pass the number of items each branch's queue may hold, e.g. {call}"
+    ));
 }
