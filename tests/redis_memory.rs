@@ -440,11 +440,17 @@ fn shutdown_commits_what_the_consumer_took(rt: Rt) {
             .map(number)
             .on_runtime(env.runtime.clone())
             .spawn(consumer::discard());
-        assert!(
-            env.eventually(Duration::from_secs(20), || stats.sources()[0].taken == 200)
-                .await
-        );
-        handle.shutdown().await.unwrap();
+        // Awaited together: a runtime-free run progresses only while its
+        // handle is awaited.
+        let stop = handle.stop_handle();
+        let (result, ()) = futures::join!(handle, async {
+            assert!(
+                env.eventually(Duration::from_secs(20), || stats.sources()[0].taken == 200)
+                    .await
+            );
+            stop.shutdown();
+        });
+        result.unwrap();
         assert_eq!(mem.pending(STREAM, GROUP), 0);
         assert_eq!(stats.sources()[0].acked, 200);
     });
@@ -468,11 +474,15 @@ fn abort_acks_nothing_more(rt: Rt) {
                     futures::future::pending::<()>().await;
                 }
             }));
-        assert!(
-            env.eventually(Duration::from_secs(20), || stats.sources()[0].taken == 3)
-                .await
-        );
-        handle.abort().await;
+        let stop = handle.stop_handle();
+        let (result, ()) = futures::join!(handle, async {
+            assert!(
+                env.eventually(Duration::from_secs(20), || stats.sources()[0].taken == 3)
+                    .await
+            );
+            stop.abort();
+        });
+        assert!(matches!(result, Err(PipelineError::Aborted { .. })));
         let s = &stats.sources()[0];
         assert_eq!((s.taken, s.acked), (3, 0));
         assert_eq!(mem.pending(STREAM, GROUP), 10);
