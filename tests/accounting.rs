@@ -134,12 +134,11 @@ fn simulate(n: u64, ops: &[Op]) -> Expected {
             let stage = i + 1;
             match *op {
                 Op::Map(k) => val = val.wrapping_mul(3).wrapping_add(k),
-                Op::Filter(m) => {
-                    if val % m == 0 {
-                        *e.filtered.entry(stage).or_default() += 1;
-                        continue 'items;
-                    }
+                Op::Filter(m) if val % m == 0 => {
+                    *e.filtered.entry(stage).or_default() += 1;
+                    continue 'items;
                 }
+                Op::Filter(_) => {}
                 Op::TryMap {
                     one_in,
                     transient,
@@ -169,12 +168,11 @@ fn simulate(n: u64, ops: &[Op]) -> Expected {
                 }
                 Op::Then => val ^= 1,
                 Op::Boundary(_) => {}
-                Op::PanicMap(one_in) => {
-                    if hit(id, stage, one_in) {
-                        e.fatal = true;
-                        continue 'items;
-                    }
+                Op::PanicMap(one_in) if hit(id, stage, one_in) => {
+                    e.fatal = true;
+                    continue 'items;
                 }
+                Op::PanicMap(_) => {}
                 // Inexact stages: only the invariants are checked.
                 _ => {}
             }

@@ -337,7 +337,7 @@ fn poll_step<S: Stream, E: Into<BoxError>>(
             // asks for the next item (this matters without a runtime).
             pipeline.as_mut().project().core.poll_tasks(cx);
             // A blocking consumer learns its run here (its calls are the run's).
-            crate::blocking::run_scope::scope(&ctx, || step(pipeline.as_mut(), cx))
+            crate::blocking::run_scope::scope(ctx, || step(pipeline.as_mut(), cx))
         }));
         match step {
             Ok(Poll::Pending) => Poll::Pending,

@@ -63,9 +63,9 @@ impl StageReport {
     }
 
     /// Whether every item that reached the stage is accounted for exactly
-    /// once: `in == out + grouped + filtered + dropped + discarded + skipped
-    /// + dead_lettered + failed + in_flight`. Always true unless flowline has
-    /// a bug.
+    /// once: `in == out + grouped + filtered + dropped + discarded +
+    /// skipped + dead_lettered + failed + in_flight`. Always true unless
+    /// flowline has a bug.
     ///
     /// # Examples
     ///
