@@ -20,7 +20,7 @@
 //!     .named("parse")
 //!     .boundary(64) // the generator and parser run as their own task
 //!     .on_runtime(flowline::default_runtime())
-//!     .fold(0, |sum, n| sum + n)
+//!     .run_fold(0, |sum, n| sum + n)
 //!     .await?;
 //! assert_eq!(total, 8);
 //! assert_eq!(report.stage("parse").unwrap().items_removed(), 1);

@@ -306,7 +306,7 @@ async fn run_case(env: Env, n: u64, ops: Vec<Op>) {
     let letters: Letters = Arc::default();
     let p = build(&env, n, &ops, &letters);
     let monitor = p.monitor();
-    let result = p.collect().await;
+    let result = p.run_collect().await;
     let report: RunReport = monitor.report();
     for s in &report.stages {
         assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
@@ -357,7 +357,7 @@ async fn inexact_case(env: Env, n: u64, ops: Vec<Op>) {
     let letters: Letters = Arc::default();
     let p = build(&env, n, &ops, &letters);
     let monitor = p.monitor();
-    let result = p.collect().await;
+    let result = p.run_collect().await;
     let report: RunReport = monitor.report();
     for s in &report.stages {
         assert!(s.is_balanced(), "unbalanced {s:?}\n{report}\n{ops:?}");

@@ -71,7 +71,7 @@ fn ordered_variant_keeps_order_under_random_delays(rt: Rt) {
                 x * 2
             })
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (0..300).map(|x| x * 2).collect::<Vec<_>>());
@@ -84,7 +84,7 @@ fn ordered_variant_keeps_order_under_random_delays(rt: Rt) {
                 x * 2
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         out.sort_unstable();
@@ -97,14 +97,14 @@ fn cheap_items_cross_in_batches_without_loss(rt: Rt) {
         let (out, _) = producer::iter(0..50_000u64)
             .map_blocking_with(par(3), |x| x + 1)
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (1..=50_000).collect::<Vec<_>>());
         let (sum, _) = producer::iter(0..50_000u64)
             .map_blocking_with(par(3).unordered(), |x| x + 1)
             .on_runtime(env.runtime)
-            .fold(0, |a, x| a + x)
+            .run_fold(0, |a, x| a + x)
             .await
             .unwrap();
         assert_eq!(sum, (1..=50_000).sum::<u64>());
@@ -122,7 +122,7 @@ where
     let (seen, w, e) = (consumed.clone(), worst.clone(), env.clone());
     pipeline
         .on_runtime(env.runtime.clone())
-        .for_each(move |_| {
+        .run_for_each(move |_| {
             let done = seen.fetch_add(1, SeqCst) + 1;
             w.fetch_max(pulled.load(SeqCst) - done, SeqCst);
             let e = e.clone();
@@ -150,14 +150,14 @@ fn mixed_call_costs_keep_every_item(rt: Rt) {
                 .map_blocking_with(par(parallelism), work)
                 .map_blocking_with(BlockingOptions::new().pool(&pool), |x| x + 1)
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
                 .await
                 .unwrap();
             assert_eq!(out, (0..6_000).map(|x| x * 3 + 1).collect::<Vec<_>>());
             let (mut out, _) = producer::iter(0..6_000u64)
                 .map_blocking_with(BlockingOptions::new().pool(&pool).unordered(), work)
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
                 .await
                 .unwrap();
             out.sort_unstable();
@@ -209,7 +209,7 @@ where
     let d = delivered.clone();
     let err = pipeline
         .on_runtime(env.runtime.clone())
-        .for_each(move |x| {
+        .run_for_each(move |x| {
             d.lock().unwrap().push(x);
             async {}
         })
@@ -289,7 +289,7 @@ fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
                 x
             })
             .on_runtime(env.runtime.clone())
-            .count();
+            .run_count();
         let timer = env.sleep(Duration::from_millis(100));
         match future::select(Box::pin(run), Box::pin(timer)).await {
             Either::Left(_) => panic!("the run should still be going"),
@@ -317,7 +317,7 @@ fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
                 x
             })
             .on_runtime(env.runtime.clone())
-            .count()
+            .run_count()
             .await
             .unwrap();
         assert_eq!(n, 100);
@@ -337,7 +337,7 @@ fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
                 x
             })
             .on_runtime(env.runtime.clone())
-            .count()
+            .run_count()
             .await
             .unwrap();
         assert_eq!(n, 100);
@@ -370,7 +370,7 @@ fn executor_stays_responsive_while_workers_are_busy(rt: Rt) {
                     x
                 })
                 .on_runtime(env.runtime.clone())
-                .count()
+                .run_count()
                 .await;
             d.store(true, SeqCst);
             out
@@ -395,7 +395,7 @@ fn blocking_iter_producer_runs_off_the_executor(rt: Rt) {
         let (out, report) = producer::from_blocking_iter(items)
             .map(|x| x + 1)
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (1..=1000).collect::<Vec<_>>());
@@ -411,7 +411,7 @@ fn blocking_iter_producer_runs_off_the_executor(rt: Rt) {
             assert!(*x != 60, "iterator broke at {x}");
         }))
         .on_runtime(env.runtime)
-        .for_each(move |_| {
+        .run_for_each(move |_| {
             d.fetch_add(1, SeqCst);
             async {}
         })
@@ -474,7 +474,7 @@ fn shared_pool_bounds_threads_across_stages(rt: Rt) {
                 x + 1
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let mut out = out;
@@ -496,7 +496,7 @@ fn unblock_runs_a_call_off_the_executor(rt: Rt) {
         let (out, _) = producer::iter(0..20u64)
             .then(|x| unblock(move || x * 3))
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (0..20).map(|x| x * 3).collect::<Vec<_>>());
@@ -504,7 +504,7 @@ fn unblock_runs_a_call_off_the_executor(rt: Rt) {
             .then(|x| unblock(move || assert!(x != 1, "unblocked call failed")))
             .named("lookup")
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap_err();
         assert_eq!(err.stage(), "lookup");
@@ -526,7 +526,7 @@ fn dropping_blocking_producer_and_consumer_stops_their_threads(rt: Rt) {
             std::thread::sleep(Duration::from_millis(1));
         }))
         .on_runtime(env.runtime.clone())
-        .count();
+        .run_count();
         let timer = env.sleep(Duration::from_millis(50));
         match future::select(Box::pin(run), Box::pin(timer)).await {
             Either::Left(_) => panic!("an endless producer cannot finish"),
@@ -595,7 +595,7 @@ fn slow_async_consumer_keeps_workers_busy(rt: Rt) {
                     x
                 })
                 .on_runtime(env.runtime.clone())
-                .for_each(move |x| {
+                .run_for_each(move |x| {
                     let k = {
                         let mut d = d.lock().unwrap();
                         d.push(x);
@@ -714,7 +714,7 @@ fn failure_elsewhere_stops_calls_and_the_run_waits_for_them(rt: Rt) {
             })
             .named("check")
             .on_runtime(env.runtime.clone())
-            .count()
+            .run_count()
             .await
             .unwrap_err();
         assert_eq!(err.stage(), "check");
@@ -745,7 +745,7 @@ fn failure_elsewhere_stops_calls_and_the_run_waits_for_them(rt: Rt) {
         })
         .named("check")
         .on_runtime(env.runtime.clone())
-        .count()
+        .run_count()
         .await
         .unwrap_err();
         assert_eq!(err.stage(), "check");
@@ -772,7 +772,7 @@ fn idle_workers_exit_and_return(rt: Rt) {
                     x
                 })
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
                 .await
                 .unwrap();
             assert_eq!(out, (0..30).collect::<Vec<_>>());
@@ -912,7 +912,7 @@ fn tokio_apis_work_inside_blocking_closures() {
             })
             .then(|task| async move { task.await.unwrap() })
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (0..20).map(|x| x * 2).collect::<Vec<_>>());
@@ -920,7 +920,7 @@ fn tokio_apis_work_inside_blocking_closures() {
             (0..3).map(|_| tokio::runtime::Handle::try_current().is_ok()),
         )
         .on_runtime(env.runtime)
-        .collect()
+        .run_collect()
         .await
         .unwrap();
         assert_eq!(ids, [true, true, true]);
@@ -929,7 +929,7 @@ fn tokio_apis_work_inside_blocking_closures() {
         // called inside it), and so do its workers.
         let (flags, _) = producer::iter(0..4u64)
             .map_blocking(|_| tokio::runtime::Handle::try_current().is_ok())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(flags, [true; 4]);

@@ -45,7 +45,7 @@ fn many_feeders_deliver_every_item_once_in_order(rt: Rt) {
                 .map(|x| x)
                 .boundary(capacity)
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
                 .await
                 .unwrap();
             for t in threads {
@@ -83,7 +83,7 @@ fn backpressure_blocks_pusher_until_consumer_catches_up(rt: Rt) {
         };
         let items = Mutex::new(Vec::new());
         // The consumer holds the first item until the gate opens.
-        let run = pipeline.on_runtime(env.runtime.clone()).for_each(|x| {
+        let run = pipeline.on_runtime(env.runtime.clone()).run_for_each(|x| {
             items.lock().unwrap().push(x);
             gate(&env, &open)
         });
@@ -157,7 +157,7 @@ fn close_wakes_blocked_pushers_with_their_items(rt: Rt) {
         // What was accepted before the close is still delivered, nothing else.
         let (items, _) = pipeline
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(items.len(), accepted);
@@ -189,7 +189,7 @@ fn dropping_the_pipeline_refuses_pushes(rt: Rt) {
         let run = pipeline
             .boundary(1)
             .on_runtime(env.runtime.clone())
-            .for_each(|_| gate(&env, &open));
+            .run_for_each(|_| gate(&env, &open));
         // Run a while, with the consumer stuck, then drop the run.
         match future::select(
             std::pin::pin!(run),
@@ -219,7 +219,11 @@ fn try_push_full_and_closed(rt: Rt) {
         assert!(feeder.close());
         assert!(!feeder.close());
         assert_eq!(feeder.try_push("d"), Err(TryPushError::Closed("d")));
-        let (items, report) = pipeline.on_runtime(env.runtime).collect().await.unwrap();
+        let (items, report) = pipeline
+            .on_runtime(env.runtime)
+            .run_collect()
+            .await
+            .unwrap();
         assert_eq!(items, ["a", "b"]);
         assert_eq!(report.delivered(), 2);
     });
@@ -245,7 +249,11 @@ fn push_timeout_times_out_and_succeeds(rt: Rt) {
             })
         };
         drop(feeder);
-        let (items, _) = pipeline.on_runtime(env.runtime).collect().await.unwrap();
+        let (items, _) = pipeline
+            .on_runtime(env.runtime)
+            .run_collect()
+            .await
+            .unwrap();
         assert!(pusher.join().unwrap().iter().all(Result::is_ok));
         assert_eq!(items, (1..=50).collect::<Vec<_>>());
         // Closed while waiting.
@@ -292,12 +300,12 @@ fn bursts_between_wakeups_are_delivered_in_full(rt: Rt) {
             let record = seen.clone();
             let pipeline = pipeline.on_runtime(env.runtime.clone());
             let run = if boundary {
-                Either::Left(pipeline.boundary(4).for_each(|x| {
+                Either::Left(pipeline.boundary(4).run_for_each(|x| {
                     record.lock().unwrap().push(x);
                     async {}
                 }))
             } else {
-                Either::Right(pipeline.for_each(|x| {
+                Either::Right(pipeline.run_for_each(|x| {
                     record.lock().unwrap().push(x);
                     async {}
                 }))
@@ -323,7 +331,7 @@ fn send_waits_without_blocking(rt: Rt) {
                 pipeline
                     .boundary(2)
                     .on_runtime(env.runtime.clone())
-                    .collect()
+                    .run_collect()
                     .await
                     .unwrap()
             },

@@ -51,7 +51,7 @@ fn ordered_keeps_input_order_and_limit(rt: Rt) {
                 }
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (0..200u64).map(|x| x * 2).collect::<Vec<_>>());
@@ -80,7 +80,7 @@ fn unordered_delivers_every_item_once_within_limit(rt: Rt) {
                 }
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert!(gauge.max.load(SeqCst) <= 5, "limit exceeded");
@@ -102,7 +102,7 @@ fn unordered_lets_fast_items_pass_slow_ones(rt: Rt) {
                 }
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out.last(), Some(&300));
@@ -135,7 +135,7 @@ fn by_key_keeps_order_per_key_and_one_at_a_time(rt: Rt) {
                 },
             )
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out.len(), 240);
@@ -161,7 +161,7 @@ fn by_key_hot_key_does_not_lose_items(rt: Rt) {
         let (out, _) = producer::iter(0..1000u32)
             .map_concurrent_by_key(3, |x| u32::from(x % 100 == 0), |x| async move { x })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let hot: Vec<u32> = out.iter().copied().filter(|x| x % 100 != 0).collect();
@@ -215,13 +215,13 @@ fn in_flight_futures_progress_while_consumer_is_busy(rt: Rt) {
                 input
                     .map_concurrent_unordered(4, work)
                     .on_runtime(env.runtime.clone())
-                    .for_each(consume)
+                    .run_for_each(consume)
                     .await
             } else {
                 input
                     .map_concurrent(4, work)
                     .on_runtime(env.runtime.clone())
-                    .for_each(consume)
+                    .run_for_each(consume)
                     .await
             }
             .unwrap();
@@ -264,7 +264,7 @@ fn panic_in_future_names_the_stage(rt: Rt) {
             })
             .named("fetch")
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await;
         match result {
             Err(PipelineError::Panicked { stage, message, .. }) => {
@@ -292,7 +292,7 @@ fn dropping_the_run_cancels_in_flight_futures(rt: Rt) {
                 }
             })
             .on_runtime(env.runtime.clone())
-            .count();
+            .run_count();
         let run = Box::pin(run);
         let raced =
             futures::future::select(run, Box::pin(env.sleep(Duration::from_millis(50)))).await;
@@ -326,7 +326,7 @@ fn task_and_consumer_share_the_engine(rt: Rt) {
                 }
             })
             .on_runtime(env.runtime.clone())
-            .for_each(|x| {
+            .run_for_each(|x| {
                 seen.push(x);
                 let env = env2.clone();
                 async move {
@@ -426,7 +426,7 @@ fn concurrent_pipelines_are_send() {
         .map_concurrent_unordered(2, |x| async move { x })
         .map_concurrent_by_key(2, |x| *x % 2, |x| async move { x });
     assert_send(&pipeline);
-    assert_send(&pipeline.collect());
+    assert_send(&pipeline.run_collect());
 }
 
 #[test]

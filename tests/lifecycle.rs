@@ -226,7 +226,7 @@ fn failed_runs_keep_their_counts(rt: Rt) {
             .named("m")
             .on_runtime(env.runtime);
         let monitor = pipeline.monitor();
-        let err = pipeline.collect().await.unwrap_err();
+        let err = pipeline.run_collect().await.unwrap_err();
         assert!(matches!(err, PipelineError::Panicked { ref stage, .. } if stage == "m"));
         let report = monitor.report();
         let m = report.stage("m").unwrap();
@@ -286,7 +286,7 @@ fn progress_is_reported_until_the_end(rt: Rt) {
                 seen.lock().unwrap().push(s.stages[1].stage.items_out);
             })
             .on_runtime(env.runtime)
-            .count()
+            .run_count()
             .await
             .unwrap();
         assert_eq!(n, 40);

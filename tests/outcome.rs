@@ -164,7 +164,7 @@ fn merge_ends_when_a_side_fails(rt: Rt) {
         let err = failing
             .merge(ticker)
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap_err();
         assert_eq!(err.stage(), "failing");
@@ -195,7 +195,7 @@ fn the_error_path_waits_for_the_run_s_tasks(rt: Rt) {
             .boundary(4)
             .try_map(|x| if x == 3 { Err("stop") } else { Ok(x) })
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap_err();
         assert!(matches!(err, PipelineError::Failed { .. }));
@@ -247,7 +247,7 @@ fn every_stage_can_be_named_and_names_are_unique(rt: Rt) {
             .on_runtime(env.runtime.clone())
             .broadcast(2, 4, flowline::Overflow::Backpressure);
         let (b, a) = (branches.pop().unwrap(), branches.pop().unwrap());
-        let (ra, rb) = futures::join!(a.collect(), b.collect());
+        let (ra, rb) = futures::join!(a.run_collect(), b.run_collect());
         let (ra, rb) = (ra.unwrap().1, rb.unwrap().1);
         let names = |r: &flowline::RunReport| -> Vec<String> {
             r.stages.iter().map(|s| s.name.clone()).collect()
@@ -280,7 +280,7 @@ fn no_runtime_named_means_the_enabled_one(rt: Rt) {
             Rt::Smol | Rt::Tokio => pipeline,
             Rt::Free => pipeline.on(RuntimeFree),
         };
-        let (items, _) = pipeline.collect().await.unwrap();
+        let (items, _) = pipeline.run_collect().await.unwrap();
         assert_eq!(items.len(), 64);
         let threads = threads.lock().unwrap();
         match env.kind {
@@ -327,7 +327,7 @@ fn completed_runs_hold_nothing_in_flight(rt: Rt) {
         let (batches, report) = producer::iter(0..1000u32)
             .batch(64, Duration::from_millis(5))
             .on_runtime(on())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         check(&report);
@@ -339,14 +339,14 @@ fn completed_runs_hold_nothing_in_flight(rt: Rt) {
         let (_, report) = producer::iter(0..1000u32)
             .batch_weighted(64, Duration::from_millis(5), |_| 1)
             .on_runtime(on())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         check(&report);
         let (out, report) = producer::iter(0..20u32)
             .debounce(Duration::from_millis(50))
             .on_runtime(on())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         check(&report);
@@ -355,7 +355,7 @@ fn completed_runs_hold_nothing_in_flight(rt: Rt) {
         let (_, report) = producer::iter(0..50u32)
             .sample(Duration::from_millis(1))
             .on_runtime(on())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         check(&report);
@@ -363,14 +363,14 @@ fn completed_runs_hold_nothing_in_flight(rt: Rt) {
             .boundary(2)
             .zip(producer::iter(0..30u32).boundary(2))
             .on_runtime(on())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         check(&report);
         assert_eq!(pairs.len(), 10);
         let mut branches = producer::iter(0..100u32).on_runtime(on()).balance(2, 4);
         let (b, a) = (branches.pop().unwrap(), branches.pop().unwrap());
-        let (out, report) = a.merge(b).collect().await.unwrap();
+        let (out, report) = a.merge(b).run_collect().await.unwrap();
         check(&report);
         assert_eq!(out.len(), 100);
         let inputs: u64 = report
@@ -389,7 +389,7 @@ fn completed_runs_hold_nothing_in_flight(rt: Rt) {
         let dropped = branches.remove(0);
         let monitor = dropped.monitor();
         drop(dropped);
-        let (out, report) = kept.collect().await.unwrap();
+        let (out, report) = kept.run_collect().await.unwrap();
         check(&report);
         assert_eq!(out.len(), 100);
         let gone = monitor.report();
@@ -428,7 +428,7 @@ fn tokio_s_paused_clock_drives_flowline_timers() {
             out.emit(3).await;
         })
         .batch(100, Duration::from_secs(3600))
-        .collect()
+        .run_collect()
         .await
         .unwrap();
         assert_eq!(batches, [vec![1, 2], vec![3]]);

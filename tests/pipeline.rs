@@ -19,7 +19,7 @@ fn fused_stages_keep_items_and_order(rt: Rt) {
             .then(|x| async move { x + 1 })
             .inspect(|_| {})
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let expected: Vec<u32> = (1..=20u32)
@@ -60,7 +60,7 @@ fn boundaries_keep_items_and_order(rt: Rt) {
                 .boundary(capacity)
                 .filter(|x| x % 3 != 0)
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
                 .await
                 .unwrap();
             let expected: Vec<u64> = (1..=10_000u64)
@@ -91,7 +91,7 @@ fn generator_yields_in_order_with_awaits(rt: Rt) {
         })
         .boundary(2)
         .on_runtime(env.runtime.clone())
-        .collect()
+        .run_collect()
         .await
         .unwrap();
         assert_eq!(out, [0, 1, 2, 3, 4, 5]);
@@ -113,7 +113,7 @@ fn boundary_bounds_producer_ahead_of_stalled_consumer(rt: Rt) {
             })
             .boundary(CAPACITY)
             .on_runtime(env.runtime.clone())
-            .for_each(|_| {
+            .run_for_each(|_| {
                 let n = c.fetch_add(1, SeqCst) + 1;
                 let (produced, a, sleeper) = (produced.clone(), a.clone(), sleeper.clone());
                 async move {
@@ -159,7 +159,7 @@ fn dropping_a_running_pipeline_stops_producer_and_tasks(rt: Rt) {
         .map(move |x| (x, DropCounter::new(&consumer_guards)))
         .boundary(8)
         .on_runtime(env.runtime.clone())
-        .for_each(|_| async {});
+        .run_for_each(|_| async {});
         let winner = future::select(
             Box::pin(run),
             Box::pin(env.sleep(Duration::from_millis(50))),
@@ -196,7 +196,7 @@ fn panicking_map_names_the_stage(rt: Rt) {
             .map(|x| if x == 4 { panic!("cannot map {x}") } else { x })
             .named("mapper")
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap_err();
         assert!(
@@ -211,7 +211,7 @@ fn panicking_map_names_the_stage(rt: Rt) {
             .boundary(4)
             .map(|x| x * 2)
             .on_runtime(env.runtime.clone())
-            .count()
+            .run_count()
             .await
             .unwrap_err();
         assert_eq!(err.stage(), "exploder");
@@ -219,7 +219,7 @@ fn panicking_map_names_the_stage(rt: Rt) {
         // In the consumer.
         let err = producer::iter(0..3u32)
             .on_runtime(env.runtime.clone())
-            .for_each(|x| async move { assert!(x < 2, "consumer refuses {x}") })
+            .run_for_each(|x| async move { assert!(x < 2, "consumer refuses {x}") })
             .await
             .unwrap_err();
         assert_eq!(err.stage(), "consumer#1");
@@ -263,7 +263,7 @@ fn boundary_hands_over_items_of_a_cpu_bound_upstream_promptly(rt: Rt) {
             })
             .boundary(1024)
             .on_runtime(env.runtime.clone())
-            .for_each(|_| {
+            .run_for_each(|_| {
                 arrivals.push(start.elapsed());
                 async {}
             })
@@ -294,7 +294,7 @@ fn generator_ends_cleanly_after_an_emit_dropped_while_parked(rt: Rt) {
         })
         .boundary(2)
         .on_runtime(env.runtime.clone())
-        .collect()
+        .run_collect()
         .await
         .unwrap();
         assert_eq!(out, [2]);
@@ -318,7 +318,7 @@ fn generator_emit_cancel_hands_the_item_back(rt: Rt) {
             }
         })
         .on_runtime(env.runtime.clone())
-        .collect()
+        .run_collect()
         .await
         .unwrap();
         assert_eq!(out, (0..20).collect::<Vec<_>>());
@@ -350,7 +350,7 @@ fn generator_emitter_works_from_other_threads(rt: Rt) {
         })
         .boundary(4)
         .on_runtime(env.runtime.clone())
-        .collect()
+        .run_collect()
         .await
         .unwrap();
         let mut sorted = out.clone();
@@ -391,7 +391,8 @@ fn generator_emitter_works_beside_the_run_on_its_task(rt: Rt) {
                 out.emit(i).await;
             }
         };
-        let run = futures::future::join(pipeline.on_runtime(env.runtime.clone()).collect(), feed);
+        let run =
+            futures::future::join(pipeline.on_runtime(env.runtime.clone()).run_collect(), feed);
         let (items, ()) =
             match future::select(Box::pin(run), Box::pin(env.sleep(Duration::from_secs(20)))).await
             {

@@ -61,7 +61,7 @@ where
 {
     pipeline
         .on_runtime(env.runtime.clone())
-        .collect()
+        .run_collect()
         .await
         .expect("the suggested call runs")
         .0

@@ -43,7 +43,7 @@ async fn flowline_map_blocking(n: u64, f: fn(u64) -> u64, rt: Option<Arc<dyn Run
     let (sum, _) = producer::iter(0..n)
         .map_blocking_with(BlockingOptions::new().parallelism(IN_FLIGHT).unordered(), f)
         .on_runtime(rt)
-        .fold(0u64, |a, x| a.wrapping_add(x))
+        .run_fold(0u64, |a, x| a.wrapping_add(x))
         .await
         .unwrap();
     sum
@@ -59,7 +59,7 @@ async fn flowline_map_blocking_ordered(
     let (sum, _) = producer::iter(0..n)
         .map_blocking_with(BlockingOptions::new().parallelism(IN_FLIGHT), f)
         .on_runtime(rt)
-        .fold(0u64, |a, x| a.wrapping_add(x))
+        .run_fold(0u64, |a, x| a.wrapping_add(x))
         .await
         .unwrap();
     sum
@@ -103,7 +103,7 @@ async fn flowline_slow_consumer(n: u64, rt: Arc<dyn Runtime>, ordered: bool) -> 
     producer::iter(0..n)
         .map_blocking_with(opts, slow_call)
         .on_runtime(Some(rt))
-        .for_each(move |x| {
+        .run_for_each(move |x| {
             s.fetch_add(x, std::sync::atomic::Ordering::Relaxed);
             timers.sleep(CONSUMER_WAIT)
         })

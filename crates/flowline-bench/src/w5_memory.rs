@@ -57,7 +57,7 @@ async fn flowline_bounded(n: u64, rt: Arc<dyn Runtime>) -> u64 {
         .boundary(CAPACITY)
         .map(slow)
         .on_runtime(Some(rt))
-        .fold(0u64, u64::wrapping_add)
+        .run_fold(0u64, u64::wrapping_add)
         .await
         .expect("pipeline failed")
         .0

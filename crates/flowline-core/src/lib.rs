@@ -26,7 +26,7 @@
 //!     }
 //! });
 //! let (sum, report) = futures::executor::block_on(
-//!     numbers.map(|x| x * x).boundary(16).fold(0, |acc, x| acc + x),
+//!     numbers.map(|x| x * x).boundary(16).run_fold(0, |acc, x| acc + x),
 //! )
 //! .unwrap();
 //! assert_eq!(sum, 55);

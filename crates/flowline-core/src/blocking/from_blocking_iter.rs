@@ -75,7 +75,7 @@ type Link = Arc<OnceLock<(Arc<RunContext>, Arc<StageInfo>)>>;
 ///
 /// let lines = std::io::Cursor::new("alpha\nbeta\n");
 /// let (out, _) = futures::executor::block_on(
-///     producer::from_blocking_iter(std::io::BufRead::lines(lines).map(Result::unwrap)).collect(),
+///     producer::from_blocking_iter(std::io::BufRead::lines(lines).map(Result::unwrap)).run_collect(),
 /// )
 /// .unwrap();
 /// assert_eq!(out, ["alpha", "beta"]);

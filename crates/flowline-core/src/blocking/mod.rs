@@ -87,7 +87,7 @@ impl<S: Stream> Pipeline<S> {
     /// let (sizes, report) = futures::executor::block_on(
     ///     producer::iter(["Cargo.toml", "no-such-file"])
     ///         .map_blocking(|path| std::fs::metadata(path).map(|m| m.len()).ok())
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert!(sizes[0].is_some() && sizes[1].is_none());
@@ -121,7 +121,7 @@ impl<S: Stream> Pipeline<S> {
     /// let (mut out, _) = futures::executor::block_on(
     ///     producer::iter(1..=8u64)
     ///         .map_blocking_with(BlockingOptions::new().parallelism(4).unordered(), |x| x * x)
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// out.sort();

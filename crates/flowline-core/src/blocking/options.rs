@@ -23,7 +23,7 @@ use super::BlockingPool;
 /// let (mut out, _) = futures::executor::block_on(
 ///     producer::iter(1..=4u64)
 ///         .map_blocking_with(BlockingOptions::new().parallelism(2).unordered().pool(&pool), |x| x * x)
-///         .collect(),
+///         .run_collect(),
 /// )
 /// .unwrap();
 /// out.sort();

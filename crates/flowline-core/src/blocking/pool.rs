@@ -41,7 +41,7 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_millis(500);
 ///     producer::iter(1..=4u64)
 ///         .map_blocking_with(BlockingOptions::new().pool(&pool), |x| x * 10)
 ///         .map_blocking_with(BlockingOptions::new().pool(&pool).unordered(), |x| x + 1)
-///         .collect(),
+///         .run_collect(),
 /// )
 /// .unwrap();
 /// out.sort();

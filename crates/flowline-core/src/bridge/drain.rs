@@ -37,7 +37,7 @@ use crate::runtime::{JoinError, JoinHandle, RuntimeExt as _};
 ///
 /// `next`, `recv_timeout` and `finish` block the calling thread: call them
 /// from synchronous code, not from an async task (there, run the pipeline
-/// with a terminal method such as [`for_each`](Pipeline::for_each), or read
+/// with a terminal method such as [`run_for_each`](Pipeline::run_for_each), or read
 /// it as a `Stream`).
 ///
 /// # Examples

@@ -50,7 +50,7 @@ const PATIENCE: u32 = 8;
 ///     }
 ///     // dropping the last feeder ends the stream
 /// });
-/// let (sum, report) = futures::executor::block_on(pipeline.fold(0, |a, n| a + n)).unwrap();
+/// let (sum, report) = futures::executor::block_on(pipeline.run_fold(0, |a, n| a + n)).unwrap();
 /// producer.join().unwrap();
 /// assert_eq!(sum, 4950);
 /// assert_eq!(report.delivered(), 100);
@@ -89,7 +89,7 @@ impl<T> Feeder<T> {
     /// let (feeder, pipeline) = bridge::feeder(4);
     /// feeder.push("hello").unwrap();
     /// drop(feeder);
-    /// let (items, _) = futures::executor::block_on(pipeline.collect()).unwrap();
+    /// let (items, _) = futures::executor::block_on(pipeline.run_collect()).unwrap();
     /// assert_eq!(items, ["hello"]);
     /// ```
     pub fn push(&self, item: T) -> Result<(), PushError<T>> {
@@ -218,7 +218,7 @@ impl<T> Feeder<T> {
     ///             feeder.send(n).await.unwrap();
     ///         }
     ///     };
-    ///     let (items, _) = futures::join!(pipeline.collect(), producer);
+    ///     let (items, _) = futures::join!(pipeline.run_collect(), producer);
     ///     items
     /// })
     /// .unwrap();
@@ -257,7 +257,7 @@ impl<T> Feeder<T> {
     /// feeder.push(1).unwrap();
     /// assert!(feeder.close());
     /// assert!(other.push(2).is_err());
-    /// let (items, _) = futures::executor::block_on(pipeline.collect()).unwrap();
+    /// let (items, _) = futures::executor::block_on(pipeline.run_collect()).unwrap();
     /// assert_eq!(items, [1]);
     /// ```
     pub fn close(&self) -> bool {

@@ -78,7 +78,7 @@ use crate::run::{Core, Pipeline, StageKind};
 ///     })
 ///     .collect();
 /// drop(feeder); // the clones keep it open
-/// let (n, report) = futures::executor::block_on(pipeline.count()).unwrap();
+/// let (n, report) = futures::executor::block_on(pipeline.run_count()).unwrap();
 /// threads.into_iter().for_each(|t| t.join().unwrap());
 /// assert_eq!(n, 40);
 /// assert_eq!(report.stages[0].name, "feeder#0");

@@ -30,7 +30,7 @@ use super::generator::{in_body, lock, Shared};
 ///     });
 ///     // The body may return at once: the helper's clone keeps the stream open.
 /// });
-/// let (v, _) = futures::executor::block_on(from_thread.collect()).unwrap();
+/// let (v, _) = futures::executor::block_on(from_thread.run_collect()).unwrap();
 /// assert_eq!(v, [0, 1, 2]);
 /// ```
 pub struct Emitter<T> {
@@ -98,7 +98,7 @@ impl<T> Emitter<T> {
     ///         out.emit(i * i).await;
     ///     }
     /// });
-    /// let (v, _) = futures::executor::block_on(squares.collect()).unwrap();
+    /// let (v, _) = futures::executor::block_on(squares.run_collect()).unwrap();
     /// assert_eq!(v, [1, 4, 9]);
     /// ```
     pub fn emit(&self, item: T) -> Emit<'_, T> {
@@ -187,7 +187,7 @@ impl<T> Emit<'_, T> {
     ///         out.emit('b').await; // sent instead
     ///     }
     /// });
-    /// let (v, _) = futures::executor::block_on(gen.collect()).unwrap();
+    /// let (v, _) = futures::executor::block_on(gen.run_collect()).unwrap();
     /// assert_eq!(v, ['b']);
     /// ```
     pub fn cancel(mut self) -> Option<T> {

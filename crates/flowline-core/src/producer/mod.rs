@@ -45,7 +45,7 @@ impl<S: Stream + ?Sized> Producer for S {}
 /// use flowline_core::ProducerExt;
 ///
 /// let (out, _) = futures::executor::block_on(
-///     futures::stream::iter(1..=3).into_pipeline().map(|x| x * x).collect(),
+///     futures::stream::iter(1..=3).into_pipeline().map(|x| x * x).run_collect(),
 /// )
 /// .unwrap();
 /// assert_eq!(out, [1, 4, 9]);
@@ -67,7 +67,7 @@ impl<S: Producer + Sized> ProducerExt for S {}
 /// use flowline_core::producer;
 ///
 /// let (out, _) = futures::executor::block_on(
-///     producer::from_stream(futures::stream::iter([7, 7])).collect(),
+///     producer::from_stream(futures::stream::iter([7, 7])).run_collect(),
 /// )
 /// .unwrap();
 /// assert_eq!(out, [7, 7]);
@@ -86,7 +86,7 @@ pub fn from_stream<S: Stream>(stream: S) -> Pipeline<Source<S>> {
 /// ```
 /// use flowline_core::producer;
 ///
-/// let (out, _) = futures::executor::block_on(producer::iter(vec!['a', 'b']).collect()).unwrap();
+/// let (out, _) = futures::executor::block_on(producer::iter(vec!['a', 'b']).run_collect()).unwrap();
 /// assert_eq!(out, ['a', 'b']);
 /// ```
 pub fn iter<I: IntoIterator>(items: I) -> Pipeline<Source<stream::Iter<I::IntoIter>>> {
@@ -114,7 +114,7 @@ pub fn iter<I: IntoIterator>(items: I) -> Pipeline<Source<stream::Iter<I::IntoIt
 ///         out.emit(i).await;
 ///     }
 /// });
-/// let (items, _) = futures::executor::block_on(countdown.collect()).unwrap();
+/// let (items, _) = futures::executor::block_on(countdown.run_collect()).unwrap();
 /// assert_eq!(items, [3, 2, 1]);
 /// ```
 pub fn generator<T, F, Fut>(body: F) -> Pipeline<Source<Generator<T, Fut>>>

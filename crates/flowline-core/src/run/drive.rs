@@ -155,12 +155,12 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// let mut seen = Vec::new();
     /// futures::executor::block_on(
-    ///     producer::iter(1..=3).for_each(|x| { seen.push(x); async {} }),
+    ///     producer::iter(1..=3).run_for_each(|x| { seen.push(x); async {} }),
     /// )
     /// .unwrap();
     /// assert_eq!(seen, [1, 2, 3]);
     /// ```
-    pub async fn for_each<F, Fut>(self, f: F) -> Result<RunReport, PipelineError>
+    pub async fn run_for_each<F, Fut>(self, f: F) -> Result<RunReport, PipelineError>
     where
         F: FnMut(S::Item) -> Fut,
         Fut: Future<Output = ()>,
@@ -179,12 +179,12 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     /// use flowline_core::producer;
     ///
-    /// let (items, report) = futures::executor::block_on(producer::iter(0..3).collect()).unwrap();
+    /// let (items, report) = futures::executor::block_on(producer::iter(0..3).run_collect()).unwrap();
     /// assert_eq!(items, [0, 1, 2]);
     /// assert_eq!(report.delivered(), 3);
     /// ```
-    pub async fn collect(self) -> Result<(Vec<S::Item>, RunReport), PipelineError> {
-        self.fold(Vec::new(), |mut v, x| {
+    pub async fn run_collect(self) -> Result<(Vec<S::Item>, RunReport), PipelineError> {
+        self.run_fold(Vec::new(), |mut v, x| {
             v.push(x);
             v
         })
@@ -202,11 +202,11 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     /// use flowline_core::producer;
     ///
-    /// let (n, _) = futures::executor::block_on(producer::iter(0..10).filter(|x| x % 2 == 0).count()).unwrap();
+    /// let (n, _) = futures::executor::block_on(producer::iter(0..10).filter(|x| x % 2 == 0).run_count()).unwrap();
     /// assert_eq!(n, 5);
     /// ```
-    pub async fn count(self) -> Result<(u64, RunReport), PipelineError> {
-        self.fold(0, |n, _| n + 1).await
+    pub async fn run_count(self) -> Result<(u64, RunReport), PipelineError> {
+        self.run_fold(0, |n, _| n + 1).await
     }
 
     /// Runs the pipeline, folding every item into an accumulator with the
@@ -221,10 +221,14 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     /// use flowline_core::producer;
     ///
-    /// let (sum, _) = futures::executor::block_on(producer::iter(1..=100u64).fold(0, |a, x| a + x)).unwrap();
+    /// let (sum, _) = futures::executor::block_on(producer::iter(1..=100u64).run_fold(0, |a, x| a + x)).unwrap();
     /// assert_eq!(sum, 5050);
     /// ```
-    pub async fn fold<A, F>(mut self, init: A, mut f: F) -> Result<(A, RunReport), PipelineError>
+    pub async fn run_fold<A, F>(
+        mut self,
+        init: A,
+        mut f: F,
+    ) -> Result<(A, RunReport), PipelineError>
     where
         F: FnMut(A, S::Item) -> A,
     {

@@ -261,7 +261,7 @@ pin_project! {
     ///
     /// Build one from a producer (see [`crate::producer`]), chain stages, then
     /// finish it with a terminal method ([`run`](Self::run),
-    /// [`for_each`](Self::for_each), [`collect`](Self::collect), …) that returns
+    /// [`run_for_each`](Self::run_for_each), [`run_collect`](Self::run_collect), …) that returns
     /// a [`RunReport`](super::RunReport).
     ///
     /// Stage methods are inherent, so they win over `futures::StreamExt`'s
@@ -283,7 +283,7 @@ pin_project! {
     ///         .map(|x| x * 10)
     ///         .filter(|x| *x != 30)
     ///         .boundary(4)
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [10, 20, 40, 50, 60]);
@@ -332,7 +332,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (_, report) = futures::executor::block_on(
-    ///     producer::iter(0..3).named("numbers").map(|x| x + 1).named("plus one").collect(),
+    ///     producer::iter(0..3).named("numbers").map(|x| x + 1).named("plus one").run_collect(),
     /// )
     /// .unwrap();
     /// assert!(report.stage("numbers").is_some());
@@ -344,7 +344,7 @@ impl<S: Stream> Pipeline<S> {
     }
 
     /// Names the consumer stage this pipeline will be run into (by
-    /// [`run`](Self::run), [`spawn`](Self::spawn), [`collect`](Self::collect),
+    /// [`run`](Self::run), [`spawn`](Self::spawn), [`run_collect`](Self::run_collect),
     /// …), for reports and errors; unnamed it is `consumer#<index>`.
     ///
     /// # Examples
@@ -381,7 +381,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::{producer, runtime::RuntimeFree};
     ///
     /// let (sum, _) = futures::executor::block_on(
-    ///     producer::iter(1..=4u32).boundary(2).on(RuntimeFree).fold(0, |a, x| a + x),
+    ///     producer::iter(1..=4u32).boundary(2).on(RuntimeFree).run_fold(0, |a, x| a + x),
     /// )
     /// .unwrap();
     /// assert_eq!(sum, 10);
@@ -410,7 +410,7 @@ impl<S: Stream> Pipeline<S> {
     /// for _ in 0..3 {
     ///     pipeline = pipeline.map(|x| x + 1).boxed();
     /// }
-    /// let (out, report) = futures::executor::block_on(pipeline.collect()).unwrap();
+    /// let (out, report) = futures::executor::block_on(pipeline.run_collect()).unwrap();
     /// assert_eq!(out, [3, 4, 5, 6]);
     /// assert_eq!(report.stages.len(), 5);
     /// ```
@@ -431,7 +431,7 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     /// use flowline_core::producer;
     ///
-    /// let (out, _) = futures::executor::block_on(producer::iter(1..=3).map(|x| x * 2).collect()).unwrap();
+    /// let (out, _) = futures::executor::block_on(producer::iter(1..=3).map(|x| x * 2).run_collect()).unwrap();
     /// assert_eq!(out, [2, 4, 6]);
     /// ```
     pub fn map<U, F>(self, f: F) -> Pipeline<Map<S, F>>
@@ -448,7 +448,7 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     /// use flowline_core::producer;
     ///
-    /// let (out, _) = futures::executor::block_on(producer::iter(1..=6).filter(|x| x % 3 == 0).collect()).unwrap();
+    /// let (out, _) = futures::executor::block_on(producer::iter(1..=6).filter(|x| x % 3 == 0).run_collect()).unwrap();
     /// assert_eq!(out, [3, 6]);
     /// ```
     pub fn filter<F>(self, predicate: F) -> Pipeline<Filter<S, F>>
@@ -466,7 +466,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let input = producer::iter(["1", "x", "3"]);
-    /// let (out, _) = futures::executor::block_on(input.filter_map(|s| s.parse::<u8>().ok()).collect()).unwrap();
+    /// let (out, _) = futures::executor::block_on(input.filter_map(|s| s.parse::<u8>().ok()).run_collect()).unwrap();
     /// assert_eq!(out, [1, 3]);
     /// ```
     pub fn filter_map<U, F>(self, f: F) -> Pipeline<FilterMap<S, F>>
@@ -485,7 +485,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (out, _) = futures::executor::block_on(
-    ///     producer::iter(1..=3).then(|x| async move { x + 100 }).collect(),
+    ///     producer::iter(1..=3).then(|x| async move { x + 100 }).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [101, 102, 103]);
@@ -507,7 +507,7 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// let mut seen = Vec::new();
     /// let (out, _) = futures::executor::block_on(
-    ///     producer::iter(1..=3).inspect(|x| seen.push(*x)).collect(),
+    ///     producer::iter(1..=3).inspect(|x| seen.push(*x)).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(seen, out);
@@ -554,7 +554,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (out, report) = futures::executor::block_on(
-    ///     producer::iter(0..1000u32).map(|x| x + 1).boundary(64).collect(),
+    ///     producer::iter(0..1000u32).map(|x| x + 1).boundary(64).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out.len(), 1000);

@@ -73,7 +73,7 @@ impl StageReport {
     /// use flowline_core::producer;
     ///
     /// let (_, report) = futures::executor::block_on(
-    ///     producer::iter(0..10).filter(|x| x % 3 == 0).collect(),
+    ///     producer::iter(0..10).filter(|x| x % 3 == 0).run_collect(),
     /// )
     /// .unwrap();
     /// assert!(report.stages.iter().all(|s| s.is_balanced()));
@@ -102,7 +102,7 @@ impl StageReport {
 /// use flowline_core::producer;
 ///
 /// let (evens, report) = futures::executor::block_on(
-///     producer::iter(1..=10u32).filter(|x| x % 2 == 0).named("evens").collect(),
+///     producer::iter(1..=10u32).filter(|x| x % 2 == 0).named("evens").run_collect(),
 /// )
 /// .unwrap();
 /// assert_eq!(evens, [2, 4, 6, 8, 10]);

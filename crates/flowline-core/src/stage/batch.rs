@@ -243,7 +243,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (batches, _) = futures::executor::block_on(
-    ///     producer::iter(1..=7).batch(3, Duration::from_millis(100)).collect(),
+    ///     producer::iter(1..=7).batch(3, Duration::from_millis(100)).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(batches, [vec![1, 2, 3], vec![4, 5, 6], vec![7]]);

@@ -76,7 +76,7 @@ impl<S: Stream> Pipeline<S> {
     /// let (batches, _) = futures::executor::block_on(
     ///     producer::iter(lines)
     ///         .batch_weighted(5, Duration::from_millis(100), |s: &&str| s.len())
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(batches, [vec!["ab", "cde"], vec!["f"], vec!["ghijklmn"], vec!["o"]]);

@@ -74,7 +74,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::{producer, stage::Overflow};
     ///
     /// let (out, report) = futures::executor::block_on(
-    ///     producer::iter(0..10u32).buffer(4, Overflow::Backpressure).collect(),
+    ///     producer::iter(0..10u32).buffer(4, Overflow::Backpressure).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, (0..10).collect::<Vec<_>>());

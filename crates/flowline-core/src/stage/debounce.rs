@@ -107,7 +107,7 @@ impl<S: Stream> Pipeline<S> {
     ///     }
     /// });
     /// let (out, _) = futures::executor::block_on(
-    ///     events.debounce(Duration::from_millis(30)).collect(),
+    ///     events.debounce(Duration::from_millis(30)).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [3, 6]);

@@ -178,7 +178,7 @@ impl<S: Stream> Pipeline<S> {
     /// Because it runs as a task, `upstream`, `f` and its futures must be
     /// `Send + 'static`. Without a runtime the task is polled inside the
     /// pipeline's own future: run the pipeline with a terminal method
-    /// ([`for_each`](Self::for_each), [`run`](Self::run), …), which polls it
+    /// ([`run_for_each`](Self::run_for_each), [`run`](Self::run), …), which polls it
     /// while the consumer works; a pipeline polled as a plain `Stream` by code
     /// that awaits other things between items needs a runtime for that. Use [`map_concurrent_unordered`](Self::map_concurrent_unordered)
     /// when order does not matter, [`map_concurrent_by_key`](Self::map_concurrent_by_key)
@@ -204,7 +204,7 @@ impl<S: Stream> Pipeline<S> {
     ///             RuntimeFree.sleep(Duration::from_millis(10 - x)).await;
     ///             x * 10
     ///         })
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [10, 20, 30, 40, 50, 60, 70, 80]);

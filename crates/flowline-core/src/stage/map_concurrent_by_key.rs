@@ -189,7 +189,7 @@ impl<S: Stream> Pipeline<S> {
     ///         .map_concurrent_by_key(8, |(user, _)| *user, |(user, n)| async move {
     ///             format!("{user}:{n}")
     ///         })
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// let alice: Vec<_> = out.iter().filter(|s| s.starts_with("alice")).collect();

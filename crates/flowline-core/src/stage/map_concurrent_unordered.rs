@@ -65,7 +65,7 @@ impl<S: Stream> Pipeline<S> {
     ///             RuntimeFree.sleep(Duration::from_millis(ms)).await;
     ///             ms
     ///         })
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [1, 30, 60]);

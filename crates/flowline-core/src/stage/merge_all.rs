@@ -71,7 +71,7 @@ impl<S: Stream> Stream for MergeAll<S> {
 /// use flowline_core::producer;
 ///
 /// let inputs = (0..3u32).map(|i| producer::iter(i * 10..i * 10 + 3));
-/// let (mut out, report) = futures::executor::block_on(producer::merge_all(inputs).collect()).unwrap();
+/// let (mut out, report) = futures::executor::block_on(producer::merge_all(inputs).run_collect()).unwrap();
 /// out.sort();
 /// assert_eq!(out, [0, 1, 2, 10, 11, 12, 20, 21, 22]);
 /// assert_eq!(report.delivered(), 9);

@@ -24,7 +24,7 @@ use crate::run::StageInfo;
 /// use flowline_core::{producer, stage::Overflow};
 ///
 /// let (out, report) = futures::executor::block_on(
-///     producer::iter(0..100u32).buffer(8, Overflow::DropNewest).named("latest").collect(),
+///     producer::iter(0..100u32).buffer(8, Overflow::DropNewest).named("latest").run_collect(),
 /// )
 /// .unwrap();
 /// let stage = report.stage("latest").unwrap();

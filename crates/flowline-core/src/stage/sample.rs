@@ -113,7 +113,7 @@ impl<S: Stream> Pipeline<S> {
     ///     }
     /// });
     /// let (out, report) = futures::executor::block_on(
-    ///     readings.sample(Duration::from_millis(40)).collect(),
+    ///     readings.sample(Duration::from_millis(40)).run_collect(),
     /// )
     /// .unwrap();
     /// assert!(out.len() < 100 && out.windows(2).all(|w| w[0] < w[1]));

@@ -167,7 +167,7 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// let start = Instant::now();
     /// let (out, _) = futures::executor::block_on(
-    ///     producer::iter(0..5).throttle(100, 1).collect(), // one item per 10 ms
+    ///     producer::iter(0..5).throttle(100, 1).run_collect(), // one item per 10 ms
     /// )
     /// .unwrap();
     /// assert_eq!(out, [0, 1, 2, 3, 4]);

@@ -95,7 +95,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (pairs, _) = futures::executor::block_on(
-    ///     producer::iter(["a", "b", "c"]).zip(producer::iter(1..)).collect(),
+    ///     producer::iter(["a", "b", "c"]).zip(producer::iter(1..)).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(pairs, [("a", 1), ("b", 2), ("c", 3)]);

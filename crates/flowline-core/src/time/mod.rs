@@ -23,7 +23,7 @@
 //!         out.emit(n).await;
 //!     }
 //! });
-//! let (items, _) = futures::executor::block_on(ticks.collect()).unwrap();
+//! let (items, _) = futures::executor::block_on(ticks.run_collect()).unwrap();
 //! assert_eq!(items, [0, 1, 2]);
 //! ```
 

@@ -36,7 +36,7 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// let workers = producer::iter(1..=100u64).balance(3, 8);
     /// let runs = futures::executor::block_on(futures::future::join_all(
-    ///     workers.into_iter().map(|w| w.map(|x| x * 2).fold(0, |a, x| a + x)),
+    ///     workers.into_iter().map(|w| w.map(|x| x * 2).run_fold(0, |a, x| a + x)),
     /// ));
     /// let total: u64 = runs.into_iter().map(|r| r.unwrap().0).sum();
     /// assert_eq!(total, 10_100);

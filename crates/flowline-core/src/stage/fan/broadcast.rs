@@ -45,7 +45,7 @@ impl<S: Stream> Pipeline<S> {
     ///     .try_into()
     ///     .unwrap();
     /// let (evens, total) = futures::executor::block_on(async {
-    ///     futures::join!(evens.filter(|x| x % 2 == 0).collect(), total.fold(0, |a, x| a + x))
+    ///     futures::join!(evens.filter(|x| x % 2 == 0).run_collect(), total.run_fold(0, |a, x| a + x))
     /// });
     /// assert_eq!(evens.unwrap().0, [2, 4, 6]);
     /// assert_eq!(total.unwrap().0, 21);
@@ -91,7 +91,7 @@ impl<S: Stream> Pipeline<S> {
     ///     .try_into()
     ///     .unwrap();
     /// let (all, latest) = futures::executor::block_on(async {
-    ///     futures::join!(all.count(), latest.collect())
+    ///     futures::join!(all.run_count(), latest.run_collect())
     /// });
     /// assert_eq!(all.unwrap().0, 1000);
     /// let (latest, report) = latest.unwrap();

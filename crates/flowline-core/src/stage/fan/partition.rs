@@ -39,7 +39,7 @@ impl<S: Stream> Pipeline<S> {
     ///     .try_into()
     ///     .unwrap();
     /// let (even, odd) = futures::executor::block_on(async {
-    ///     futures::join!(even.collect(), odd.collect())
+    ///     futures::join!(even.run_collect(), odd.run_collect())
     /// });
     /// assert_eq!(even.unwrap().0, [2, 4, 6]);
     /// assert_eq!(odd.unwrap().0, [1, 3, 5, 7]);
