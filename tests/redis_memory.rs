@@ -571,27 +571,6 @@ fn merged_sources_are_both_acked(rt: Rt) {
     });
 }
 
-#[test]
-fn public_types_are_send_and_sync_where_users_need_it() {
-    fn send<T: Send>() {}
-    fn send_sync<T: Send + Sync>() {}
-    send::<flowline::redis::Delivery<flowline::redis::Entry>>();
-    send::<flowline::redis::AckToken>();
-    send::<flowline::redis::StreamSink>();
-    send::<flowline::redis::Committer<consumer::Discard>>();
-    send::<flowline::redis::SourceBuilder>();
-    send_sync::<flowline::redis::Error>();
-    send_sync::<flowline::redis::Stats>();
-    send_sync::<MemoryBackend>();
-    send_sync::<flowline::redis::RedisBackend>();
-    fn deliveries_send<S: Send>(_: &flowline::redis::Deliveries<S>) {}
-    deliveries_send(
-        &source_with(MemoryBackend::new(), "s", "g", "c")
-            .build()
-            .map(|e| e.id),
-    );
-}
-
 on_all_runtimes!(
     merged_sources_are_both_acked,
     every_entry_taken_is_acked,
