@@ -212,6 +212,8 @@ fn runtimes_and_timers() {
     assert_auto!(TokioRuntime: Send & Sync & Unpin);
     assert_auto!(NoTokioRuntime: Send & Sync & Unpin);
     assert_auto!(RuntimeFree: Send & Sync & Unpin);
+    // What `on_runtime` takes and `time::current_runtime` returns.
+    assert_auto!(std::sync::Arc<dyn flowline::runtime::Runtime>: Send & Sync & Unpin);
     assert_auto!(JoinHandle<Item>: Send & Sync & Unpin);
     assert_auto!(JoinError: Send & Sync & Unpin);
     assert_auto!(Sleep: Send & !Sync & Unpin);
@@ -295,6 +297,9 @@ fn bridge_ends_and_handles_work_from_other_threads() {
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
+    use flowline::redis::backend::{
+        Backend, BackendFuture, DeadLetterEntry, GroupKey, ReadFrom, Received,
+    };
     use flowline::redis::{
         AckToken, CommitError, CommitPolicy, Committer, Deliveries, Delivery, Entry, EntryId,
         Error, ErrorKind, Fields, MemoryBackend, OnError, ParseEntryIdError, RedisBackend,
@@ -322,5 +327,11 @@ mod redis {
         assert_auto!(SourceReport: Send & Sync & Unpin);
         assert_auto!(MemoryBackend: Send & Sync & Unpin);
         assert_auto!(RedisBackend: Send & Sync & Unpin);
+        assert_auto!(std::sync::Arc<dyn Backend>: Send & Sync & Unpin);
+        assert_auto!(GroupKey: Send & Sync & Unpin);
+        assert_auto!(ReadFrom: Send & Sync & Unpin);
+        assert_auto!(Received: Send & Sync & Unpin);
+        assert_auto!(DeadLetterEntry: Send & Sync & Unpin);
+        assert_auto!(BackendFuture<()>: Send & !Sync & Unpin);
     }
 }
