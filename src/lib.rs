@@ -84,4 +84,6 @@ mod guide_doctests {
     struct EventDriven;
     #[doc = include_str!("../docs/guide/errors-and-lifecycle.md")]
     struct ErrorsAndLifecycle;
+    #[doc = include_str!("../docs/guide/coming-from-streams.md")]
+    struct ComingFromStreams;
 }
