@@ -86,4 +86,6 @@ mod guide_doctests {
     struct ErrorsAndLifecycle;
     #[doc = include_str!("../docs/guide/coming-from-streams.md")]
     struct ComingFromStreams;
+    #[doc = include_str!("../docs/comparison.md")]
+    struct Comparison;
 }
