@@ -565,7 +565,7 @@ fn feeder_is_a_sink(rt: Rt) {
 
         let (mut feeder, pipeline) = bridge::feeder::<u32>(2);
         drop(pipeline);
-        let err = feeder.send(7).await.unwrap_err();
+        let err = futures::SinkExt::send(&mut feeder, 7).await.unwrap_err();
         assert_eq!(err.0, 7);
     });
 }

@@ -11,7 +11,6 @@ use futures::Sink;
 use super::shared::Shared;
 use super::{PushError, PushTimeoutError, TryPushError};
 
-
 /// The pushing end of a sync → async bridge: plain synchronous code (a
 /// callback, another thread, FFI, a GUI loop) hands items to a pipeline.
 ///
