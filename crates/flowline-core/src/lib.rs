@@ -49,6 +49,7 @@ pub mod producer;
 pub mod runtime;
 pub mod stage;
 
+mod queue;
 mod run;
 
 pub use consumer::Consumer;

@@ -235,7 +235,10 @@ where
             self.failed = true;
             self.work.cancelled.store(true, Relaxed);
             self.info.failed.add(1);
-            self.ctx.fail(PipelineError::panicked(self.info.name(), panic_message(payload)));
+            self.ctx.fail(PipelineError::panicked(
+                self.info.name(),
+                panic_message(payload),
+            ));
             // Not started: dropped. Their slots stay `Waiting`, which ends
             // the ordered output there.
             self.pending.clear();

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use futures::{Sink, Stream};
 
-use super::{BoxError, Lifecycle, Pipeline, PipelineError, RunContext, RunReport, StageInfo, StageKind};
+use super::{
+    BoxError, Lifecycle, Pipeline, PipelineError, RunContext, RunReport, StageInfo, StageKind,
+};
 use std::convert::Infallible;
 
 use crate::consumer;
@@ -277,11 +279,9 @@ impl Drop for Taken<'_> {
 /// recorded is an abort), or its report. Either way with the counts as they
 /// stand now.
 fn outcome(ctx: &RunContext, elapsed: Duration) -> Result<RunReport, PipelineError> {
-    let error = ctx.take_error().or_else(|| {
-        ctx.lifecycle
-            .is_halted()
-            .then(PipelineError::aborted)
-    });
+    let error = ctx
+        .take_error()
+        .or_else(|| ctx.lifecycle.is_halted().then(PipelineError::aborted));
     #[cfg(feature = "tracing")]
     super::trace::run_finished(ctx, elapsed, error.as_ref());
     let report = ctx.report(elapsed);

@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use futures::{Sink, Stream};
 
-use super::{BoxError, Monitor, Pipeline, PipelineError, RunContext, RunReport, Snapshot, StageKind};
+use super::{
+    BoxError, Monitor, Pipeline, PipelineError, RunContext, RunReport, Snapshot, StageKind,
+};
 use crate::runtime::{JoinError, JoinHandle, Runtime, RuntimeExt as _};
 
 type RunResult = Result<RunReport, PipelineError>;

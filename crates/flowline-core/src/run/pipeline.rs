@@ -265,10 +265,7 @@ impl<S> fmt::Debug for Pipeline<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("stages", &self.core.ctx.report(Default::default()).stages)
-            .field(
-                "runtime",
-                &self.core.ctx.runtime_name(),
-            )
+            .field("runtime", &self.core.ctx.runtime_name())
             .finish_non_exhaustive()
     }
 }

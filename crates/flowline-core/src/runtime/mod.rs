@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-pub use free::RuntimeFree;
 #[cfg(feature = "smol")]
 pub use self::smol::SmolRuntime;
 #[cfg(feature = "tokio")]
 pub use self::tokio::{NoTokioRuntime, TokioRuntime};
+pub use free::RuntimeFree;
 pub(crate) use join::panic_message;
 pub use join::{JoinError, JoinHandle};
 

@@ -65,7 +65,10 @@ impl<S: Stream> Stream for IdleTimeout<S> {
         futures::ready!(sleep.as_mut().poll(cx));
         *this.sleep = None;
         *this.done = true;
-        this.ctx.fail(PipelineError::failed(this.info.name(), Box::new(Elapsed::new(*this.limit, "waiting for the next item"))));
+        this.ctx.fail(PipelineError::failed(
+            this.info.name(),
+            Box::new(Elapsed::new(*this.limit, "waiting for the next item")),
+        ));
         Poll::Ready(None)
     }
 }

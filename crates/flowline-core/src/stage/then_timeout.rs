@@ -68,7 +68,10 @@ where
                 *this.sleep = None;
                 *this.done = true;
                 this.info.failed.add(1);
-                this.ctx.fail(PipelineError::failed(this.info.name(), Box::new(Elapsed::new(*this.limit, "an item's future"))));
+                this.ctx.fail(PipelineError::failed(
+                    this.info.name(),
+                    Box::new(Elapsed::new(*this.limit, "an item's future")),
+                ));
                 return Poll::Ready(None);
             }
             match futures::ready!(this.upstream.as_mut().poll_next(cx)) {

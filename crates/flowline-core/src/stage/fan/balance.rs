@@ -1,8 +1,10 @@
-use futures::Stream;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, Stream};
 
 use super::upstream::{check_branches, Split, Upstream};
 use super::Branch;
-use crate::stage::overflow::{check_capacity, YIELD_EVERY};
+use crate::stage::overflow::{check_capacity, Overflow, YIELD_EVERY};
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -49,16 +51,30 @@ impl<S: Stream> Pipeline<S> {
         check_branches("balance", branches);
         check_capacity("balance", capacity);
         let split = Split::new(&self.core, "balance", branches);
-        let (tx, rx) = async_channel::bounded(capacity);
+        // One queue, one receiver per worker: each batch goes to one of them.
+        let (mut senders, mut receivers) = split.queues([(capacity, Overflow::Backpressure)]);
+        let first = receivers.remove(0);
+        receivers = split.contexts[1..]
+            .iter()
+            .map(|ctx| first.another(ctx.clone()))
+            .collect();
+        receivers.insert(0, first);
         let mut upstream = Upstream::new(self, YIELD_EVERY);
+        let ending = split.ending();
         let task = async move {
-            while let Some(item) = upstream.next().await {
-                if upstream.wait(tx.send(item)).await.is_err() {
-                    return; // every branch is gone: cancel the upstream
+            let ran = AssertUnwindSafe(async {
+                let tx = &mut senders[0];
+                while let Some(item) = upstream.next(|| drop(tx.flush())).await {
+                    if upstream.wait(tx.send(item)).await.is_err() {
+                        return; // every branch is gone: cancel the upstream
+                    }
                 }
-            }
-            upstream.finish().await;
+                upstream.finish().await;
+            })
+            .catch_unwind()
+            .await;
+            ending.finish(ran, senders);
         };
-        split.into_branches(vec![rx; branches], task)
+        split.into_branches(receivers, task)
     }
 }

@@ -3,24 +3,20 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_channel::Receiver;
 use futures::Stream;
-use pin_project_lite::pin_project;
 
+use crate::queue::Receiver;
 use crate::run::StageInfo;
 
-pin_project! {
-    /// Stream of one branch of a fan-out
-    /// ([`broadcast`](crate::Pipeline::broadcast),
-    /// [`balance`](crate::Pipeline::balance),
-    /// [`partition`](crate::Pipeline::partition)): the receiving end of the
-    /// branch's queue.
-    #[must_use = "streams do nothing unless polled"]
-    pub struct Branch<T> {
-        #[pin]
-        rx: Receiver<T>,
-        info: Arc<StageInfo>,
-    }
+/// Stream of one branch of a fan-out
+/// ([`broadcast`](crate::Pipeline::broadcast),
+/// [`balance`](crate::Pipeline::balance),
+/// [`partition`](crate::Pipeline::partition)): the receiving end of the
+/// branch's queue.
+#[must_use = "streams do nothing unless polled"]
+pub struct Branch<T> {
+    rx: Receiver<T>,
+    info: Arc<StageInfo>,
 }
 
 impl<T> Branch<T> {
@@ -33,7 +29,7 @@ impl<T> fmt::Debug for Branch<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Branch")
             .field("stage", &self.info.name())
-            .field("queued", &self.rx.len())
+            .field("queued", &self.rx.queued())
             .finish_non_exhaustive()
     }
 }
@@ -42,9 +38,9 @@ impl<T> Stream for Branch<T> {
     type Item = T;
 
     #[inline]
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let this = self.project();
-        let item = futures::ready!(this.rx.poll_next(cx));
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        let item = futures::ready!(Pin::new(&mut this.rx).poll_next(cx));
         Poll::Ready(this.info.emit(item))
     }
 }

@@ -1,8 +1,10 @@
-use futures::Stream;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, Stream};
 
 use super::upstream::{check_branches, Split, Upstream};
 use super::Branch;
-use crate::stage::overflow::{check_capacity, YIELD_EVERY};
+use crate::stage::overflow::{check_capacity, Overflow, YIELD_EVERY};
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -58,24 +60,32 @@ impl<S: Stream> Pipeline<S> {
         check_branches("partition", branches);
         check_capacity("partition", capacity);
         let split = Split::new(&self.core, "partition", branches);
-        let (senders, receivers): (Vec<_>, Vec<_>) = (0..branches)
-            .map(|_| async_channel::bounded(capacity))
-            .unzip();
+        let (mut senders, receivers) =
+            split.queues(vec![(capacity, Overflow::Backpressure); branches]);
         let infos = split.infos.clone();
         let mut upstream = Upstream::new(self, YIELD_EVERY);
+        let ending = split.ending();
         let task = async move {
-            let mut open = branches;
-            while let Some(item) = upstream.next().await {
-                let i = key(&item) % branches;
-                if upstream.wait(senders[i].send(item)).await.is_err() {
-                    infos[i].dropped.add(1);
-                    open = senders.iter().filter(|tx| !tx.is_closed()).count();
+            let ran = AssertUnwindSafe(async {
+                let mut open = branches;
+                let flush_all = |senders: &mut Vec<crate::queue::Sender<_>>| {
+                    senders.iter_mut().for_each(|tx| drop(tx.flush()));
+                };
+                while let Some(item) = upstream.next(|| flush_all(&mut senders)).await {
+                    let i = key(&item) % branches;
+                    if upstream.wait(senders[i].send(item)).await.is_err() {
+                        infos[i].dropped.add(1);
+                        open = senders.iter().filter(|tx| !tx.is_closed()).count();
+                    }
+                    if open == 0 {
+                        return; // every branch is gone: cancel the upstream
+                    }
                 }
-                if open == 0 {
-                    return; // every branch is gone: cancel the upstream
-                }
-            }
-            upstream.finish().await;
+                upstream.finish().await;
+            })
+            .catch_unwind()
+            .await;
+            ending.finish(ran, senders);
         };
         split.into_branches(receivers, task)
     }
