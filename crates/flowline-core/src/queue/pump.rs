@@ -3,7 +3,7 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
@@ -37,7 +37,7 @@ impl<T> Sender<T> {
     /// A batch is sent when it is full, as soon as upstream would wait (so a
     /// trickle crosses item by item with no added latency), or — for an
     /// upstream that never waits — once it has been held for half a
-    /// millisecond while the receiver waits for items. When the queue is
+    /// millisecond (at most about one) while the receiver waits for items. When the queue is
     /// full the pump sleeps until there is room for a whole batch.
     ///
     /// # Errors
@@ -58,31 +58,30 @@ impl<T> Sender<T> {
             }
             let limit = self.limit;
             // While the receiver starves, the batch's age is checked at items
-            // 1, 2, 4, … 64, then every 64: a few clock reads per batch, and
-            // none while the receiver has items.
-            let mut next_check = 1;
+            // 1, 2, 4, 8, …: a handful of clock reads per batch, none while
+            // the receiver has items, and a batch held at most about twice
+            // `MAX_HOLD`. The open batch grows at the same points, never
+            // past its limit, starting at the size of the last batch sent.
+            let mut stop_at = 1;
+            self.reserve_to(self.hint.max(stop_at));
             let mut held_since: Option<Instant> = None;
             let step = poll_fn(|cx| loop {
-                match upstream.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(item)) => {
-                        self.push_open(item);
-                        let len = self.open.len();
-                        if len == limit {
-                            return Poll::Ready(Step::Full);
-                        }
-                        if len == next_check {
-                            next_check += next_check.min(64);
-                            if self.shared.starving.load(Relaxed) {
-                                let now = Instant::now();
-                                if now - *held_since.get_or_insert(now) >= MAX_HOLD {
-                                    return Poll::Ready(Step::Held);
-                                }
-                            }
-                        }
+                match fill(&mut self.open, stop_at, upstream.as_mut(), cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Fill::Waiting) => return Poll::Ready(Step::Waiting),
+                    Poll::Ready(Fill::Ended) => return Poll::Ready(Step::Ended),
+                    Poll::Ready(Fill::Reached) => {}
+                }
+                if stop_at == limit {
+                    return Poll::Ready(Step::Full);
+                }
+                stop_at = (stop_at * 2).min(limit);
+                self.reserve_to(stop_at);
+                if self.shared.starving.load(Relaxed) {
+                    let now = Instant::now();
+                    if now - *held_since.get_or_insert(now) >= MAX_HOLD {
+                        return Poll::Ready(Step::Held);
                     }
-                    Poll::Ready(None) => return Poll::Ready(Step::Ended),
-                    Poll::Pending if self.open.is_empty() => return Poll::Pending,
-                    Poll::Pending => return Poll::Ready(Step::Waiting),
                 }
             })
             .await;
@@ -100,6 +99,46 @@ impl<T> Sender<T> {
                 since_yield = 0;
                 yield_now().await;
             }
+        }
+    }
+}
+
+/// How [`fill`] returned.
+enum Fill {
+    /// The batch holds the items asked for.
+    Reached,
+    /// Upstream would wait, and the batch holds something.
+    Waiting,
+    /// Upstream ended.
+    Ended,
+}
+
+/// Moves items from `upstream` into `open` until it holds `stop_at` items,
+/// upstream ends, or upstream would wait (`Pending` only while `open` is
+/// empty). `open` has room for `stop_at` items.
+///
+/// The one per-item loop of every pump. Kept out of line with the batch as
+/// a parameter: a `&mut` argument cannot be reached by anything the loop
+/// calls, so the batch's length can live in a register instead of making
+/// a store-to-load round trip through memory for every item.
+#[inline(never)]
+fn fill<S: Stream>(
+    open: &mut Vec<S::Item>,
+    stop_at: usize,
+    mut upstream: Pin<&mut S>,
+    cx: &mut Context<'_>,
+) -> Poll<Fill> {
+    loop {
+        match upstream.as_mut().poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                open.push(item);
+                if open.len() == stop_at {
+                    return Poll::Ready(Fill::Reached);
+                }
+            }
+            Poll::Ready(None) => return Poll::Ready(Fill::Ended),
+            Poll::Pending if open.is_empty() => return Poll::Pending,
+            Poll::Pending => return Poll::Ready(Fill::Waiting),
         }
     }
 }

@@ -29,7 +29,7 @@ pub(crate) struct Sender<T> {
     /// Capacity to allocate for the next batch: the size of the last one
     /// sent, so a busy queue allocates each batch once and a trickle one
     /// item at a time.
-    hint: usize,
+    pub(super) hint: usize,
 }
 
 impl<T> fmt::Debug for Sender<T> {
@@ -78,11 +78,19 @@ impl<T> Sender<T> {
     /// Appends to the open batch (which has room, `open.len() < limit`),
     /// growing it only up to its limit.
     #[inline(always)]
-    pub(super) fn push_open(&mut self, item: T) {
+    fn push_open(&mut self, item: T) {
         if self.open.len() == self.open.capacity() {
             self.grow();
         }
         self.open.push(item);
+    }
+
+    /// Makes the open batch's capacity at least `items` (at most its limit).
+    pub(super) fn reserve_to(&mut self, items: usize) {
+        let want = items.min(self.limit);
+        if self.open.capacity() < want {
+            self.open.reserve_exact(want - self.open.len());
+        }
     }
 
     #[cold]

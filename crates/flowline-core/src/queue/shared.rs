@@ -41,9 +41,9 @@ pub(crate) fn batch_geometry(capacity: usize) -> (usize, usize) {
 pub(super) struct Shared<T> {
     pub(super) capacity: usize,
     pub(super) batch: usize,
-    /// The sender waits for room until `queued` is at or below this: room
-    /// for a whole batch, so a producer that outruns its consumer is woken
-    /// once per batch, not once per item.
+    /// The sender waits for room until `queued` is at or below this: half
+    /// the capacity, and room for at least a whole batch, so a producer that
+    /// outruns its consumer is woken once per half queue, not per item.
     low_water: usize,
     /// Items in queued batches (the sender's open batch is not counted).
     /// Changed only under the `batches` lock, read without it.
@@ -78,7 +78,7 @@ impl<T> Shared<T> {
         Shared {
             capacity,
             batch,
-            low_water: capacity - batch,
+            low_water: (capacity / 2).min(capacity - batch),
             queued: AtomicUsize::new(0),
             batches: Mutex::new(VecDeque::new()),
             data: Event::new(),

@@ -178,19 +178,22 @@ fn overflow_moves_count_items_not_batches() {
 }
 
 #[test]
-fn a_full_sender_waits_for_room_for_a_batch() {
+fn a_full_sender_waits_until_the_queue_is_half_empty() {
     let (mut tx, mut rx, _) = queue::<u32>(8); // batches of 2
     for i in 0..8 {
         tx.try_push(i).unwrap();
     }
     let mut send = Box::pin(tx.send(8));
     assert!(send.as_mut().poll(&mut cx()).is_pending());
-    assert!(send.as_mut().poll(&mut cx()).is_pending());
-    // Taking an item takes its whole batch out of the queue: room for one.
+    // Taking an item takes its whole batch out of the queue: room for two,
+    // but the sender sleeps until the queue is down to half.
     assert_eq!(poll_item(&mut rx), Poll::Ready(Some(0)));
+    assert!(send.as_mut().poll(&mut cx()).is_pending());
+    assert_eq!(poll_item(&mut rx), Poll::Ready(Some(1)));
+    assert_eq!(poll_item(&mut rx), Poll::Ready(Some(2)));
     assert_eq!(send.as_mut().poll(&mut cx()), Poll::Ready(Ok(())));
     drop(send);
-    assert_eq!(tx.shared.queued() + tx.open.len(), 7);
+    assert_eq!(tx.shared.queued() + tx.open.len(), 5);
 }
 
 #[test]
