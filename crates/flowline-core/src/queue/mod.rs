@@ -37,7 +37,7 @@ use std::sync::Arc;
 pub(crate) use pump::yield_now;
 pub(crate) use receiver::Receiver;
 pub(crate) use sender::{PushError, Sender};
-pub(crate) use shared::{batch_geometry, batch_size};
+pub(crate) use shared::{batch_geometry, batch_size, Resume};
 
 #[cfg(doc)]
 use crate::run::End;
@@ -52,19 +52,22 @@ use shared::Shared;
 /// If `capacity` is 0 (the stage methods check it first, with a clearer
 /// message).
 pub(crate) fn bounded<T>(capacity: usize, ctx: Arc<RunContext>) -> (Sender<T>, Receiver<T>) {
-    bounded_with_batch(capacity, batch_size(capacity), ctx)
+    bounded_with(capacity, batch_size(capacity), Resume::HalfEmpty, ctx)
 }
 
-/// [`bounded`] with batches of at most `batch` items (1 ≤ `batch`).
-pub(crate) fn bounded_with_batch<T>(
+/// [`bounded`] with batches of at most `batch` items (1 ≤ `batch`), whose
+/// full sender goes on as `resume` says.
+pub(crate) fn bounded_with<T>(
     capacity: usize,
     batch: usize,
+    resume: Resume,
     ctx: Arc<RunContext>,
 ) -> (Sender<T>, Receiver<T>) {
     assert!(
         capacity > 0,
         "flowline: a queue needs a capacity of at least 1"
     );
-    let shared = Arc::new(Shared::new(capacity, batch.clamp(1, capacity)));
+    let batch = batch.clamp(1, capacity);
+    let shared = Arc::new(Shared::new(capacity, batch, resume));
     (Sender::new(shared.clone()), Receiver::new(shared, ctx))
 }

@@ -1,7 +1,7 @@
 //! The sending end: an open batch and the moves that send it.
 
 use std::fmt;
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
 use super::Shared;
@@ -123,6 +123,14 @@ impl<T> Sender<T> {
         self.hint = batch.len();
         self.shared.push(batch);
         Ok(())
+    }
+
+    /// Sends the open batch now if the receiver is waiting for items: for
+    /// callers that push item by item and have no pump to notice that.
+    pub(crate) fn flush_if_starving(&mut self) {
+        if self.shared.starving.load(Relaxed) {
+            let _ = self.flush();
+        }
     }
 
     /// Adds `item` without waiting: to the open batch, or to a new one when

@@ -30,6 +30,20 @@ pub(crate) fn batch_geometry(capacity: usize) -> (usize, usize) {
     (batch, slots)
 }
 
+/// When a sender that found the queue full may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// Once the queue is down to half (and has room for a whole batch): a
+    /// producer that outruns its consumer is woken once per half queue.
+    HalfEmpty,
+    /// As soon as there is room for an item. For a sender feeding several
+    /// queues whose receivers may wait on one another (the branches of a
+    /// fan-out read by one `zip`): a receiver that takes less than half a
+    /// queue before it waits for another branch must still let the sender
+    /// go on to that branch's items.
+    AnyRoom,
+}
+
 /// What a queue's sender and receivers share.
 ///
 /// Batches sit in a `Mutex<VecDeque>`: every operation on it moves a whole
@@ -41,9 +55,8 @@ pub(crate) fn batch_geometry(capacity: usize) -> (usize, usize) {
 pub(super) struct Shared<T> {
     pub(super) capacity: usize,
     pub(super) batch: usize,
-    /// The sender waits for room until `queued` is at or below this: half
-    /// the capacity, and room for at least a whole batch, so a producer that
-    /// outruns its consumer is woken once per half queue, not per item.
+    /// The sender waits for room until `queued` is at or below this (see
+    /// [`Resume`]).
     low_water: usize,
     /// Items in queued batches (the sender's open batch is not counted).
     /// Changed only under the `batches` lock, read without it.
@@ -74,11 +87,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<T> Shared<T> {
-    pub(super) fn new(capacity: usize, batch: usize) -> Self {
+    pub(super) fn new(capacity: usize, batch: usize, resume: Resume) -> Self {
+        let low_water = match resume {
+            Resume::HalfEmpty => (capacity / 2).min(capacity - batch),
+            Resume::AnyRoom => capacity - 1,
+        };
         Shared {
             capacity,
             batch,
-            low_water: (capacity / 2).min(capacity - batch),
+            low_water,
             queued: AtomicUsize::new(0),
             batches: Mutex::new(VecDeque::new()),
             data: Event::new(),

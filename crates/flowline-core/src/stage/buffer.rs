@@ -12,7 +12,7 @@ use super::boundary;
 use super::overflow::{
     check_capacity, offer, queue_batch, yield_every, Offered, Overflow, Overflowed,
 };
-use crate::queue::{self, yield_now, Receiver, Sender};
+use crate::queue::{self, yield_now, Receiver, Resume, Sender};
 use crate::run::{End, PipelineError, RunContext, StageInfo, StageKind};
 use crate::Pipeline;
 
@@ -90,7 +90,7 @@ impl<S: Stream> Pipeline<S> {
         let info = self.core.add_stage("buffer", StageKind::Buffer);
         let ctx = self.core.ctx.clone();
         let batch = queue_batch(capacity, overflow);
-        let (tx, rx) = queue::bounded_with_batch(capacity, batch, ctx.clone());
+        let (tx, rx) = queue::bounded_with(capacity, batch, Resume::HalfEmpty, ctx.clone());
         let task = match overflow {
             Overflow::Backpressure => boundary::pump(self.stream, tx, info.clone(), ctx),
             _ => pump_with_policy(self.stream, tx, overflow, info.clone(), ctx),
@@ -144,7 +144,8 @@ where
                     return Stopped::Ended;
                 };
                 match offer(&mut tx, item, overflow, &info).await {
-                    Offered::Done => {}
+                    // An idle receiver gets the item now, not with its batch.
+                    Offered::Done => tx.flush_if_starving(),
                     Offered::Closed => return Stopped::Closed,
                     Offered::Overflowed => {
                         ctx.fail(PipelineError::failed(

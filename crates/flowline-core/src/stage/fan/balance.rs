@@ -63,9 +63,8 @@ impl<S: Stream> Pipeline<S> {
         let ending = split.ending();
         let task = async move {
             let ran = AssertUnwindSafe(async {
-                let tx = &mut senders[0];
-                while let Some(item) = upstream.next(|| drop(tx.flush())).await {
-                    if upstream.wait(tx.send(item)).await.is_err() {
+                while let Some(item) = upstream.next(|| drop(senders[0].flush())).await {
+                    if upstream.send(&mut senders, 0, item).await.is_err() {
                         return; // every branch is gone: cancel the upstream
                     }
                 }

@@ -133,15 +133,23 @@ impl<S: Stream> Pipeline<S> {
                     .next(|| senders.iter_mut().for_each(|tx| drop(tx.flush())))
                     .await
                 {
-                    for (i, tx) in senders.iter_mut().enumerate() {
+                    for i in 0..senders.len() {
                         if !live[i] {
                             continue;
                         }
                         let overflow = queues[i].1;
-                        match upstream
-                            .wait(offer(tx, item.clone(), overflow, &infos[i]))
-                            .await
-                        {
+                        let offered = if overflow == Overflow::Backpressure {
+                            match upstream.send(&mut senders, i, item.clone()).await {
+                                Ok(()) => Offered::Done,
+                                Err(_closed) => Offered::Closed,
+                            }
+                        } else {
+                            let offered =
+                                offer(&mut senders[i], item.clone(), overflow, &infos[i]).await;
+                            senders[i].flush_if_starving();
+                            offered
+                        };
+                        match offered {
                             Offered::Done => {}
                             Offered::Closed => live[i] = false,
                             Offered::Overflowed => {
@@ -153,7 +161,7 @@ impl<S: Stream> Pipeline<S> {
                                 ));
                                 // Its run fails; the others go on.
                                 live[i] = false;
-                                tx.end(End::Failed);
+                                senders[i].end(End::Failed);
                             }
                         }
                     }

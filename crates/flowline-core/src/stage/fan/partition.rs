@@ -73,7 +73,7 @@ impl<S: Stream> Pipeline<S> {
                 };
                 while let Some(item) = upstream.next(|| flush_all(&mut senders)).await {
                     let i = key(&item) % branches;
-                    if upstream.wait(senders[i].send(item)).await.is_err() {
+                    if upstream.send(&mut senders, i, item).await.is_err() {
                         infos[i].dropped.add(1);
                         open = senders.iter().filter(|tx| !tx.is_closed()).count();
                     }

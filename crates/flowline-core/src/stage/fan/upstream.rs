@@ -8,7 +8,7 @@ use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, Stream};
 
 use super::Branch;
-use crate::queue::{self, yield_now, Receiver, Sender};
+use crate::queue::{self, yield_now, PushError, Receiver, Resume, Sender};
 use crate::run::{Core, End, RunContext, StageInfo, StageKind};
 use crate::stage::overflow::{queue_batch, Overflow};
 use crate::Pipeline;
@@ -37,12 +37,14 @@ impl<S: Stream> Upstream<S> {
 
     /// The next upstream item, yielding to the executor now and then so an
     /// always-ready upstream with never-waiting queues cannot hog the thread.
-    /// Calls `on_wait` whenever upstream would wait: the moment to send the
-    /// branches' open batches.
+    /// Calls `on_wait` whenever upstream would wait, and before yielding:
+    /// the moments to send the branches' open batches.
     pub(crate) async fn next(&mut self, mut on_wait: impl FnMut()) -> Option<S::Item> {
         self.budget -= 1;
         if self.budget == 0 {
             self.budget = self.yield_every;
+            // An upstream that never waits still hands its batches over.
+            on_wait();
             yield_now().await;
         }
         let Upstream { stream, core, .. } = self;
@@ -67,6 +69,30 @@ impl<S: Stream> Upstream<S> {
             fut.as_mut().poll(cx)
         })
         .await
+    }
+
+    /// Sends `item` to branch `i`, waiting for room in its queue while the
+    /// upstream's tasks keep running.
+    ///
+    /// Before it waits, every branch's open batch is sent: no branch may
+    /// wait for items held back while another is full (a `zip` of two
+    /// branches would never finish). A branch whose receiver is waiting for
+    /// items gets this one at once.
+    pub(crate) async fn send<T>(
+        &mut self,
+        senders: &mut [Sender<T>],
+        i: usize,
+        item: T,
+    ) -> Result<(), PushError<T>> {
+        let item = match senders[i].try_push(item) {
+            Err(PushError::Full(item)) => item,
+            done => {
+                senders[i].flush_if_starving();
+                return done;
+            }
+        };
+        senders.iter_mut().for_each(|tx| drop(tx.flush()));
+        self.wait(senders[i].send(item)).await
     }
 
     /// After the last item: waits for the upstream's tasks to finish.
@@ -110,7 +136,10 @@ impl Split {
     }
 
     /// One queue of `capacity` items per branch (`overflow` chooses the
-    /// batch size), each receiver halting its branch's run.
+    /// batch size), each receiver halting its branch's run. A full queue
+    /// lets the fan-out go on as soon as it has room for an item
+    /// ([`Resume::AnyRoom`]): branches may be read by one consumer that
+    /// waits on one branch while another holds items.
     pub(crate) fn queues<T>(
         &self,
         capacities: impl IntoIterator<Item = (usize, Overflow)>,
@@ -119,7 +148,8 @@ impl Split {
             .into_iter()
             .zip(&self.contexts)
             .map(|((capacity, overflow), ctx)| {
-                queue::bounded_with_batch(capacity, queue_batch(capacity, overflow), ctx.clone())
+                let batch = queue_batch(capacity, overflow);
+                queue::bounded_with(capacity, batch, Resume::AnyRoom, ctx.clone())
             })
             .unzip()
     }
