@@ -542,7 +542,36 @@ fn shutdown_ends_an_idle_feeder_pipeline(rt: Rt) {
     });
 }
 
+/// A `Feeder` is a `Sink`: an async producer forwards a stream into it with
+/// backpressure, and closing the sink ends the pipeline; into a closed
+/// feeder, the item comes back in the error.
+fn feeder_is_a_sink(rt: Rt) {
+    rt.block_on(|env| async move {
+        use futures::{SinkExt as _, StreamExt as _};
+        let (feeder, pipeline) = bridge::feeder::<u32>(2);
+        let produce = async move {
+            let mut feeder = feeder;
+            let mut items = futures::stream::iter(0..100u32).map(Ok);
+            feeder.send_all(&mut items).await.unwrap();
+            futures::SinkExt::close(&mut feeder).await.unwrap();
+        };
+        let (result, ()) = futures::join!(
+            pipeline.on_runtime(env.runtime.clone()).run_collect(),
+            produce
+        );
+        let (items, report) = result.unwrap();
+        assert_eq!(items, (0..100).collect::<Vec<_>>());
+        assert_eq!(report.delivered(), 100);
+
+        let (mut feeder, pipeline) = bridge::feeder::<u32>(2);
+        drop(pipeline);
+        let err = futures::SinkExt::send(&mut feeder, 7).await.unwrap_err();
+        assert_eq!(err.0, 7);
+    });
+}
+
 on_all_runtimes!(
+    feeder_is_a_sink,
     shutdown_closes_the_feeder_and_delivers_what_was_accepted,
     shutdown_ends_an_idle_feeder_pipeline,
     dropping_the_drain_cancels_the_pipeline,

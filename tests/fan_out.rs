@@ -290,7 +290,33 @@ fn zero_capacity_is_rejected() {
     let _ = producer::iter(0..1).balance(2, 0);
 }
 
+/// Two branches of one partition read in lockstep (`zip`): the first item
+/// goes to one branch, then ten to the other (more than its queue of 8), then
+/// ten more to the first. The zip holds the second branch's first batch
+/// while it waits for the first branch: the partition must go on as soon as
+/// that made room, and the first branch's item must not stay batched up
+/// while the partition waits.
+fn zip_of_partition_branches_needs_no_more_than_the_queues(rt: Rt) {
+    rt.block_on(|env| async move {
+        let route = |x: &u32| usize::from(*x == 0 || *x > 10);
+        let [a, b]: [_; 2] = producer::iter(0..=20u32)
+            .partition(2, 8, route)
+            .try_into()
+            .unwrap();
+        let (pairs, _) = a
+            .zip(b)
+            .on_runtime(env.runtime.clone())
+            .run_collect()
+            .await
+            .unwrap();
+        let b_items = std::iter::once(0).chain(11..=20);
+        let want: Vec<(u32, u32)> = (1..=10).zip(b_items).collect();
+        assert_eq!(pairs, want);
+    });
+}
+
 on_all_runtimes!(
+    zip_of_partition_branches_needs_no_more_than_the_queues,
     broadcast_delivers_every_item_to_every_branch,
     broadcast_slow_branch_with_drop_policy_does_not_stall_the_fast_one,
     broadcast_fail_policy_fails_only_the_lagging_branch,

@@ -14,33 +14,86 @@ pub(crate) struct Config {
     pub runs: usize,
 }
 
+/// The command line, printed by `--help` and with any argument error.
+pub const USAGE: &str = "\
+usage: flowline-bench [--quick] [--only W1,W3] [--runs N] [--write-docs | --no-docs]
+
+  --quick        10x smaller inputs, at most 3 runs (a smoke run)
+  --only LIST    run only these workloads (W1 ... W6, comma-separated)
+  --runs N       measured runs per case after one warm-up (default 5)
+  --write-docs   rewrite docs/benchmarks.md, docs/benchmarks.json and the charts
+                 even for a partial run
+  --no-docs      never rewrite the docs
+  -h, --help     print this and exit
+
+Every run prints a table and writes target/flowline-bench.json. A full run
+(no --quick, no --only) also rewrites the docs.";
+
+/// The workloads `--only` accepts.
+pub const WORKLOADS: [&str; 6] = ["W1", "W2", "W3", "W4", "W5", "W6"];
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Measure with this configuration.
+    Run(Config),
+    /// `--help`: print the usage.
+    Help,
+}
+
 impl Config {
-    /// Parses `--quick`, `--only W1,W3` and `--runs N` from the process arguments.
-    pub fn from_args() -> Self {
+    /// Parses the process arguments (see [`USAGE`]).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the first argument that is unknown or malformed.
+    pub fn from_args() -> Result<Command, String> {
+        Self::parse(std::env::args().skip(1))
+    }
+
+    /// Parses `args` (without the program name).
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_args`].
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
         let mut cfg = Config {
             quick: false,
             only: None,
             runs: 5,
         };
-        let mut args = std::env::args().skip(1);
+        let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
+                "-h" | "--help" => return Ok(Command::Help),
                 "--quick" => cfg.quick = true,
                 "--only" => {
-                    let list = args.next().unwrap_or_default();
-                    cfg.only = Some(list.split(',').map(|s| s.trim().to_uppercase()).collect());
+                    let list = args
+                        .next()
+                        .ok_or("--only needs a list, e.g. --only W1,W3")?;
+                    let only: Vec<String> =
+                        list.split(',').map(|s| s.trim().to_uppercase()).collect();
+                    if let Some(bad) = only.iter().find(|w| !WORKLOADS.contains(&w.as_str())) {
+                        return Err(format!("unknown workload `{bad}` in --only"));
+                    }
+                    cfg.only = Some(only);
                 }
-                "--runs" => cfg.runs = args.next().and_then(|n| n.parse().ok()).unwrap_or(5),
+                "--runs" => {
+                    let n = args.next().ok_or("--runs needs a number")?;
+                    cfg.runs = n
+                        .parse()
+                        .map_err(|_| format!("--runs needs a number, got `{n}`"))?;
+                }
                 // Read by `main` through `has_flag`.
                 "--write-docs" | "--no-docs" => {}
-                other => eprintln!("flowline-bench: ignoring unknown argument `{other}`"),
+                other => return Err(format!("unknown argument `{other}`")),
             }
         }
         cfg.runs = cfg.runs.max(1);
         if cfg.quick {
             cfg.runs = cfg.runs.min(3);
         }
-        cfg
+        Ok(Command::Run(cfg))
     }
 
     /// Measured runs for a case whose warm-up took `warmup`: `runs`, raised
@@ -347,7 +400,10 @@ impl Report {
         self.spreads.get(i).copied()
     }
 
-    fn push_case(&mut self, case: Case, sorted_times: &[Duration]) -> Case {
+    /// Records a measured case with its sorted run times (the fastest and
+    /// slowest become its spread). Every case goes through here, so
+    /// `spreads` stays indexed like `cases`.
+    pub fn push_case(&mut self, case: Case, sorted_times: &[Duration]) -> Case {
         let lo = sorted_times.first().copied().unwrap_or(case.median);
         let hi = sorted_times.last().copied().unwrap_or(case.median);
         self.spreads.push((lo, hi));
@@ -456,4 +512,43 @@ pub fn tokio_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        Config::parse(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn help_is_not_a_run() {
+        assert!(matches!(parse(&["--help"]), Ok(Command::Help)));
+        assert!(matches!(parse(&["--quick", "-h"]), Ok(Command::Help)));
+    }
+
+    #[test]
+    fn unknown_arguments_are_rejected() {
+        assert_eq!(parse(&["--quik"]).unwrap_err(), "unknown argument `--quik`");
+        assert_eq!(
+            parse(&["--only", "W9"]).unwrap_err(),
+            "unknown workload `W9` in --only"
+        );
+        assert_eq!(
+            parse(&["--runs", "x"]).unwrap_err(),
+            "--runs needs a number, got `x`"
+        );
+        assert!(parse(&["--only"]).is_err());
+    }
+
+    #[test]
+    fn known_arguments_configure_the_run() {
+        let Ok(Command::Run(cfg)) = parse(&["--only", "w1,W5", "--runs", "3", "--no-docs"]) else {
+            panic!("expected a run");
+        };
+        assert_eq!(cfg.only, Some(vec!["W1".to_string(), "W5".to_string()]));
+        assert_eq!(cfg.runs, 3);
+        assert!(!cfg.quick);
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p flowline-bench [-- --quick] [--only W1,W3] [--runs N]
-//!                                          [--write-docs | --no-docs]
+//!                                          [--write-docs | --no-docs] [--help]
 //! ```
 //!
 //! Every run prints a table and writes `target/flowline-bench.json`. A full
@@ -16,6 +16,7 @@ mod charts;
 mod docs;
 mod harness;
 mod machine;
+mod w1_latency;
 mod w1_linear;
 mod w2_concurrent;
 mod w3_blocking;
@@ -24,7 +25,7 @@ mod w5_memory;
 mod w6_python;
 mod w7_redis;
 
-use harness::{has_flag, Config, Report};
+use harness::{has_flag, Command, Config, Report, USAGE};
 
 fn main() {
     if std::env::var_os("SMOL_THREADS").is_none() {
@@ -40,7 +41,17 @@ fn main() {
         }
         return;
     }
-    let cfg = Config::from_args();
+    let cfg = match Config::from_args() {
+        Ok(Command::Run(cfg)) => cfg,
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return;
+        }
+        Err(e) => {
+            eprintln!("flowline-bench: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     let machine = machine::Machine::describe();
     println!(
         "flowline-bench: {} ({} CPUs), {}, load {}{}",

@@ -142,15 +142,9 @@ fn measure_pair(
             items,
             median: times[times.len() / 2],
         };
-        println!(
-            "{:<4} {:<44} {:<7} {:>10.2} ns/item  (median {:.3?})",
-            case.workload,
-            case.name,
-            case.runtime,
-            case.ns_per_item(),
-            case.median
-        );
-        report.cases.push(case);
+        // Recorded with its own fastest and slowest run (the docs' spread
+        // column is indexed like the cases).
+        report.push_case(case, &times);
     }
     ratios.sort_by(f64::total_cmp);
     let ratio = ratios[ratios.len() / 2];

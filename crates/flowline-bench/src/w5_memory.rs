@@ -7,6 +7,13 @@
 //! (`VmHWM` in `/proc/self/status`) at the end and prints it, so one case's
 //! peak cannot hide in another's. The figure that matters is
 //! peak(10N) / peak(N): a bounded pipeline's memory must not grow with N.
+//!
+//! The trickle cases check that the bound is on memory, not only on items:
+//! a producer that returns `Pending` after every item (so every item crosses
+//! as a batch of its own) fills a boundary of 64-byte items while the
+//! consumer stalls. `boundary(8192)` holds 512 KiB of items against
+//! `boundary(1024)`'s 64 KiB, so its peak RSS must stay within 2 MiB of
+//! `boundary(1024)`'s.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -79,6 +86,68 @@ async fn hand_unbounded(n: u64, spawn: impl Fn(futures::future::BoxFuture<'stati
     sum
 }
 
+/// Items of the trickle cases: 64 bytes, as in issue 12.
+type Item = [u64; 8];
+
+/// Items the trickle cases send: enough to fill the larger boundary.
+const TRICKLE_ITEMS: u64 = 10_000;
+
+/// How long the trickle consumer stalls on its first item: far longer than
+/// the producer needs to fill the queue (about a microsecond per item).
+const STALL: Duration = Duration::from_millis(500);
+
+/// A producer that returns `Pending` (waking itself at once) before every
+/// item: each item leaves in a batch of its own.
+fn trickle(n: u64) -> impl futures::Stream<Item = Item> {
+    let mut i = 0;
+    let mut ready = false;
+    futures::stream::poll_fn(move |cx| {
+        if i == n {
+            return std::task::Poll::Ready(None);
+        }
+        if !ready {
+            ready = true;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        ready = false;
+        i += 1;
+        std::task::Poll::Ready(Some([i; 8]))
+    })
+}
+
+/// Trickles [`TRICKLE_ITEMS`] into `boundary(capacity)`; the consumer stalls
+/// on the first item (`stall`), then sums the rest.
+async fn flowline_trickle<F: std::future::Future<Output = ()>>(
+    capacity: usize,
+    rt: Arc<dyn Runtime>,
+    stall: impl Fn() -> F,
+) -> u64 {
+    let mut stalled = false;
+    let mut sum = 0u64;
+    producer::from_stream(trickle(TRICKLE_ITEMS))
+        .boundary(capacity)
+        .on_runtime(Some(rt))
+        .run_for_each(|item: Item| {
+            let first = !stalled;
+            stalled = true;
+            sum = sum.wrapping_add(item[7]);
+            let wait = first.then(&stall);
+            async move {
+                if let Some(wait) = wait {
+                    wait.await;
+                }
+            }
+        })
+        .await
+        .expect("pipeline failed");
+    sum
+}
+
+fn trickle_expected() -> u64 {
+    (1..=TRICKLE_ITEMS).fold(0, u64::wrapping_add)
+}
+
 fn peak_rss_kb() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -121,6 +190,28 @@ pub fn child(args: &[String]) {
             let tokio = tokio_runtime();
             let h = tokio.handle().clone();
             tokio.block_on(hand_unbounded(n, move |t| drop(h.spawn(t))))
+        }
+        trickle if trickle.starts_with("trickle-") => {
+            // trickle-<runtime>-<capacity>
+            let mut parts = trickle.split('-').skip(1);
+            let runtime = parts.next().unwrap_or("");
+            let capacity: usize = parts
+                .next()
+                .and_then(|c| c.parse().ok())
+                .expect("trickle-<runtime>-<capacity>");
+            match runtime {
+                "smol" => {
+                    let rt: Arc<dyn Runtime> = Arc::new(flowline::smol::SmolRuntime::new());
+                    smol::block_on(flowline_trickle(capacity, rt, || async {
+                        smol::Timer::after(STALL).await;
+                    }))
+                }
+                "tokio" => tokio_runtime().block_on(async {
+                    let rt: Arc<dyn Runtime> = Arc::new(flowline::tokio::TokioRuntime::current());
+                    flowline_trickle(capacity, rt, || tokio::time::sleep(STALL)).await
+                }),
+                other => panic!("flowline-bench: unknown W5 runtime `{other}`"),
+            }
         }
         other => panic!("flowline-bench: unknown W5 case `{other}`"),
     };
@@ -178,8 +269,38 @@ fn millions(n: u64) -> String {
     }
 }
 
+/// The trickle cases: peak RSS of `boundary(8192)` against `boundary(1024)`
+/// with one-item batches and a stalled consumer, on both runtimes.
+fn run_trickle(cfg: &Config, report: &mut Report) {
+    let runs = cfg.runs.clamp(1, 3);
+    let want = trickle_expected();
+    for runtime in ["smol", "tokio"] {
+        let mut peaks = [0.0; 2];
+        for (peak, capacity) in peaks.iter_mut().zip([1024, 8192]) {
+            let case = format!("trickle-{runtime}-{capacity}");
+            (*peak, _) = median_peak(&case, 0, want, runs);
+            report.metric(
+                W,
+                format!("trickle into boundary({capacity}), 64-byte items, stalled consumer"),
+                if runtime == "smol" { "smol" } else { "tokio" },
+                *peak,
+                "MB",
+            );
+        }
+        let extra = peaks[1] - peaks[0];
+        report.compare(
+            W,
+            format!("trickle: peak RSS boundary(8192) - boundary(1024), MiB ({runtime})"),
+            extra,
+            "<= 2",
+            extra <= 2.0,
+        );
+    }
+}
+
 /// Runs W5.
 pub fn run(cfg: &Config, report: &mut Report) {
+    run_trickle(cfg, report);
     let n = cfg.scale(1_000_000);
     let n10 = n * 10;
     let runs = cfg.runs.clamp(1, 3);

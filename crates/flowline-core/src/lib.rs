@@ -60,6 +60,7 @@ pub mod runtime;
 pub mod stage;
 pub mod time;
 
+mod queue;
 mod rejection;
 mod run;
 

@@ -294,7 +294,6 @@ impl RunContext {
     /// Halts the run: its driver returns at its next poll without closing
     /// the consumer, and every run fed by this one (fan-out branches) halts
     /// too. The error, if any, is recorded separately by [`fail`](Self::fail).
-    #[allow(dead_code)] // for queues that end without completing
     pub(crate) fn halt(&self) {
         if let Some(to) = self.forward.get() {
             return to.halt();

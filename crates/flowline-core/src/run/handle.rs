@@ -208,11 +208,11 @@ impl PipelineHandle {
     pub fn detach(mut self) {
         match self.join.take() {
             Some(Join::Spawned(join)) => join.detach(),
-            Some(Join::Inline(_)) => panic!(
-                "flowline: a runtime-free run cannot be detached: it has no executor to run \
-                 on without its handle; await the handle, or run the pipeline on a runtime \
-                 with .on(..)"
-            ),
+            Some(Join::Inline(_)) => crate::rejection::reject(format_args!(
+                "a runtime-free run cannot be detached: it has no executor to run on \
+                 without its handle; await the handle instead, or spawn it on a runtime, \
+                 e.g. .on(SmolRuntime::new()).spawn(consumer)"
+            )),
             None => {}
         }
     }

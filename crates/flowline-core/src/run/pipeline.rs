@@ -527,11 +527,16 @@ impl<S: Stream> Pipeline<S> {
     /// latency, while a busy pipeline pays the queue's synchronisation once
     /// per batch. Batches hold up to `max(1, capacity / 4)` items (at most
     /// 2048); an upstream that never waits (CPU-bound work fused before the
-    /// boundary) still hands a starving downstream its items within about
-    /// half a millisecond. Backpressure: upstream never gets more than `capacity` items
-    /// plus one batch ahead of a stalled downstream; once the queue is full,
-    /// upstream sleeps until downstream has drained it to half, so a producer
-    /// that outruns its consumer is woken once per `capacity / 2` items.
+    /// boundary) still hands a starving downstream its items within about a
+    /// millisecond. Backpressure: the queue holds at most `capacity` items
+    /// (queued batches plus the one being filled), so upstream never gets
+    /// more than `capacity` items plus one batch (the one downstream is
+    /// taking items from) ahead of a stalled downstream; once the queue is
+    /// full, upstream sleeps until downstream has drained it to half, so a
+    /// producer that outruns its consumer is woken once per `capacity / 2`
+    /// items. Memory is bounded the same way whatever the producer's rhythm:
+    /// a batch holds only its items' memory, so a trickle of one-item batches
+    /// allocates no more item slots than `capacity`.
     ///
     /// With a runtime ([`on`](Self::on)) the upstream task is spawned on it on
     /// the first poll; without one it is polled inside this pipeline.

@@ -98,7 +98,6 @@ impl Drop for CallGuard {
 ///
 /// [`RunContext::halt`]: super::RunContext::halt
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // the hand-off queue's end
 pub(crate) enum End {
     /// Upstream ran out of items.
     Completed,

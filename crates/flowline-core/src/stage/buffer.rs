@@ -1,34 +1,32 @@
 use std::fmt;
+use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_channel::Receiver;
 use futures::future::BoxFuture;
-use futures::{FutureExt, Stream, StreamExt};
-use pin_project_lite::pin_project;
+use futures::{FutureExt, Stream};
 
+use super::boundary;
 use super::overflow::{
-    check_capacity, offer, yield_every, yield_now, Offered, Overflow, Overflowed,
+    check_capacity, offer, queue_batch, yield_every, Offered, Overflow, Overflowed,
 };
-use crate::run::{PipelineError, RunContext, StageInfo, StageKind};
+use crate::queue::{self, yield_now, Receiver, Resume, Sender};
+use crate::run::{End, PipelineError, RunContext, StageInfo, StageKind};
 use crate::Pipeline;
 
-pin_project! {
-    /// Stream for [`Pipeline::buffer`]: the downstream end of the queue.
-    #[must_use = "streams do nothing unless polled"]
-    pub struct Buffer<T> {
-        #[pin]
-        rx: Receiver<T>,
-        info: Arc<StageInfo>,
-    }
+/// Stream for [`Pipeline::buffer`]: the downstream end of the queue.
+#[must_use = "streams do nothing unless polled"]
+pub struct Buffer<T> {
+    rx: Receiver<T>,
+    info: Arc<StageInfo>,
 }
 
 impl<T> fmt::Debug for Buffer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Buffer")
-            .field("queued", &self.rx.len())
+            .field("queued", &self.rx.queued())
             .field("capacity", &self.rx.capacity())
             .finish_non_exhaustive()
     }
@@ -38,9 +36,9 @@ impl<T> Stream for Buffer<T> {
     type Item = T;
 
     #[inline]
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let this = self.project();
-        let item = futures::ready!(this.rx.poll_next(cx));
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        let item = futures::ready!(Pin::new(&mut this.rx).poll_next(cx));
         Poll::Ready(this.info.emit(item))
     }
 }
@@ -54,9 +52,12 @@ impl<S: Stream> Pipeline<S> {
     /// pipeline's runtime, or polled inside the pipeline without one) that
     /// keeps pulling items while downstream is busy. Dropped items are counted
     /// in the stage's [`StageReport::dropped`](crate::StageReport::dropped),
-    /// so `items_in == items_out + dropped` for a completed run. Unlike
-    /// [`boundary`](Self::boundary), items cross one at a time, which is what
-    /// lets the policy apply per item.
+    /// so `items_in == items_out + dropped` for a completed run. The queue is
+    /// the one [`boundary`](Self::boundary) uses: items cross in batches sent
+    /// as soon as upstream would wait, and the policy applies per item when
+    /// the queue holds `capacity` items. With [`Overflow::DropOldest`] the
+    /// batches are at most 64 items, as dropping the oldest item shifts its
+    /// batch.
     ///
     /// # Errors
     ///
@@ -88,22 +89,34 @@ impl<S: Stream> Pipeline<S> {
     {
         check_capacity(capacity, overflow);
         let info = self.core.add_stage("buffer", StageKind::Buffer);
-        let (tx, rx) = async_channel::bounded(capacity);
-        let task = pump(
-            self.stream,
-            tx,
-            overflow,
-            info.clone(),
-            self.core.ctx.clone(),
-        );
+        let ctx = self.core.ctx.clone();
+        let batch = queue_batch(capacity, overflow);
+        let (tx, rx) = queue::bounded_with(capacity, batch, Resume::HalfEmpty, ctx.clone());
+        let task = match overflow {
+            Overflow::Backpressure => boundary::pump(self.stream, tx, info.clone(), ctx),
+            _ => pump_with_policy(self.stream, tx, overflow, info.clone(), ctx),
+        };
         self.core.add_task(task);
         Pipeline::from_parts(Buffer { rx, info }, self.core)
     }
 }
 
-fn pump<S>(
+/// How a policy pump stopped.
+enum Stopped {
+    /// Upstream ran out.
+    Ended,
+    /// Every receiver is gone.
+    Closed,
+    /// The queue was full under [`Overflow::Fail`] (the error is recorded).
+    Overflowed,
+}
+
+/// The upstream task of a buffer whose policy acts per item (every policy
+/// but backpressure): items still cross in batches, sent as soon as
+/// upstream would wait.
+fn pump_with_policy<S>(
     upstream: S,
-    tx: async_channel::Sender<S::Item>,
+    mut tx: Sender<S::Item>,
     overflow: Overflow,
     info: Arc<StageInfo>,
     ctx: Arc<RunContext>,
@@ -112,23 +125,35 @@ where
     S: Stream + Send + 'static,
     S::Item: Send + 'static,
 {
-    let capacity = tx.capacity().unwrap_or(usize::MAX);
     async move {
+        let capacity = tx.capacity();
         let run = async {
             let mut upstream = pin!(upstream);
             let every = yield_every(capacity, overflow);
             let mut budget = every;
-            while let Some(item) = upstream.next().await {
-                match offer(&tx, item, overflow, &info).await {
-                    Offered::Done => {}
-                    Offered::Closed => return,
+            loop {
+                let next = poll_fn(|cx| {
+                    let next = upstream.as_mut().poll_next(cx);
+                    if next.is_pending() {
+                        // Upstream would wait: what is batched goes now.
+                        let _ = tx.flush();
+                    }
+                    next
+                })
+                .await;
+                let Some(item) = next else {
+                    return Stopped::Ended;
+                };
+                match offer(&mut tx, item, overflow, &info).await {
+                    // An idle receiver gets the item now, not with its batch.
+                    Offered::Done => tx.flush_if_starving(),
+                    Offered::Closed => return Stopped::Closed,
                     Offered::Overflowed => {
                         ctx.fail(PipelineError::failed(
                             info.name(),
                             Box::new(Overflowed { capacity }),
                         ));
-                        tx.close();
-                        return;
+                        return Stopped::Overflowed;
                     }
                 }
                 budget -= 1;
@@ -138,8 +163,15 @@ where
                 }
             }
         };
-        if let Err(payload) = AssertUnwindSafe(run).catch_unwind().await {
-            ctx.fail_with_panic(&*payload, &info.name());
+        match AssertUnwindSafe(run).catch_unwind().await {
+            Ok(Stopped::Ended) if ctx.has_failed() => tx.finish(End::Failed),
+            Ok(Stopped::Ended) => tx.finish(End::Completed),
+            Ok(Stopped::Closed) => {}
+            Ok(Stopped::Overflowed) => tx.finish(End::Failed),
+            Err(payload) => {
+                ctx.fail_with_panic(&*payload, &info.name());
+                tx.finish(End::Failed);
+            }
         }
     }
     .boxed()

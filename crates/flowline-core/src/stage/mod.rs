@@ -44,9 +44,9 @@ mod try_map;
 mod try_then;
 mod zip;
 
+pub(crate) use crate::queue::batch_geometry;
 pub use batch::Batch;
 pub use batch_weighted::BatchWeighted;
-pub(crate) use boundary::batch_geometry;
 pub use boundary::Boundary;
 pub use buffer::Buffer;
 pub use concat::Concat;

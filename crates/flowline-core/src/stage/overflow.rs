@@ -3,11 +3,8 @@
 
 use std::error::Error;
 use std::fmt;
-use std::future::poll_fn;
-use std::task::Poll;
 
-use async_channel::{Sender, TrySendError};
-
+use crate::queue::{batch_size, PushError, Sender};
 use crate::run::StageInfo;
 
 /// What a buffer ([`Pipeline::buffer`](crate::Pipeline::buffer)) or a
@@ -91,41 +88,44 @@ pub(crate) enum Offered {
 /// Puts `item` into `tx` according to `overflow`, counting drops in `info`.
 /// Only [`Overflow::Backpressure`] ever waits.
 pub(crate) async fn offer<T>(
-    tx: &Sender<T>,
+    tx: &mut Sender<T>,
     item: T,
     overflow: Overflow,
     info: &StageInfo,
 ) -> Offered {
-    let full = match overflow {
-        Overflow::Backpressure => {
-            return match tx.send(item).await {
-                Ok(()) => Offered::Done,
-                Err(_) => Offered::Closed,
+    let pushed = match overflow {
+        Overflow::Backpressure => tx.send(item).await,
+        Overflow::DropOldest => tx.push_displacing(item).map(|displaced| {
+            if displaced.is_some() {
+                info.dropped.add(1);
             }
-        }
-        Overflow::DropOldest => {
-            return match tx.force_send(item) {
-                Ok(displaced) => {
-                    if displaced.is_some() {
-                        info.dropped.add(1);
-                    }
-                    Offered::Done
-                }
-                Err(_) => Offered::Closed,
-            }
-        }
-        Overflow::DropNewest | Overflow::Fail => match tx.try_send(item) {
-            Ok(()) => return Offered::Done,
-            Err(TrySendError::Closed(_)) => return Offered::Closed,
-            Err(TrySendError::Full(_)) => overflow,
-        },
+        }),
+        Overflow::DropNewest | Overflow::Fail => tx.try_push(item),
     };
-    if full == Overflow::DropNewest {
-        info.dropped.add(1);
-        Offered::Done
-    } else {
-        info.failed.add(1);
-        Offered::Overflowed
+    match pushed {
+        Ok(()) => Offered::Done,
+        Err(PushError::Closed(_)) => Offered::Closed,
+        Err(PushError::Full(_)) if overflow == Overflow::DropNewest => {
+            info.dropped.add(1);
+            Offered::Done
+        }
+        Err(PushError::Full(_)) => {
+            info.failed.add(1);
+            Offered::Overflowed
+        }
+    }
+}
+
+/// Largest batch of a queue with [`Overflow::DropOldest`]: dropping its
+/// oldest item shifts the rest of its batch.
+const DROP_OLDEST_BATCH: usize = 64;
+
+/// The batch size of a queue of `capacity` items applying `overflow`.
+pub(crate) fn queue_batch(capacity: usize, overflow: Overflow) -> usize {
+    let batch = batch_size(capacity);
+    match overflow {
+        Overflow::DropOldest => batch.min(DROP_OLDEST_BATCH),
+        _ => batch,
     }
 }
 
@@ -145,21 +145,6 @@ pub(crate) fn yield_every(capacity: usize, overflow: Overflow) -> u32 {
         }
         Overflow::Backpressure | Overflow::Fail => YIELD_EVERY,
     }
-}
-
-/// Yields once to the executor.
-pub(crate) async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 /// The capacity check of [`buffer`](crate::Pipeline::buffer).

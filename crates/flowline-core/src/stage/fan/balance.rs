@@ -1,8 +1,10 @@
-use futures::Stream;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, Stream};
 
 use super::upstream::{check_fan, Split, Upstream};
 use super::Branch;
-use crate::stage::overflow::YIELD_EVERY;
+use crate::stage::overflow::{Overflow, YIELD_EVERY};
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -41,7 +43,6 @@ impl<S: Stream> Pipeline<S> {
     /// let total: u64 = runs.into_iter().map(|r| r.unwrap().0).sum();
     /// assert_eq!(total, 10_100);
     /// ```
-    #[track_caller]
     pub fn balance(self, branches: usize, capacity: usize) -> Vec<Pipeline<Branch<S::Item>>>
     where
         S: Send + 'static,
@@ -50,16 +51,29 @@ impl<S: Stream> Pipeline<S> {
         check_fan("balance", branches, capacity, "");
         let mut split = Split::new(&self.core, "balance", branches);
         split.shared = true;
-        let (tx, rx) = async_channel::bounded(capacity);
+        // One queue, one receiver per worker: each batch goes to one of them.
+        let (mut senders, mut receivers) = split.queues([(capacity, Overflow::Backpressure)]);
+        let first = receivers.remove(0);
+        receivers = split.contexts[1..]
+            .iter()
+            .map(|ctx| first.another(ctx.clone()))
+            .collect();
+        receivers.insert(0, first);
         let mut upstream = Upstream::new(self, YIELD_EVERY);
+        let ending = split.ending();
         let task = async move {
-            while let Some(item) = upstream.next().await {
-                if upstream.wait(tx.send(item)).await.is_err() {
-                    return; // every branch is gone: cancel the upstream
+            let ran = AssertUnwindSafe(async {
+                while let Some(item) = upstream.next(|| drop(senders[0].flush())).await {
+                    if upstream.send(&mut senders, 0, item).await.is_err() {
+                        return; // every branch is gone: cancel the upstream
+                    }
                 }
-            }
-            upstream.finish().await;
+                upstream.finish().await;
+            })
+            .catch_unwind()
+            .await;
+            ending.finish(ran, senders);
         };
-        split.into_branches(vec![rx; branches], task)
+        split.into_branches(receivers, task)
     }
 }

@@ -3,32 +3,28 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_channel::Receiver;
 use futures::Stream;
-use pin_project_lite::pin_project;
 
+use crate::queue::Receiver;
 use crate::run::StageInfo;
 
-pin_project! {
-    /// Stream of one branch of a fan-out
-    /// ([`broadcast`](crate::Pipeline::broadcast),
-    /// [`balance`](crate::Pipeline::balance),
-    /// [`partition`](crate::Pipeline::partition)): the receiving end of the
-    /// branch's queue.
-    #[must_use = "streams do nothing unless polled"]
-    pub struct Branch<T> {
-        #[pin]
-        rx: Receiver<T>,
-        info: Arc<StageInfo>,
-        // Takes from a queue its siblings share (`balance`): it counts what
-        // it takes as its input.
-        shared: bool,
-    }
+/// Stream of one branch of a fan-out
+/// ([`broadcast`](crate::Pipeline::broadcast),
+/// [`balance`](crate::Pipeline::balance),
+/// [`partition`](crate::Pipeline::partition)): the receiving end of the
+/// branch's queue.
+#[must_use = "streams do nothing unless polled"]
+pub struct Branch<T> {
+    rx: Receiver<T>,
+    info: Arc<StageInfo>,
+    // Takes from a queue its siblings share (`balance`): it counts what it
+    // takes as its input.
+    shared: bool,
 }
 
 impl<T> Branch<T> {
-    /// A branch reading `rx`; `shared` if its siblings read it too (then
-    /// what it took is what went in).
+    /// A branch reading `rx`; `shared` if its siblings read the same queue
+    /// (then what it took is what went in).
     pub(crate) fn new(rx: Receiver<T>, info: Arc<StageInfo>, shared: bool) -> Self {
         if shared {
             info.set_counts_in();
@@ -41,7 +37,7 @@ impl<T> fmt::Debug for Branch<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Branch")
             .field("stage", &self.info.name())
-            .field("queued", &self.rx.len())
+            .field("queued", &self.rx.queued())
             .finish_non_exhaustive()
     }
 }
@@ -50,10 +46,10 @@ impl<T> Stream for Branch<T> {
     type Item = T;
 
     #[inline]
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let this = self.project();
-        let item = futures::ready!(this.rx.poll_next(cx));
-        if item.is_some() && *this.shared {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        let item = futures::ready!(Pin::new(&mut this.rx).poll_next(cx));
+        if item.is_some() && this.shared {
             this.info.routed_in.add(1);
         }
         Poll::Ready(this.info.emit(item))

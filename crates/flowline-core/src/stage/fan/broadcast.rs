@@ -1,8 +1,10 @@
-use futures::Stream;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, Stream};
 
 use super::upstream::{check_fan, Split, Upstream};
 use super::Branch;
-use crate::run::PipelineError;
+use crate::run::{End, PipelineError};
 use crate::stage::overflow::{offer, yield_every, Offered, Overflow, Overflowed, YIELD_EVERY};
 use crate::Pipeline;
 
@@ -111,13 +113,7 @@ impl<S: Stream> Pipeline<S> {
         let branches = queues.len();
         check_queues(&queues);
         let split = Split::new(&self.core, "broadcast", branches);
-        let (senders, receivers): (Vec<_>, Vec<_>) = queues
-            .iter()
-            .map(|&(capacity, overflow)| {
-                let (tx, rx) = async_channel::bounded(capacity);
-                ((tx, capacity, overflow), rx)
-            })
-            .unzip();
+        let (mut senders, receivers) = split.queues(queues.iter().copied());
         let contexts = split.contexts.clone();
         let infos = split.infos.clone();
         let every = queues
@@ -126,40 +122,62 @@ impl<S: Stream> Pipeline<S> {
             .min()
             .unwrap_or(YIELD_EVERY);
         let mut upstream = Upstream::new(self, every);
+        let ending = split.ending();
         let task = async move {
-            let mut senders: Vec<_> = senders.into_iter().map(Some).collect();
-            while let Some(item) = upstream.next().await {
-                for (i, slot) in senders.iter_mut().enumerate() {
-                    let Some((tx, capacity, overflow)) = slot else {
-                        // The branch was dropped: its copy is left out.
-                        infos[i].discarded.add(1);
-                        continue;
-                    };
-                    let offered = upstream
-                        .wait(offer(tx, item.clone(), *overflow, &infos[i]))
-                        .await;
-                    match offered {
-                        Offered::Done => {}
-                        Offered::Closed => {
+            let ran = AssertUnwindSafe(async {
+                // Branches still taking items (a closed or failed one is not).
+                let mut live = vec![true; senders.len()];
+                while let Some(item) = upstream
+                    .next(|| senders.iter_mut().for_each(|tx| drop(tx.flush())))
+                    .await
+                {
+                    for i in 0..senders.len() {
+                        if !live[i] {
+                            // The branch was dropped (or failed): its copy is
+                            // left out by design.
                             infos[i].discarded.add(1);
-                            *slot = None;
+                            continue;
                         }
-                        Offered::Overflowed => {
-                            contexts[i].fail(PipelineError::failed(
-                                infos[i].name(),
-                                Box::new(Overflowed {
-                                    capacity: *capacity,
-                                }),
-                            ));
-                            *slot = None;
+                        let overflow = queues[i].1;
+                        let offered = if overflow == Overflow::Backpressure {
+                            match upstream.send(&mut senders, i, item.clone()).await {
+                                Ok(()) => Offered::Done,
+                                Err(_closed) => Offered::Closed,
+                            }
+                        } else {
+                            let offered =
+                                offer(&mut senders[i], item.clone(), overflow, &infos[i]).await;
+                            senders[i].flush_if_starving();
+                            offered
+                        };
+                        match offered {
+                            Offered::Done => {}
+                            Offered::Closed => {
+                                infos[i].discarded.add(1);
+                                live[i] = false;
+                            }
+                            Offered::Overflowed => {
+                                contexts[i].fail(PipelineError::failed(
+                                    infos[i].name(),
+                                    Box::new(Overflowed {
+                                        capacity: queues[i].0,
+                                    }),
+                                ));
+                                // Its run fails; the others go on.
+                                live[i] = false;
+                                senders[i].end(End::Failed);
+                            }
                         }
                     }
+                    if !live.contains(&true) {
+                        return; // every branch is gone: cancel the upstream
+                    }
                 }
-                if senders.iter().all(Option::is_none) {
-                    return; // every branch is gone: cancel the upstream
-                }
-            }
-            upstream.finish().await;
+                upstream.finish().await;
+            })
+            .catch_unwind()
+            .await;
+            ending.finish(ran, senders);
         };
         split.into_branches(receivers, task)
     }

@@ -1,8 +1,10 @@
-use futures::Stream;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, Stream};
 
 use super::upstream::{check_fan, Split, Upstream};
 use super::Branch;
-use crate::stage::overflow::YIELD_EVERY;
+use crate::stage::overflow::{Overflow, YIELD_EVERY};
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -44,7 +46,6 @@ impl<S: Stream> Pipeline<S> {
     /// assert_eq!(even.unwrap().0, [2, 4, 6]);
     /// assert_eq!(odd.unwrap().0, [1, 3, 5, 7]);
     /// ```
-    #[track_caller]
     pub fn partition<F>(
         self,
         branches: usize,
@@ -58,28 +59,36 @@ impl<S: Stream> Pipeline<S> {
     {
         check_fan("partition", branches, capacity, ", key");
         let split = Split::new(&self.core, "partition", branches);
-        let (senders, receivers): (Vec<_>, Vec<_>) = (0..branches)
-            .map(|_| async_channel::bounded(capacity))
-            .unzip();
+        let (mut senders, receivers) =
+            split.queues(vec![(capacity, Overflow::Backpressure); branches]);
         let infos = split.infos.clone();
         infos.iter().for_each(|info| info.set_counts_in());
         let mut upstream = Upstream::new(self, YIELD_EVERY);
+        let ending = split.ending();
         let task = async move {
-            let mut open = branches;
-            while let Some(item) = upstream.next().await {
-                let i = key(&item) % branches;
-                // Routed to branch `i`: its input, whether or not it is there.
-                infos[i].routed_in.add(1);
-                if upstream.wait(senders[i].send(item)).await.is_err() {
-                    // The branch was dropped: left out by design.
-                    infos[i].discarded.add(1);
-                    open = senders.iter().filter(|tx| !tx.is_closed()).count();
+            let ran = AssertUnwindSafe(async {
+                let mut open = branches;
+                let flush_all = |senders: &mut Vec<crate::queue::Sender<_>>| {
+                    senders.iter_mut().for_each(|tx| drop(tx.flush()));
+                };
+                while let Some(item) = upstream.next(|| flush_all(&mut senders)).await {
+                    let i = key(&item) % branches;
+                    // Routed to branch `i`: its input, whether or not it is there.
+                    infos[i].routed_in.add(1);
+                    if upstream.send(&mut senders, i, item).await.is_err() {
+                        // The branch was dropped: left out by design.
+                        infos[i].discarded.add(1);
+                        open = senders.iter().filter(|tx| !tx.is_closed()).count();
+                    }
+                    if open == 0 {
+                        return; // every branch is gone: cancel the upstream
+                    }
                 }
-                if open == 0 {
-                    return; // every branch is gone: cancel the upstream
-                }
-            }
-            upstream.finish().await;
+                upstream.finish().await;
+            })
+            .catch_unwind()
+            .await;
+            ending.finish(ran, senders);
         };
         split.into_branches(receivers, task)
     }

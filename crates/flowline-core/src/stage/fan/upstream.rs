@@ -1,17 +1,16 @@
 //! The task a fan-out's branches share: it owns the upstream pipeline.
 
 use std::future::{poll_fn, Future};
-use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 
-use async_channel::Receiver;
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, Stream};
 
 use super::Branch;
-use crate::run::{Core, RunContext, StageInfo, StageKind};
-use crate::stage::overflow::yield_now;
+use crate::queue::{self, yield_now, PushError, Receiver, Resume, Sender};
+use crate::run::{Core, End, RunContext, StageInfo, StageKind};
+use crate::stage::overflow::{queue_batch, Overflow};
 use crate::Pipeline;
 
 /// The upstream pipeline, owned by the fan-out task. Its own tasks (earlier
@@ -38,16 +37,24 @@ impl<S: Stream> Upstream<S> {
 
     /// The next upstream item, yielding to the executor now and then so an
     /// always-ready upstream with never-waiting queues cannot hog the thread.
-    pub(crate) async fn next(&mut self) -> Option<S::Item> {
+    /// Calls `on_wait` whenever upstream would wait, and before yielding:
+    /// the moments to send the branches' open batches.
+    pub(crate) async fn next(&mut self, mut on_wait: impl FnMut()) -> Option<S::Item> {
         self.budget -= 1;
         if self.budget == 0 {
             self.budget = self.yield_every;
+            // An upstream that never waits still hands its batches over.
+            on_wait();
             yield_now().await;
         }
         let Upstream { stream, core, .. } = self;
         poll_fn(|cx| {
             core.poll_tasks(cx);
-            stream.as_mut().poll_next(cx)
+            let next = stream.as_mut().poll_next(cx);
+            if next.is_pending() {
+                on_wait();
+            }
+            next
         })
         .await
     }
@@ -64,6 +71,30 @@ impl<S: Stream> Upstream<S> {
         .await
     }
 
+    /// Sends `item` to branch `i`, waiting for room in its queue while the
+    /// upstream's tasks keep running.
+    ///
+    /// Before it waits, every branch's open batch is sent: no branch may
+    /// wait for items held back while another is full (a `zip` of two
+    /// branches would never finish). A branch whose receiver is waiting for
+    /// items gets this one at once.
+    pub(crate) async fn send<T>(
+        &mut self,
+        senders: &mut [Sender<T>],
+        i: usize,
+        item: T,
+    ) -> Result<(), PushError<T>> {
+        let item = match senders[i].try_push(item) {
+            Err(PushError::Full(item)) => item,
+            done => {
+                senders[i].flush_if_starving();
+                return done;
+            }
+        };
+        senders.iter_mut().for_each(|tx| drop(tx.flush()));
+        self.wait(senders[i].send(item)).await
+    }
+
     /// After the last item: waits for the upstream's tasks to finish.
     pub(crate) async fn finish(mut self) {
         poll_fn(|cx| self.core.poll_finish(cx)).await
@@ -78,7 +109,8 @@ pub(crate) struct Split {
     pub(crate) contexts: Vec<Arc<RunContext>>,
     pub(crate) infos: Vec<Arc<StageInfo>>,
     index: usize,
-    /// Whether the branches read one shared queue (`balance`).
+    /// Whether the branches take from one shared queue (`balance`): each
+    /// then counts what it took as its input.
     pub(crate) shared: bool,
 }
 
@@ -107,9 +139,35 @@ impl Split {
         }
     }
 
+    /// One queue of `capacity` items per branch (`overflow` chooses the
+    /// batch size), each receiver halting its branch's run. A full queue
+    /// lets the fan-out go on as soon as it has room for an item
+    /// ([`Resume::AnyRoom`]): branches may be read by one consumer that
+    /// waits on one branch while another holds items.
+    pub(crate) fn queues<T>(
+        &self,
+        capacities: impl IntoIterator<Item = (usize, Overflow)>,
+    ) -> (Vec<Sender<T>>, Vec<Receiver<T>>) {
+        capacities
+            .into_iter()
+            .zip(&self.contexts)
+            .map(|((capacity, overflow), ctx)| {
+                let batch = queue_batch(capacity, overflow);
+                queue::bounded_with(capacity, batch, Resume::AnyRoom, ctx.clone())
+            })
+            .unzip()
+    }
+
+    /// How the fan-out task ends its queues (see [`Ending::finish`]).
+    pub(crate) fn ending(&self) -> Ending {
+        Ending {
+            root: self.root.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     /// Builds the branch pipelines around `receivers` (one per branch), all
-    /// sharing `task`, the fan-out task. A panic in the task (in upstream user
-    /// code, or in a routing function) fails every branch's run.
+    /// sharing `task`, the fan-out task (see [`guard`](Self::guard)).
     pub(crate) fn into_branches<T, F>(
         self,
         receivers: Vec<Receiver<T>>,
@@ -119,20 +177,13 @@ impl Split {
         F: Future<Output = ()> + Send + 'static,
     {
         let Split {
-            root,
-            name,
             contexts,
             infos,
             index,
             shared,
+            ..
         } = self;
-        let task: Shared<BoxFuture<'static, ()>> = async move {
-            if let Err(payload) = AssertUnwindSafe(task).catch_unwind().await {
-                root.fail_with_panic(&*payload, &name);
-            }
-        }
-        .boxed()
-        .shared();
+        let task: Shared<BoxFuture<'static, ()>> = task.boxed().shared();
         receivers
             .into_iter()
             .zip(contexts.into_iter().zip(infos))
@@ -141,6 +192,31 @@ impl Split {
                 Pipeline::from_parts(Branch::new(rx, info, shared), core)
             })
             .collect()
+    }
+}
+
+/// Ends a fan-out's queues once its loop is over.
+pub(crate) struct Ending {
+    root: Arc<RunContext>,
+    name: String,
+}
+
+impl Ending {
+    /// Ends every queue after the fan-out's loop `ran` (caught with
+    /// `catch_unwind`): `Completed` when it returned and the run has not
+    /// failed, else `Failed`. A panic (in upstream user code, or in a
+    /// routing function) is recorded before any queue ends, so every
+    /// branch's run fails with it.
+    pub(crate) fn finish<T>(self, ran: std::thread::Result<()>, senders: Vec<Sender<T>>) {
+        let end = match ran {
+            Ok(()) if !self.root.has_failed() => End::Completed,
+            Ok(()) => End::Failed,
+            Err(payload) => {
+                self.root.fail_with_panic(&*payload, &self.name);
+                End::Failed
+            }
+        };
+        senders.into_iter().for_each(|tx| tx.finish(end));
     }
 }
 

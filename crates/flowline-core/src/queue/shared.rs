@@ -1,0 +1,196 @@
+//! The state both ends of a queue share, and the geometry that comes from
+//! the capacity.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use event_listener::Event;
+
+use crate::run::{wait_until, End};
+
+/// Largest batch a queue moves at once.
+const MAX_BATCH: usize = 2048;
+
+/// The largest batch for a queue of `capacity` items: a quarter of it,
+/// between 1 and 2048. Four batches in flight let both ends work while a
+/// batch crosses; larger batches than 2048 gain nothing measurable and cost
+/// cache.
+pub(crate) fn batch_size(capacity: usize) -> usize {
+    (capacity / 4).clamp(1, MAX_BATCH)
+}
+
+/// Batch size and slot count for a bounded channel of batches that should
+/// hold about `capacity` items: `slots * batch + batch ≤ capacity + batch`,
+/// counting the batch a sender fills while the channel is full. For code
+/// that queues batches on a plain channel rather than on this queue.
+pub(crate) fn batch_geometry(capacity: usize) -> (usize, usize) {
+    let batch = batch_size(capacity);
+    let slots = (capacity / batch).saturating_sub(1).max(1);
+    (batch, slots)
+}
+
+/// When a sender that found the queue full may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// Once the queue is down to half (and has room for a whole batch): a
+    /// producer that outruns its consumer is woken once per half queue.
+    HalfEmpty,
+    /// As soon as there is room for an item. For a sender feeding several
+    /// queues whose receivers may wait on one another (the branches of a
+    /// fan-out read by one `zip`): a receiver that takes less than half a
+    /// queue before it waits for another branch must still let the sender
+    /// go on to that branch's items.
+    AnyRoom,
+}
+
+/// What a queue's sender and receivers share.
+///
+/// Batches sit in a `Mutex<VecDeque>`: every operation on it moves a whole
+/// batch, so the lock is taken once per batch (not per item) and is almost
+/// never contended; it is what lets [`Overflow::DropOldest`] take a single
+/// item off the oldest batch.
+///
+/// [`Overflow::DropOldest`]: crate::stage::Overflow::DropOldest
+pub(super) struct Shared<T> {
+    pub(super) capacity: usize,
+    pub(super) batch: usize,
+    /// The sender waits for room until `queued` is at or below this (see
+    /// [`Resume`]).
+    low_water: usize,
+    /// Items in queued batches (the sender's open batch is not counted).
+    /// Changed only under the `batches` lock, read without it.
+    queued: AtomicUsize,
+    batches: Mutex<VecDeque<Vec<T>>>,
+    /// Notified when a batch is queued or the queue ends.
+    pub(super) data: Event,
+    /// Notified when `queued` falls to `low_water` or the last receiver goes.
+    pub(super) space: Event,
+    /// 0 while open, else the [`End`] (see [`code`]).
+    end: AtomicU8,
+    pub(super) receivers: AtomicUsize,
+    /// Set while a receiver waits on an empty queue: the pump then sends a
+    /// batch it has held too long even if upstream never waits.
+    pub(super) starving: AtomicBool,
+}
+
+fn code(end: End) -> u8 {
+    match end {
+        End::Completed => 1,
+        End::Failed => 2,
+        End::Aborted => 3,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<T> Shared<T> {
+    pub(super) fn new(capacity: usize, batch: usize, resume: Resume) -> Self {
+        let low_water = match resume {
+            Resume::HalfEmpty => (capacity / 2).min(capacity - batch),
+            Resume::AnyRoom => capacity - 1,
+        };
+        Shared {
+            capacity,
+            batch,
+            low_water,
+            queued: AtomicUsize::new(0),
+            batches: Mutex::new(VecDeque::new()),
+            data: Event::new(),
+            space: Event::new(),
+            end: AtomicU8::new(0),
+            receivers: AtomicUsize::new(1),
+            // The receiver has nothing yet.
+            starving: AtomicBool::new(true),
+        }
+    }
+
+    pub(super) fn queued(&self) -> usize {
+        self.queued.load(SeqCst)
+    }
+
+    /// Whether the sender may stop waiting for room.
+    pub(super) fn has_space(&self) -> bool {
+        self.queued() <= self.low_water || self.receivers.load(SeqCst) == 0
+    }
+
+    /// Waits until the queue has room for a whole batch, or every receiver
+    /// is gone.
+    pub(super) async fn wait_for_space(&self) {
+        wait_until(&self.space, || self.has_space()).await
+    }
+
+    /// Queues a non-empty batch and wakes a receiver.
+    pub(super) fn push(&self, batch: Vec<T>) {
+        {
+            let mut batches = lock(&self.batches);
+            // Counted under the lock, before a receiver can take the batch
+            // and subtract it.
+            self.queued.fetch_add(batch.len(), SeqCst);
+            batches.push_back(batch);
+        }
+        self.data.notify_additional(1);
+    }
+
+    /// Takes the oldest batch, waking the sender if that made room.
+    pub(super) fn pop(&self) -> Option<Vec<T>> {
+        let (batch, before) = {
+            let mut batches = lock(&self.batches);
+            let batch = batches.pop_front()?;
+            let before = self.queued.fetch_sub(batch.len(), SeqCst);
+            (batch, before)
+        };
+        if before > self.low_water && before - batch.len() <= self.low_water {
+            self.space.notify(1);
+        }
+        Some(batch)
+    }
+
+    /// Takes the oldest queued item out of the queue (for
+    /// [`Overflow::DropOldest`](crate::stage::Overflow::DropOldest)).
+    pub(super) fn pop_oldest_item(&self) -> Option<T> {
+        let mut batches = lock(&self.batches);
+        let front = batches.front_mut()?;
+        // A batch of a drop policy's queue is small (see `Sender`'s users),
+        // so shifting it costs little.
+        let item = front.remove(0);
+        if front.is_empty() {
+            batches.pop_front();
+        }
+        self.queued.fetch_sub(1, SeqCst);
+        Some(item)
+    }
+
+    /// Records how the queue ended (the first call wins) and wakes every
+    /// receiver.
+    pub(super) fn finish(&self, end: End) {
+        let _ = self.end.compare_exchange(0, code(end), SeqCst, SeqCst);
+        self.data.notify(usize::MAX);
+    }
+
+    /// How the queue ended, if it has.
+    pub(super) fn end(&self) -> Option<End> {
+        match self.end.load(SeqCst) {
+            0 => None,
+            1 => Some(End::Completed),
+            2 => Some(End::Failed),
+            _ => Some(End::Aborted),
+        }
+    }
+
+    /// Marks the receiver as waiting (or not) for a batch; written only on
+    /// a change, so a busy receiver does not touch the sender's cache line.
+    pub(super) fn set_starving(&self, starving: bool) {
+        if self.starving.load(Relaxed) != starving {
+            self.starving.store(starving, Relaxed);
+        }
+    }
+
+    /// Item slots allocated by the queued batches.
+    #[cfg(test)]
+    pub(super) fn queued_slots(&self) -> usize {
+        lock(&self.batches).iter().map(Vec::capacity).sum()
+    }
+}
