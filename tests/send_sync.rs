@@ -21,13 +21,14 @@
 //!   same choice. Everything meant to be shared between threads by reference
 //!   *is* `Sync`: `Feeder`, `StopHandle`, `Monitor`, `BlockingPool`, reports,
 //!   errors, runtimes.
-//! - **Not `Unpin`**: the receiving ends of queues (`Boundary`, `Buffer`, a
-//!   fan-out `Branch`, `FromBlockingIter`) pin an `async-channel` `Receiver`,
-//!   which is `!Unpin` (it holds an `event-listener` listener in place). So a
-//!   `Pipeline` that ends in one of them is `!Unpin` too: to call
-//!   `StreamExt::next` on it, pin it first (`std::pin::pin!`, `Box::pin`).
-//!   The `async fn` futures (`run*`, `shutdown`) are self-referential state
-//!   machines, as every `async fn`'s is.
+//! - **Not `Unpin`**: `FromBlockingIter` pins an `async-channel` `Receiver`,
+//!   which is `!Unpin` (it holds an `event-listener` listener in place), so a
+//!   pipeline built on `producer::from_blocking_iter` must be pinned
+//!   (`std::pin::pin!`, `Box::pin`) before `StreamExt::next` is called on it.
+//!   The queues of `boundary`, `buffer` and fan-out branches are `Unpin`, and
+//!   so are pipelines that end in them. The `async fn` futures (`run*`,
+//!   `shutdown`) are self-referential state machines, as every `async fn`'s
+//!   is.
 //!
 //! Generic types are checked with parameters that are themselves `Send +
 //! Sync + Unpin` (fn pointers, `Ready` futures, a `Vec` iterator stream), so
@@ -144,8 +145,8 @@ fn stage_streams() {
     assert_auto!(FilterMap<Src, FilterMapFn>: Send & Sync & Unpin);
     assert_auto!(Then<Src, ThenFn, Fut>: Send & Sync & Unpin);
     assert_auto!(Inspect<Src, fn(&Item)>: Send & Sync & Unpin);
-    assert_auto!(Boundary<Item>: Send & Sync & !Unpin);
-    assert_auto!(Buffer<Item>: Send & Sync & !Unpin);
+    assert_auto!(Boundary<Item>: Send & Sync & Unpin);
+    assert_auto!(Buffer<Item>: Send & Sync & Unpin);
     assert_auto!(Batch<Src>: Send & !Sync & Unpin);
     assert_auto!(BatchWeighted<Src, WeightFn>: Send & !Sync & Unpin);
     assert_auto!(MapConcurrent<Item>: Send & Sync & Unpin);
@@ -163,11 +164,16 @@ fn stage_streams() {
     assert_auto!(MergeAll<Src>: Send & Sync & Unpin);
     assert_auto!(Zip<Src, Src>: Send & Sync & Unpin);
     assert_auto!(Concat<Src, Src>: Send & Sync & Unpin);
-    assert_auto!(Branch<Item>: Send & Sync & !Unpin);
+    assert_auto!(Branch<Item>: Send & Sync & Unpin);
     assert_auto!(Pipeline<BoxStream<'static, Item>>: Send & !Sync & Unpin);
-    // A queue's receiving end makes the pipeline around it !Unpin (module docs).
-    assert_auto!(Pipeline<Boundary<Item>>: Send & !Sync & !Unpin);
-    assert_auto!(TryPipeline<Boundary<Item>>: Send & !Sync & !Unpin);
+    // A pipeline with a queue in it can be read with `StreamExt::next`
+    // without pinning it first.
+    assert_auto!(Pipeline<Boundary<Item>>: Send & !Sync & Unpin);
+    assert_auto!(TryPipeline<Boundary<Item>>: Send & !Sync & Unpin);
+    assert_auto!(Pipeline<Buffer<Item>>: Send & !Sync & Unpin);
+    assert_auto!(Pipeline<Branch<Item>>: Send & !Sync & Unpin);
+    // Pinned by the blocking source's channel receiver (module docs).
+    assert_auto!(Pipeline<Source<FromBlockingIter<Item>>>: Send & !Sync & !Unpin);
 }
 
 #[test]
