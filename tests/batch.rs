@@ -171,7 +171,30 @@ fn zero_weight_panics() {
     let _ = producer::iter(0..1usize).batch_weighted(0, Duration::from_millis(1), |n| *n);
 }
 
+/// `Duration::MAX` means no time limit: a slow upstream's partial batch
+/// waits for more (or the end) instead of overflowing the clock.
+fn batch_without_a_time_limit(rt: Rt) {
+    rt.block_on(|env| async move {
+        let pause = env.clone();
+        let slow = flowline::producer::generator(move |out| async move {
+            for i in 0..5u32 {
+                pause.sleep(std::time::Duration::from_millis(2)).await;
+                out.emit(i).await;
+            }
+        });
+        let (batches, report) = slow
+            .batch(3, std::time::Duration::MAX)
+            .on_runtime(env.runtime.clone())
+            .run_collect()
+            .await
+            .unwrap();
+        assert_eq!(batches, [vec![0, 1, 2], vec![3, 4]]);
+        assert_eq!(report.in_flight(), 0);
+    });
+}
+
 on_all_runtimes!(
+    batch_without_a_time_limit,
     full_batches_in_order_with_a_short_tail,
     empty_input_gives_no_batch,
     timer_emits_partial_batches,

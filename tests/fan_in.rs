@@ -1,4 +1,4 @@
-//! Fan-in: `merge`, `zip`, `concat`, `merge_all`, and fan-out joined back.
+//! Fan-in: `merge`, `zip`, `chain`, `merge_all`, and fan-out joined back.
 
 mod support;
 
@@ -158,11 +158,11 @@ fn zip_pairs_items_until_the_shorter_side_ends(rt: Rt) {
     });
 }
 
-fn concat_yields_all_of_the_first_then_the_second(rt: Rt) {
+fn chain_yields_all_of_the_first_then_the_second(rt: Rt) {
     rt.block_on(|env| async move {
         let (out, report) = paced(&env, 'a', 1_000, 250)
             .boundary(8)
-            .concat(paced(&env, 'b', 700, 100).boundary(2))
+            .chain(paced(&env, 'b', 700, 100).boundary(2))
             .named("chain")
             .on_runtime(env.runtime.clone())
             .run_collect()
@@ -254,7 +254,7 @@ on_all_runtimes!(
     absorbed_stages_are_renumbered,
     an_error_in_the_absorbed_side_ends_the_run,
     zip_pairs_items_until_the_shorter_side_ends,
-    concat_yields_all_of_the_first_then_the_second,
+    chain_yields_all_of_the_first_then_the_second,
     merge_all_merges_every_input,
     broadcast_branches_merged_back_share_one_upstream,
 );

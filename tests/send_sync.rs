@@ -55,7 +55,7 @@ use flowline::runtime::{
 use flowline::smol::SmolRuntime;
 use flowline::stage::fan::Branch;
 use flowline::stage::{
-    Batch, BatchWeighted, Boundary, Buffer, Concat, Debounce, Filter, FilterMap, IdleTimeout,
+    Batch, BatchWeighted, Boundary, Buffer, Chain, Debounce, Filter, FilterMap, IdleTimeout,
     Inspect, Map, MapConcurrent, MapConcurrentByKey, MapConcurrentUnordered, Merge, MergeAll,
     Overflowed, Sample, Then, ThenTimeout, Throttle, TryMap, TryThen, Zip,
 };
@@ -163,7 +163,7 @@ fn stage_streams() {
     assert_auto!(Merge<Src, Src>: Send & Sync & Unpin);
     assert_auto!(MergeAll<Src>: Send & Sync & Unpin);
     assert_auto!(Zip<Src, Src>: Send & Sync & Unpin);
-    assert_auto!(Concat<Src, Src>: Send & Sync & Unpin);
+    assert_auto!(Chain<Src, Src>: Send & Sync & Unpin);
     assert_auto!(Branch<Item>: Send & Sync & Unpin);
     assert_auto!(Pipeline<BoxStream<'static, Item>>: Send & !Sync & Unpin);
     // A pipeline with a queue in it can be read with `StreamExt::next`

@@ -24,7 +24,7 @@ pub enum StageKind {
     Buffer,
     /// One input, several outputs (broadcast, balance, partition).
     FanOut,
-    /// Several inputs, one output (merge, zip, concat).
+    /// Several inputs, one output (merge, zip, chain).
     FanIn,
     /// A bridge between synchronous code and the pipeline.
     Bridge,

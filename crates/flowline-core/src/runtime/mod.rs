@@ -213,9 +213,14 @@ pub trait RuntimeExt: Runtime {
         handle
     }
 
-    /// A future that completes after `duration`.
+    /// A future that completes after `duration`; one that never completes
+    /// when the deadline is past what an `Instant` can hold (a `Duration::MAX`
+    /// wait means "no time limit").
     fn sleep(&self, duration: Duration) -> Sleep {
-        self.sleep_until(self.now() + duration)
+        match self.now().checked_add(duration) {
+            Some(deadline) => self.sleep_until(deadline),
+            None => Box::pin(std::future::pending()),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use crate::run::{Pipeline, RunContext, StageInfo, StageKind};
-use crate::runtime::{Runtime, Sleep};
+use crate::runtime::{Runtime, RuntimeExt as _, Sleep};
 
 /// Largest capacity reserved up front for a batch; bigger batches grow.
 const MAX_RESERVE: usize = 4096;
@@ -177,7 +177,7 @@ impl<S: Stream, W: Weigh<S::Item>> Stream for Batcher<S, W> {
             let rt = this
                 .runtime
                 .get_or_insert_with(|| this.ctx.runtime_or_free());
-            *this.deadline = Some(rt.sleep_until(rt.now() + *this.max_wait));
+            *this.deadline = Some(rt.sleep(*this.max_wait));
         }
         if let Some(deadline) = this.deadline.as_mut() {
             if deadline.as_mut().poll(cx).is_ready() {

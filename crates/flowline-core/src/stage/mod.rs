@@ -14,13 +14,13 @@
 //! their timers from the pipeline's runtime when first polled.
 //! [`Buffer`] is a boundary whose queue applies an [`Overflow`] policy.
 //! [`fan`] splits a pipeline into branches (`broadcast`, `balance`,
-//! `partition`); [`Merge`], [`Zip`] and [`Concat`] join two pipelines.
+//! `partition`); [`Merge`], [`Zip`] and [`Chain`] join two pipelines.
 
 mod batch;
 mod batch_weighted;
 mod boundary;
 mod buffer;
-mod concat;
+mod chain;
 mod concurrent;
 mod debounce;
 mod elapsed;
@@ -49,7 +49,7 @@ pub use batch::Batch;
 pub use batch_weighted::BatchWeighted;
 pub use boundary::Boundary;
 pub use buffer::Buffer;
-pub use concat::Concat;
+pub use chain::Chain;
 pub use debounce::Debounce;
 pub use elapsed::Elapsed;
 pub use filter::Filter;

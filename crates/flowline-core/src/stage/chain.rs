@@ -11,9 +11,9 @@ use crate::run::StageInfo;
 use crate::Pipeline;
 
 pin_project! {
-    /// Stream for [`Pipeline::concat`].
+    /// Stream for [`Pipeline::chain`].
     #[must_use = "streams do nothing unless polled"]
-    pub struct Concat<A, B> {
+    pub struct Chain<A, B> {
         #[pin]
         a: A,
         #[pin]
@@ -24,16 +24,16 @@ pin_project! {
     }
 }
 
-impl<A: fmt::Debug, B: fmt::Debug> fmt::Debug for Concat<A, B> {
+impl<A: fmt::Debug, B: fmt::Debug> fmt::Debug for Chain<A, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Concat")
+        f.debug_struct("Chain")
             .field("a", &self.a)
             .field("b", &self.b)
             .finish_non_exhaustive()
     }
 }
 
-impl<A, B> Stream for Concat<A, B>
+impl<A, B> Stream for Chain<A, B>
 where
     A: Stream,
     B: Stream<Item = A::Item>,
@@ -64,17 +64,17 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (out, _) = futures::executor::block_on(
-    ///     producer::iter(1..=3).concat(producer::iter(7..=8)).run_collect(),
+    ///     producer::iter(1..=3).chain(producer::iter(7..=8)).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [1, 2, 3, 7, 8]);
     /// ```
-    pub fn concat<S2>(mut self, other: Pipeline<S2>) -> Pipeline<Concat<S, S2>>
+    pub fn chain<S2>(mut self, other: Pipeline<S2>) -> Pipeline<Chain<S, S2>>
     where
         S2: Stream<Item = S::Item>,
     {
-        let (b, info) = self.join_fan_in("concat", other);
-        let stream = Concat {
+        let (b, info) = self.join_fan_in("chain", other);
+        let stream = Chain {
             a: self.stream,
             b,
             a_done: false,
