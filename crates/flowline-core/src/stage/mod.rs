@@ -1,5 +1,7 @@
 //! Stage adapters: one `Stream` adapter per file, named after its method on
-//! [`Pipeline`](crate::Pipeline).
+//! [`Pipeline`](crate::Pipeline), in one folder per family: `fused/`,
+//! `concurrency/`, `timing/` (batching and time), `buffering/` (boundary,
+//! buffer and overflow), [`fan`] (fan-out), `fan_in/`, `fallible/`.
 //!
 //! Fused stages (`map`, `filter`, `filter_map`, `then`, `inspect`) run inside
 //! the task that polls them. [`Boundary`] is the receiving end of an async
@@ -16,57 +18,40 @@
 //! [`fan`] splits a pipeline into branches (`broadcast`, `balance`,
 //! `partition`); [`Merge`], [`Zip`] and [`Chain`] join two pipelines.
 
-mod batch;
-mod batch_weighted;
-mod boundary;
-mod buffer;
-mod chain;
-mod concurrent;
-mod debounce;
-mod elapsed;
+mod buffering;
+mod concurrency;
+mod fallible;
 pub mod fan;
-mod filter;
-mod filter_map;
-mod idle_timeout;
-mod inspect;
-mod map;
-mod map_concurrent;
-mod map_concurrent_by_key;
-mod map_concurrent_unordered;
-mod merge;
-mod merge_all;
-mod overflow;
-mod sample;
-mod then;
-mod then_timeout;
-mod throttle;
-mod try_map;
-mod try_then;
-mod zip;
+mod fan_in;
+mod fused;
+mod timing;
+
+// Crate paths that name a stage's module directly.
+pub(crate) use buffering::overflow;
 
 pub(crate) use crate::queue::batch_geometry;
-pub use batch::Batch;
-pub use batch_weighted::BatchWeighted;
-pub use boundary::Boundary;
-pub use buffer::Buffer;
-pub use chain::Chain;
-pub use debounce::Debounce;
-pub use elapsed::Elapsed;
-pub use filter::Filter;
-pub use filter_map::FilterMap;
-pub use idle_timeout::IdleTimeout;
-pub use inspect::Inspect;
-pub use map::Map;
-pub use map_concurrent::MapConcurrent;
-pub use map_concurrent_by_key::MapConcurrentByKey;
-pub use map_concurrent_unordered::MapConcurrentUnordered;
-pub use merge::Merge;
-pub use merge_all::{merge_all, MergeAll};
-pub use overflow::{Overflow, Overflowed};
-pub use sample::Sample;
-pub use then::Then;
-pub use then_timeout::ThenTimeout;
-pub use throttle::{Rate, Throttle};
-pub use try_map::TryMap;
-pub use try_then::TryThen;
-pub use zip::Zip;
+pub use buffering::boundary::Boundary;
+pub use buffering::buffer::Buffer;
+pub use buffering::overflow::{Overflow, Overflowed};
+pub use concurrency::map_concurrent::MapConcurrent;
+pub use concurrency::map_concurrent_by_key::MapConcurrentByKey;
+pub use concurrency::map_concurrent_unordered::MapConcurrentUnordered;
+pub use fallible::try_map::TryMap;
+pub use fallible::try_then::TryThen;
+pub use fan_in::chain::Chain;
+pub use fan_in::merge::Merge;
+pub use fan_in::merge_all::{merge_all, MergeAll};
+pub use fan_in::zip::Zip;
+pub use fused::filter::Filter;
+pub use fused::filter_map::FilterMap;
+pub use fused::inspect::Inspect;
+pub use fused::map::Map;
+pub use fused::then::Then;
+pub use timing::batch::Batch;
+pub use timing::batch_weighted::BatchWeighted;
+pub use timing::debounce::Debounce;
+pub use timing::elapsed::Elapsed;
+pub use timing::idle_timeout::IdleTimeout;
+pub use timing::sample::Sample;
+pub use timing::then_timeout::ThenTimeout;
+pub use timing::throttle::{Rate, Throttle};

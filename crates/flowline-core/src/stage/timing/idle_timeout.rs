@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use super::Elapsed;
+use super::elapsed::Elapsed;
 use crate::run::{Pipeline, PipelineError, RunContext, StageInfo, StageKind};
 use crate::runtime::{Runtime, RuntimeExt as _, Sleep};
 

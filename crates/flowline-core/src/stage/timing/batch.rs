@@ -37,7 +37,7 @@ impl<T> Weigh<T> for ByCount {
 
 pin_project! {
     /// The shared machinery of [`Batch`] and
-    /// [`BatchWeighted`](super::BatchWeighted): groups items until the batch
+    /// [`BatchWeighted`](super::batch_weighted::BatchWeighted): groups items until the batch
     /// reaches `max_weight` or its oldest item has waited `max_wait`.
     ///
     /// Pull-based, so it never emits into a downstream that is not ready: a

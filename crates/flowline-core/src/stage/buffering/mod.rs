@@ -1,0 +1,7 @@
+//! Buffers and overflow: the async [`Boundary`] (upstream in a task of its
+//! own behind a bounded queue) and the [`Buffer`] whose queue applies an
+//! [`Overflow`] policy.
+
+pub(crate) mod boundary;
+pub(crate) mod buffer;
+pub(crate) mod overflow;
