@@ -297,7 +297,7 @@ fn build(env: &Env, n: u64, ops: &[Op], letters: &Letters) -> Pipeline<BoxStream
 
 async fn run_case(env: Env, n: u64, ops: Vec<Op>) {
     if std::env::var_os("FLOWLINE_PROPTEST_TRACE").is_some() {
-        eprintln!("case: n={n} {ops:?}");
+        eprintln!("case {:?}: n={n} {ops:?}", env.kind);
     }
     if ops.iter().any(Op::is_inexact) {
         return inexact_case(env, n, ops).await;
@@ -389,6 +389,9 @@ enum End {
 /// delivered; after a shutdown, exactly what the source produced (minus what
 /// the stages removed).
 async fn stop_case(env: Env, n: u64, ops: Vec<Op>, end: End) {
+    if std::env::var_os("FLOWLINE_PROPTEST_TRACE").is_some() {
+        eprintln!("stop case {:?}: n={n} {ops:?} {end:?}", env.kind);
+    }
     let expected = simulate(n, &ops);
     let letters: Letters = Arc::default();
     let received: Arc<Mutex<Vec<Item>>> = Arc::default();

@@ -60,16 +60,17 @@ pub mod runtime;
 pub mod stage;
 pub mod time;
 
+mod pipeline;
 mod queue;
 mod rejection;
+mod report;
 mod run;
 
 pub use blocking::{BlockingOptions, BlockingPool};
 pub use consumer::Consumer;
+pub use pipeline::{Pipeline, TryPipeline};
 pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
-pub use run::{
-    BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, Snapshot, StageKind,
-    StageReport, StageSnapshot, StopHandle, Topology, TryPipeline,
-};
+pub use report::{Monitor, RunReport, Snapshot, StageReport, StageSnapshot, Topology};
+pub use run::{BoxError, PipelineError, PipelineHandle, StageKind, StopHandle};
 pub use stage::{Elapsed, Overflow, Rate};

@@ -13,8 +13,9 @@ use pin_project_lite::pin_project;
 
 use super::pool::run_in;
 use super::BlockingPool;
+use crate::pipeline::Pipeline;
 use crate::producer::Source;
-use crate::run::{Pipeline, RunContext, StageInfo};
+use crate::run::{RunContext, StageInfo};
 use crate::runtime::panic_message;
 use crate::stage::batch_geometry;
 use crate::PipelineError;

@@ -40,7 +40,8 @@ mod worker;
 
 use futures::Stream;
 
-use crate::run::{Pipeline, StageKind};
+use crate::pipeline::Pipeline;
+use crate::run::StageKind;
 
 pub use blocking_consumer::{blocking, BlockingConsumer};
 pub use from_blocking_iter::{from_blocking_iter, FromBlockingIter};

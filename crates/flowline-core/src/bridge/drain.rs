@@ -10,7 +10,9 @@ use futures::Stream;
 use super::drain_sink::DrainSink;
 use super::shared::Shared;
 use super::{Feed, Feeder, RecvTimeoutError, TryRecvError};
-use crate::run::{Pipeline, PipelineError, RunReport};
+use crate::pipeline::Pipeline;
+use crate::report::RunReport;
+use crate::run::PipelineError;
 use crate::runtime::{JoinError, JoinHandle, RuntimeExt as _};
 
 /// A pipeline's output as a blocking [`Iterator`], for synchronous callers:

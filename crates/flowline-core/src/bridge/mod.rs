@@ -43,7 +43,8 @@ pub use error::{PushError, PushTimeoutError, RecvTimeoutError, TryPushError, Try
 pub use feed::Feed;
 pub use feeder::Feeder;
 
-use crate::run::{Core, Pipeline, StageKind};
+use crate::pipeline::Pipeline;
+use crate::run::{Core, StageKind};
 
 /// A [`Feeder`] and the pipeline it feeds, whose source stage (`feeder#0`,
 /// kind [`StageKind::Bridge`]) yields the pushed items in push order.

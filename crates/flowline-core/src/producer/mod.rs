@@ -15,7 +15,7 @@ mod source;
 
 use futures::stream::{self, Stream};
 
-use crate::run::Pipeline;
+use crate::pipeline::Pipeline;
 
 pub use crate::blocking::{from_blocking_iter, FromBlockingIter};
 pub use crate::stage::merge_all;

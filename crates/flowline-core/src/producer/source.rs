@@ -8,7 +8,8 @@ use pin_project_lite::pin_project;
 
 use futures::task::AtomicWaker;
 
-use crate::run::{Core, Lifecycle, Pipeline, StageInfo};
+use crate::pipeline::Pipeline;
+use crate::run::{Core, Lifecycle, StageInfo};
 
 pin_project! {
     /// The source stage of a pipeline: counts what its producer yields,

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use super::lifecycle::Lifecycle;
 use super::signal::Calls;
-use super::{PipelineError, RunReport, StageInfo, StageKind, StageReport};
+use super::{PipelineError, StageInfo, StageKind};
+use crate::report::RunReport;
+use crate::report::StageReport;
 use crate::runtime::{default_runtime, panic_message, JoinHandle, Runtime, RuntimeFree};
 
 /// State shared by every stage and task of one pipeline: the stage list, the

@@ -1,7 +1,7 @@
 use std::error::Error;
 use std::fmt;
 
-use super::RunReport;
+use crate::report::RunReport;
 
 /// A boxed error, as carried by [`PipelineError::Failed`].
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;

@@ -7,82 +7,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
-use futures::{Sink, Stream};
 
-use super::{BoxError, Monitor, Pipeline, PipelineError, RunContext, RunReport, Snapshot};
-use crate::runtime::{JoinError, JoinHandle, Runtime, RuntimeExt as _};
+use super::{PipelineError, RunContext};
+use crate::report::{Monitor, RunReport, Snapshot};
+use crate::runtime::{JoinError, JoinHandle};
 
 type RunResult = Result<RunReport, PipelineError>;
 
-impl<S> Pipeline<S>
-where
-    S: Stream + Send + 'static,
-    S::Item: Send + 'static,
-{
-    /// Starts the run into `consumer` as a task of its own and returns a
-    /// handle to it: [`shutdown`](PipelineHandle::shutdown) it,
-    /// [`abort`](PipelineHandle::abort) it, watch it with
-    /// [`snapshot`](PipelineHandle::snapshot), or await it for the report.
-    ///
-    /// The task runs on the pipeline's runtime ([`on`](Self::on), or the
-    /// default one the enabled features provide). A runtime-free pipeline has
-    /// no executor to spawn on and starts no thread for one: the run then
-    /// makes progress only while the handle is awaited (awaiting
-    /// [`shutdown`](PipelineHandle::shutdown) or
-    /// [`abort`](PipelineHandle::abort) drives it too), and
-    /// [`detach`](PipelineHandle::detach) is refused.
-    ///
-    /// Dropping the handle cancels the run, like a `JoinHandle`; call
-    /// [`detach`](PipelineHandle::detach) to let it finish on its own.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flowline_core::{consumer, producer};
-    ///
-    /// let handle = producer::iter(0..100u32).map(|x| x * 2).spawn(consumer::discard());
-    /// let report = futures::executor::block_on(handle).unwrap();
-    /// assert_eq!(report.delivered(), 100);
-    /// ```
-    pub fn spawn<C>(mut self, consumer: C) -> PipelineHandle
-    where
-        C: Sink<S::Item> + Send + 'static,
-        C::Error: Into<BoxError>,
-    {
-        let ctx = self.core.ctx.clone();
-        let info = self.core.add_consumer();
-        let run = self.run_into(consumer, info);
-        let join = match ctx.executor() {
-            Some(rt) => Join::Spawned(rt.spawn(run)),
-            None => Join::Inline(Box::pin(run)),
-        };
-        PipelineHandle {
-            join: Some(join),
-            monitor: Monitor::new(ctx),
-        }
-    }
-
-    /// [`spawn`](Self::spawn) on `runtime`: shorthand for
-    /// `.on(runtime).spawn(consumer)`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flowline_core::{consumer, producer, runtime::RuntimeFree};
-    ///
-    /// let handle = producer::iter(0..10u32).spawn_on(RuntimeFree, consumer::discard());
-    /// assert_eq!(futures::executor::block_on(handle).unwrap().delivered(), 10);
-    /// ```
-    pub fn spawn_on<C>(self, runtime: impl Runtime, consumer: C) -> PipelineHandle
-    where
-        C: Sink<S::Item> + Send + 'static,
-        C::Error: Into<BoxError>,
-    {
-        self.on(runtime).spawn(consumer)
-    }
-}
-
-/// A running pipeline, from [`Pipeline::spawn`].
+/// A running pipeline, from [`Pipeline::spawn`](crate::Pipeline::spawn).
 ///
 /// Await it for the run's result. Dropping it cancels the run and every task
 /// the run spawned (call [`detach`](Self::detach) to let it run on).
@@ -102,7 +34,7 @@ pub struct PipelineHandle {
 
 /// A spawned run, or (runtime-free) the run itself, driven by whoever polls
 /// the handle.
-enum Join {
+pub(crate) enum Join {
     Spawned(JoinHandle<RunResult>),
     Inline(BoxFuture<'static, RunResult>),
 }
@@ -127,6 +59,14 @@ impl fmt::Debug for PipelineHandle {
 }
 
 impl PipelineHandle {
+    /// A handle to `join`, the run, watched by `monitor`.
+    pub(crate) fn new(join: Join, monitor: Monitor) -> Self {
+        PipelineHandle {
+            join: Some(join),
+            monitor,
+        }
+    }
+
     fn ctx(&self) -> &Arc<RunContext> {
         self.monitor.ctx()
     }
@@ -138,7 +78,7 @@ impl PipelineHandle {
     ///
     /// # Errors
     ///
-    /// As [`Pipeline::run`], if a stage fails while draining.
+    /// As [`Pipeline::run`](crate::Pipeline::run), if a stage fails while draining.
     ///
     /// # Examples
     ///

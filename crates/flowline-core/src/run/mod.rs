@@ -1,41 +1,36 @@
-//! Pipelines and their runs: [`Pipeline`], [`RunReport`], [`PipelineError`],
-//! [`PipelineHandle`], [`Monitor`], [`Topology`].
+//! The run engine: how a pipeline runs once built. [`PipelineError`],
+//! [`PipelineHandle`], [`StopHandle`], and the crate-internal machinery.
 //!
-//! Inside: `pipeline.rs` (the builder and its `Stream` impl, which drives
-//! boundary tasks), `drive.rs` (terminal methods), `fallible.rs`
-//! (`try_map`, `try_then`, `on_error`), `handle.rs` (`spawn` and the run's
-//! handle), `lifecycle.rs` (stop and finish signals), `snapshot.rs` (live
-//! counts and progress), `describe.rs` (topology export), `context.rs`
-//! (state shared by all stages of a run), `stage_info.rs` (per-stage counters
-//! and panic marks), `report.rs`, `error.rs`.
+//! Inside: `core.rs` (a pipeline's context and tasks), `drive.rs` (the
+//! driving loop every terminal method shares, and how a run ends),
+//! `context.rs` (state shared by all stages of a run: stages, first error,
+//! runtime, blocking calls), `lifecycle.rs` (stop, abort, halt and finish
+//! signals), `signal.rs` (the one flag-and-listen loop, the call counter,
+//! `End`), `handle.rs` (a spawned run's handle), `stage_info.rs` (per-stage
+//! counters and panic marks), `error.rs`, `trace.rs`.
+//!
+//! The engine imports no stage and no builder: the builder
+//! (`crate::pipeline`) hands it a [`Drivable`] pipeline.
 
 mod context;
-mod describe;
+mod core;
 mod drive;
 mod error;
-mod fallible;
 mod handle;
 mod lifecycle;
-mod pipeline;
-mod report;
 mod signal;
-mod snapshot;
 mod stage_info;
 #[cfg(feature = "tracing")]
 mod trace;
-mod try_stream;
 
+pub(crate) use self::core::Core;
 pub(crate) use context::RunContext;
-pub use describe::Topology;
+pub(crate) use drive::{drive, forward, outcome, Drivable, Taken, BUDGET};
 pub use error::{BoxError, PipelineError};
+pub(crate) use handle::Join;
 pub use handle::{PipelineHandle, StopHandle};
 pub(crate) use lifecycle::Lifecycle;
-pub(crate) use pipeline::Core;
-pub use pipeline::Pipeline;
-pub use report::{RunReport, StageReport};
 #[allow(unused_imports)]
 pub(crate) use signal::{wait_until, CallGuard, Calls, End, Flag};
-pub use snapshot::{Monitor, Snapshot, StageSnapshot};
 pub(crate) use stage_info::StageInfo;
 pub use stage_info::StageKind;
-pub use try_stream::TryPipeline;

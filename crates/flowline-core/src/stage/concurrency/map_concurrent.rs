@@ -8,7 +8,8 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use super::concurrent::{concurrent_stage, ConcurrentOutput, Lanes};
-use crate::run::{Pipeline, StageInfo, StageKind};
+use crate::pipeline::Pipeline;
+use crate::run::{StageInfo, StageKind};
 
 /// Rejects a zero concurrency limit with a message naming the stage;
 /// `rest` is the method's other arguments, as the suggested call spells them.

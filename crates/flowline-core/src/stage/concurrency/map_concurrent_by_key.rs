@@ -11,7 +11,8 @@ use pin_project_lite::pin_project;
 
 use super::concurrent::{concurrent_stage, ConcurrentOutput, Lanes};
 use super::map_concurrent::check_limit;
-use crate::run::{Pipeline, StageInfo, StageKind};
+use crate::pipeline::Pipeline;
+use crate::run::{StageInfo, StageKind};
 
 pin_project! {
     /// Stream for [`Pipeline::map_concurrent_by_key`]: results in input order

@@ -9,7 +9,8 @@ use pin_project_lite::pin_project;
 
 use super::concurrent::{concurrent_stage, ConcurrentOutput};
 use super::map_concurrent::{check_limit, MapLanes};
-use crate::run::{Pipeline, StageKind};
+use crate::pipeline::Pipeline;
+use crate::run::StageKind;
 
 pin_project! {
     /// Stream for [`Pipeline::map_concurrent_unordered`]: results in completion order.

@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use crate::run::{Pipeline, RunContext, StageInfo, StageKind};
+use crate::pipeline::Pipeline;
+use crate::run::{RunContext, StageInfo, StageKind};
 use crate::runtime::{Runtime, RuntimeExt as _, Sleep};
 
 /// Largest capacity reserved up front for a batch; bigger batches grow.

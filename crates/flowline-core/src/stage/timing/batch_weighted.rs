@@ -7,7 +7,8 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use super::batch::{Batcher, Weigh};
-use crate::run::{Pipeline, StageKind};
+use crate::pipeline::Pipeline;
+use crate::run::StageKind;
 
 /// A user weight function, as a [`Weigh`].
 pub(crate) struct WeightFn<F>(F);

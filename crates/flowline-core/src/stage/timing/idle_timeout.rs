@@ -8,7 +8,8 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use super::elapsed::Elapsed;
-use crate::run::{Pipeline, PipelineError, RunContext, StageInfo, StageKind};
+use crate::pipeline::Pipeline;
+use crate::run::{PipelineError, RunContext, StageInfo, StageKind};
 use crate::runtime::{Runtime, RuntimeExt as _, Sleep};
 
 pin_project! {

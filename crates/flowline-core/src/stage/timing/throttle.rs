@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use crate::run::{Pipeline, RunContext, StageInfo, StageKind};
+use crate::pipeline::Pipeline;
+use crate::run::{RunContext, StageInfo, StageKind};
 use crate::runtime::{Runtime, Sleep};
 
 /// A rate for [`Pipeline::throttle`]: `count` items per `per`.

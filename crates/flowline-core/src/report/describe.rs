@@ -1,13 +1,11 @@
-//! Topology export: [`Pipeline::describe`] and [`Topology`].
+//! Topology export: [`Pipeline::describe`](crate::Pipeline::describe) and [`Topology`].
 
 use std::fmt::{self, Write as _};
 
-use futures::Stream;
-
-use super::{Pipeline, StageKind};
+use crate::run::StageKind;
 
 /// The shape of a pipeline: its stages and how they connect, from
-/// [`Pipeline::describe`]. Export it with [`mermaid`](Self::mermaid) or
+/// [`Pipeline::describe`](crate::Pipeline::describe). Export it with [`mermaid`](Self::mermaid) or
 /// [`dot`](Self::dot).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
@@ -15,6 +13,11 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The topology of these stages: name, kind and input indices each.
+    pub(crate) fn new(stages: Vec<(String, StageKind, Vec<usize>)>) -> Self {
+        Topology { stages }
+    }
+
     /// The stages, in the order they were added: name, kind, and the indices
     /// of the stages feeding each one.
     pub fn stages(&self) -> impl Iterator<Item = (&str, StageKind, &[usize])> {
@@ -91,25 +94,5 @@ impl fmt::Display for Topology {
     /// The Mermaid form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.mermaid())
-    }
-}
-
-impl<S: Stream> Pipeline<S> {
-    /// The pipeline's topology so far (the consumer is added by the terminal
-    /// method, so it is not part of it), for export as Mermaid or DOT.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flowline_core::{producer, StageKind};
-    ///
-    /// let topology = producer::iter(0..3).map(|x| x * 2).describe();
-    /// let kinds: Vec<StageKind> = topology.stages().map(|(_, kind, _)| kind).collect();
-    /// assert_eq!(kinds, [StageKind::Source, StageKind::Fused]);
-    /// ```
-    pub fn describe(&self) -> Topology {
-        Topology {
-            stages: self.core.ctx.topology(),
-        }
     }
 }

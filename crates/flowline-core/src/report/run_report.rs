@@ -1,7 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::StageKind;
+use crate::run::StageKind;
 
 /// What one stage did during a run.
 ///

@@ -1,259 +1,31 @@
+//! The pipeline builder: [`Pipeline`] and its stage methods. Terminal
+//! methods (`terminal.rs`) hand a pipeline to the run engine (`crate::run`);
+//! stage adapters live in `crate::stage`.
+//!
+//! Inside: `mod.rs` (the builder, fused stages, `boundary`, its `Stream`
+//! impl), `fallible.rs` (`try_map`, `try_then`, `on_error`), `terminal.rs`
+//! (`run`, `run_collect`, …, `spawn`), `observe.rs` (`monitor`,
+//! `on_progress`, `describe`), `try_stream.rs` (`into_try_stream`).
+
+mod fallible;
+mod observe;
+mod terminal;
+mod try_stream;
+
 use std::fmt;
 use std::future::Future;
-use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
-use futures::stream::{FuturesUnordered, Stream, StreamExt as _};
+use futures::stream::Stream;
 use pin_project_lite::pin_project;
 
-use super::{Flag, RunContext, StageInfo, StageKind};
-use crate::runtime::{JoinHandle, Runtime, RuntimeExt as _};
+use crate::run::{Core, Drivable, StageInfo, StageKind};
+use crate::runtime::Runtime;
 use crate::stage::{Boundary, Filter, FilterMap, Inspect, Map, Then};
-use crate::time::InRuntime;
 
-/// The tasks a pipeline's boundaries need, and how they are being run.
-enum Tasks {
-    /// Not started yet: started on the first poll.
-    Idle(Vec<BoxFuture<'static, ()>>),
-    /// No runtime: polled by the pipeline itself, inside its own poll.
-    Inline(FuturesUnordered<BoxFuture<'static, ()>>),
-    /// Spawned on a runtime; dropping the handles cancels the tasks.
-    Spawned(Vec<JoinHandle<()>>),
-}
-
-pub(crate) struct Core {
-    pub(crate) ctx: Arc<RunContext>,
-    /// Index of the last stage: the input of the next one.
-    last: usize,
-    tasks: Tasks,
-    /// Whether [`poll_tasks`](Self::poll_tasks) has work: tasks to start, or
-    /// inline tasks to poll. Kept as a flag because it is read per item.
-    needs_drive: bool,
-    /// Fired when the run's stream has ended: stage tasks still running then
-    /// feed nobody (a `zip` that stopped reading one side, say), so they stop
-    /// instead of waiting for room that will never come.
-    ended: Arc<Flag>,
-    /// End signals of pipelines absorbed into this one (fan-in).
-    linked_ends: Vec<Arc<Flag>>,
-    /// The consumer stage's name, if the user gave one.
-    consumer_name: Option<String>,
-}
-
-impl Core {
-    pub(crate) fn new(source_name: &str) -> (Self, Arc<StageInfo>) {
-        Self::with_source_kind(source_name, StageKind::Source)
-    }
-
-    /// Like [`new`](Self::new), for a first stage of another kind (a bridge).
-    pub(crate) fn with_source_kind(source_name: &str, kind: StageKind) -> (Self, Arc<StageInfo>) {
-        let ctx = Arc::new(RunContext::default());
-        let (last, info) = ctx.add_stage(source_name, kind, Vec::new());
-        let core = Core {
-            ctx,
-            last,
-            tasks: Tasks::Idle(Vec::new()),
-            needs_drive: false,
-            ended: Arc::default(),
-            linked_ends: Vec::new(),
-            consumer_name: None,
-        };
-        (core, info)
-    }
-
-    pub(crate) fn add_stage(&mut self, prefix: &str, kind: StageKind) -> Arc<StageInfo> {
-        let (index, info) = self.ctx.add_stage(prefix, kind, vec![self.last]);
-        self.last = index;
-        info
-    }
-
-    /// The core of one branch of a fan-out: its own context (see
-    /// [`RunContext::branch_of`]) whose last stage is `last`, and `task`, the
-    /// shared driver of the upstream.
-    pub(crate) fn branch(ctx: Arc<RunContext>, last: usize, task: BoxFuture<'static, ()>) -> Self {
-        Core {
-            ctx,
-            last,
-            tasks: Tasks::Idle(vec![task]),
-            needs_drive: true,
-            ended: Arc::default(),
-            linked_ends: Vec::new(),
-            consumer_name: None,
-        }
-    }
-
-    /// Registers the consumer stage, under the name given with
-    /// [`Pipeline::consumer_named`] if any.
-    pub(crate) fn add_consumer(&mut self) -> Arc<StageInfo> {
-        let info = self.add_stage("consumer", StageKind::Consumer);
-        if let Some(name) = self.consumer_name.take() {
-            info.rename(name);
-        }
-        info
-    }
-
-    /// Index of the last stage.
-    pub(crate) fn last_index(&self) -> usize {
-        self.last
-    }
-
-    /// Adds a stage fed by the last stage and by the stages `others`
-    /// (indices in this pipeline, as returned by [`absorb`](Self::absorb)).
-    pub(crate) fn add_joining_stage(
-        &mut self,
-        prefix: &str,
-        kind: StageKind,
-        others: &[usize],
-    ) -> Arc<StageInfo> {
-        let mut inputs = vec![self.last];
-        inputs.extend_from_slice(others);
-        let (index, info) = self.ctx.add_stage(prefix, kind, inputs);
-        self.last = index;
-        info
-    }
-
-    /// Takes over `other` (fan-in): its stages join this pipeline's stage list,
-    /// its context forwards errors and runtime choice to this one's, and its
-    /// tasks become this pipeline's. Returns the index `other`'s last stage has
-    /// here.
-    pub(crate) fn absorb(&mut self, other: Core) -> usize {
-        let map = self.ctx.absorb(&other.ctx);
-        let last = map(other.last);
-        // `other`'s tasks keep their own end signal (its stage tasks are
-        // wrapped in it, its lasting tasks are not); ending this run fires it.
-        let mut other = other;
-        self.linked_ends.push(other.ended.clone());
-        self.linked_ends.extend(mem::take(&mut other.linked_ends));
-        match mem::replace(&mut other.tasks, Tasks::Idle(Vec::new())) {
-            Tasks::Idle(tasks) => tasks.into_iter().for_each(|t| self.add_lasting_task(t)),
-            Tasks::Inline(mut tasks) => {
-                self.add_lasting_task(Box::pin(
-                    async move { while tasks.next().await.is_some() {} },
-                ))
-            }
-            Tasks::Spawned(handles) => self.add_lasting_task(Box::pin(async move {
-                for handle in handles {
-                    let _ = handle.await;
-                }
-            })),
-        }
-        last
-    }
-
-    pub(crate) fn last_stage(&self) -> Arc<StageInfo> {
-        self.ctx.stage(self.last)
-    }
-
-    /// Adds a stage task: it runs until it finishes or the run's stream has
-    /// ended, whichever comes first (see [`end_tasks`](Self::end_tasks)).
-    pub(crate) fn add_task(&mut self, task: BoxFuture<'static, ()>) {
-        let ended = self.ended.clone();
-        self.add_lasting_task(Box::pin(async move {
-            let ended = ended.wait();
-            futures::pin_mut!(ended);
-            futures::future::select(task, ended).await;
-        }));
-    }
-
-    /// Tells the stage tasks that the run's stream has ended: those still
-    /// running stop at their next poll; lasting tasks go on.
-    pub(crate) fn end_tasks(&self) {
-        self.ended.fire();
-        self.linked_ends.iter().for_each(|end| {
-            end.fire();
-        });
-    }
-
-    /// Adds a task that runs to completion even after the run's stream has
-    /// ended (the progress reporter, which reports once more at the end).
-    pub(crate) fn add_lasting_task(&mut self, task: BoxFuture<'static, ()>) {
-        self.needs_drive |= !matches!(self.tasks, Tasks::Spawned(_));
-        match &mut self.tasks {
-            Tasks::Idle(tasks) => tasks.push(task),
-            Tasks::Inline(tasks) => tasks.push(task),
-            Tasks::Spawned(handles) => match self.ctx.executor() {
-                Some(rt) => handles.push(rt.spawn(InRuntime::new(task, rt.clone()))),
-                None => unreachable!("spawned tasks imply a runtime"),
-            },
-        }
-    }
-
-    /// Starts the tasks if needed and, without a runtime, polls them.
-    #[inline]
-    pub(crate) fn poll_tasks(&mut self, cx: &mut Context<'_>) {
-        if self.needs_drive {
-            self.drive(cx);
-        }
-    }
-
-    fn drive(&mut self, cx: &mut Context<'_>) {
-        if let Tasks::Idle(tasks) = &mut self.tasks {
-            let tasks = mem::take(tasks);
-            self.tasks = match self.ctx.executor() {
-                Some(rt) => Tasks::Spawned(
-                    tasks
-                        .into_iter()
-                        .map(|t| rt.spawn(InRuntime::new(t, rt.clone())))
-                        .collect(),
-                ),
-                None => Tasks::Inline(tasks.into_iter().collect()),
-            };
-            // Spawned tasks run by themselves: nothing more to do per poll.
-            self.needs_drive = matches!(self.tasks, Tasks::Inline(_));
-        }
-        if let Tasks::Inline(tasks) = &mut self.tasks {
-            while let Poll::Ready(Some(())) = tasks.poll_next_unpin(cx) {}
-        }
-    }
-
-    /// Cancels every task: inline ones are dropped now, spawned ones when
-    /// their executor next polls them ([`poll_finish`](Self::poll_finish)
-    /// then waits for that).
-    pub(crate) fn cancel_tasks(&mut self) {
-        match &mut self.tasks {
-            Tasks::Idle(tasks) => tasks.clear(),
-            Tasks::Inline(tasks) => tasks.clear(),
-            Tasks::Spawned(handles) => handles.iter().for_each(JoinHandle::abort),
-        }
-    }
-
-    /// Waits until every task has finished.
-    pub(crate) fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match &mut self.tasks {
-            Tasks::Idle(_) => Poll::Ready(()),
-            Tasks::Inline(tasks) => {
-                while futures::ready!(tasks.poll_next_unpin(cx)).is_some() {}
-                Poll::Ready(())
-            }
-            Tasks::Spawned(handles) => {
-                while let Some(handle) = handles.last_mut() {
-                    // A task's own failures are recorded in the context; a join
-                    // error here can only be cancellation by runtime shutdown.
-                    let _ = futures::ready!(Pin::new(handle).poll(cx));
-                    handles.pop();
-                }
-                Poll::Ready(())
-            }
-        }
-    }
-}
-
-impl Drop for Core {
-    /// A core dropped with spawned tasks still running (a fan-out's upstream,
-    /// dropped inside the fan-out task) cancels them and leaves their handles
-    /// to its run, which waits for them before it returns.
-    fn drop(&mut self) {
-        if let Tasks::Spawned(handles) = &mut self.tasks {
-            let running: Vec<_> = handles.drain(..).filter(|h| !h.is_finished()).collect();
-            if !running.is_empty() {
-                running.iter().for_each(JoinHandle::abort);
-                self.ctx.adopt_orphans(running);
-            }
-        }
-    }
-}
+pub use try_stream::TryPipeline;
 
 pin_project! {
     /// A pipeline under construction: a [`Stream`] plus the record of its
@@ -595,6 +367,16 @@ impl<S: Stream> Pipeline<S> {
 /// unwinds into the poller). To see failures, read it with
 /// [`into_try_stream`](Pipeline::into_try_stream), or run it with a
 /// terminal method.
+impl<S: Stream> Drivable for Pipeline<S> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn core_mut(self: Pin<&mut Self>) -> &mut Core {
+        self.project().core
+    }
+}
+
 impl<S: Stream> Stream for Pipeline<S> {
     type Item = S::Item;
 

@@ -4,8 +4,9 @@ use std::future::Future;
 
 use futures::Stream;
 
-use super::{BoxError, Pipeline};
+use super::Pipeline;
 use crate::policy::{ErrorPolicy, Fallible, Policy};
+use crate::run::BoxError;
 use crate::stage::{TryMap, TryThen};
 
 impl<S: Stream> Pipeline<S>

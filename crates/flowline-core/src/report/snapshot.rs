@@ -3,17 +3,15 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::future::{self, Either};
-use futures::{FutureExt as _, Stream};
-
-use super::{Pipeline, RunContext, RunReport, StageKind, StageReport};
+use super::{RunReport, StageReport};
+use crate::run::{RunContext, StageKind};
 
 /// A cloneable view of one run's counters, valid during and after the run.
 ///
 /// Get one from [`PipelineHandle::monitor`](crate::PipelineHandle::monitor)
-/// or [`Pipeline::monitor`].
+/// or [`Pipeline::monitor`](crate::Pipeline::monitor).
 #[derive(Clone)]
 pub struct Monitor {
     ctx: Arc<RunContext>,
@@ -155,84 +153,10 @@ impl fmt::Display for Snapshot {
     }
 }
 
-impl<S: Stream> Pipeline<S> {
-    /// A [`Monitor`] of this pipeline's run, to read counts while it runs or
-    /// after it ended (even with an error).
-    pub fn monitor(&self) -> Monitor {
-        Monitor::new(self.core.ctx.clone())
-    }
-
-    /// Calls `f` with a [`Snapshot`] every `interval` while the pipeline
-    /// runs, and once more with the final counts when the run completes.
-    ///
-    /// `f` runs in a task of the pipeline (spawned on its runtime, or polled
-    /// inline without one), on the runtime's timer. Keep it quick.
-    ///
-    /// # Panics
-    ///
-    /// If `interval` is zero.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::{Arc, Mutex};
-    /// use std::time::Duration;
-    /// use flowline_core::producer;
-    ///
-    /// let last = Arc::new(Mutex::new(None));
-    /// let seen = last.clone();
-    /// futures::executor::block_on(
-    ///     producer::iter(0..50u32)
-    ///         .on_progress(Duration::from_millis(100), move |s| {
-    ///             *seen.lock().unwrap() = Some(s.stages[0].stage.items_out)
-    ///         })
-    ///         .run_count(),
-    /// )
-    /// .unwrap();
-    /// assert_eq!(*last.lock().unwrap(), Some(50));
-    /// ```
-    #[track_caller]
-    pub fn on_progress<F>(mut self, interval: Duration, mut f: F) -> Self
-    where
-        F: FnMut(&Snapshot) + Send + 'static,
-    {
-        if interval.is_zero() {
-            crate::rejection::reject(format_args!(
-                "on_progress interval must be more than zero; \
-                 pass how often to report, e.g. .on_progress(Duration::from_secs(1), f)"
-            ));
-        }
-        let monitor = self.monitor();
-        let task = async move {
-            let ctx = monitor.ctx().clone();
-            let rt = ctx.runtime_or_free();
-            let mut next = Instant::now() + interval;
-            loop {
-                let finished = ctx.lifecycle.finished();
-                let tick = rt.sleep_until(next);
-                let finished = std::pin::pin!(finished);
-                match future::select(finished, tick).await {
-                    Either::Left(_) => break,
-                    Either::Right(_) => {
-                        if !report(&mut f, &monitor) {
-                            return;
-                        }
-                        next += interval;
-                    }
-                }
-            }
-            report(&mut f, &monitor);
-        }
-        .boxed();
-        self.core.add_lasting_task(task);
-        self
-    }
-}
-
 /// Calls the progress callback; a panic in it fails the run (stage
 /// `progress`) instead of unwinding through the pipeline. Returns whether the
 /// callback returned normally.
-fn report<F: FnMut(&Snapshot)>(f: &mut F, monitor: &Monitor) -> bool {
+pub(crate) fn report_progress<F: FnMut(&Snapshot)>(f: &mut F, monitor: &Monitor) -> bool {
     let snapshot = monitor.snapshot();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&snapshot))) {
         Ok(()) => true,

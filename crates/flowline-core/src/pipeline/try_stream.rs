@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use super::{Pipeline, PipelineError};
+use super::Pipeline;
+use crate::run::PipelineError;
 
 pin_project! {
     /// Stream for [`Pipeline::into_try_stream`]: the pipeline's items as
