@@ -30,7 +30,7 @@ async fn run(runtime: Option<Arc<dyn Runtime>>) -> Result<(), flowline::Pipeline
         .named("numbers")
         .boundary(4)
         .on_runtime(runtime)
-        .for_each(|n| async move {
+        .run_for_each(|n| async move {
             println!("{:>6.3}s  consumed {n}", start.elapsed().as_secs_f64());
         })
         .await?;

@@ -49,7 +49,7 @@ async fn run(
     let report = requests
         .named("requests")
         .on_runtime(runtime)
-        .for_each(|n| async move {
+        .run_for_each(|n| async move {
             println!("consume: {n}   ({:.3}s)", start.elapsed().as_secs_f64());
         })
         .await?;

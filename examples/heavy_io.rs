@@ -62,7 +62,7 @@ async fn run(runtime: Option<Arc<dyn Runtime>>) -> Result<(), flowline::Pipeline
             .named("blocking io")
             .boundary(2) // the bounded queue between producer and consumer
             .on_runtime(on)
-            .for_each(|_item| async move {
+            .run_for_each(|_item| async move {
                 println!("{:>6.3}s  Consumed 1 item", start.elapsed().as_secs_f64());
             })
             .await;

@@ -20,7 +20,7 @@
 //!     .named("parse")
 //!     .boundary(64) // the generator and parser run as their own task
 //!     .on_runtime(flowline::default_runtime())
-//!     .fold(0, |sum, n| sum + n)
+//!     .run_fold(0, |sum, n| sum + n)
 //!     .await?;
 //! assert_eq!(total, 8);
 //! assert_eq!(report.stage("parse").unwrap().items_removed(), 1);
@@ -34,6 +34,9 @@
 //! - `tokio`: [`tokio::TokioRuntime`].
 //! - `tracing`: a `tracing` span per fallible stage and events for retries,
 //!   skips, dead letters and failures (see [`policy`]).
+//! - `redis`: [`redis`], Redis Streams consumer groups for scaling out to
+//!   many workers, with acks that flow back from the consumer (needs Rust
+//!   1.88, for the `redis` crate).
 //!
 //! Features only add: both runtimes can be enabled at once.
 //! [`default_runtime`] picks between them at run time, so code that calls it
@@ -56,6 +59,11 @@ pub use flowline_smol as smol;
 /// The tokio runtime adapter (feature `tokio`).
 #[cfg(feature = "tokio")]
 pub use flowline_tokio as tokio;
+
+/// Redis Streams consumer groups: a source whose items carry ack tokens, a
+/// committer, an `XADD` sink, and an in-memory backend (feature `redis`).
+#[cfg(feature = "redis")]
+pub use flowline_redis as redis;
 
 pub use flowline_core::runtime::default_runtime;
 

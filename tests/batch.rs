@@ -12,7 +12,7 @@ fn full_batches_in_order_with_a_short_tail(rt: Rt) {
         let (batches, report) = producer::iter(0..10_007u32)
             .batch(100, Duration::from_secs(60))
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(batches.len(), 101);
@@ -31,7 +31,7 @@ fn empty_input_gives_no_batch(rt: Rt) {
         let (batches, _) = producer::iter(Vec::<u8>::new())
             .batch(4, Duration::from_millis(1))
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert!(batches.is_empty());
@@ -54,7 +54,7 @@ fn timer_emits_partial_batches(rt: Rt) {
             .batch(100, Duration::from_millis(10))
             .map(move |b| (b, start.elapsed()))
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let items: Vec<u32> = batches.iter().flat_map(|(b, _)| b.clone()).collect();
@@ -85,7 +85,7 @@ fn slow_downstream_loses_nothing(rt: Rt) {
         let report = fast
             .batch(64, Duration::from_millis(2))
             .on_runtime(env.runtime.clone())
-            .for_each(|b| {
+            .run_for_each(|b| {
                 assert!(!b.is_empty() && b.len() <= 64, "batch of {}", b.len());
                 seen.push(b);
                 let env = env3.clone();
@@ -110,7 +110,7 @@ fn weighted_batches_respect_weight(rt: Rt) {
         let (batches, report) = producer::iter(input)
             .batch_weighted(1000, Duration::from_secs(60), |n: &usize| *n)
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         for b in &batches {
@@ -134,7 +134,7 @@ fn weighted_oversized_item_goes_alone(rt: Rt) {
         let (batches, _) = producer::iter(vec![3usize, 50, 2, 2, 9, 1])
             .batch_weighted(8, Duration::from_secs(60), |n: &usize| *n)
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(batches, [vec![3], vec![50], vec![2, 2], vec![9], vec![1]]);
@@ -152,7 +152,7 @@ fn panicking_weight_names_the_stage(rt: Rt) {
             })
             .named("by size")
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await;
         let err = result.unwrap_err();
         assert_eq!(err.stage(), "by size");

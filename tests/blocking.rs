@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flowline::blocking::{unblock, BlockingPool};
+use flowline::blocking::{unblock, BlockingOptions, BlockingPool};
 use flowline::{consumer, producer, Pipeline, PipelineError};
 use futures::future::{self, Either};
 use support::{DropCounter, Env, Rt};
@@ -54,6 +54,11 @@ fn count_thread(live: &Arc<AtomicUsize>) {
     });
 }
 
+/// Options for `n` calls at once.
+fn par(n: usize) -> BlockingOptions {
+    BlockingOptions::new().parallelism(n)
+}
+
 fn thread_name() -> String {
     std::thread::current().name().unwrap_or("").to_string()
 }
@@ -61,12 +66,12 @@ fn thread_name() -> String {
 fn ordered_variant_keeps_order_under_random_delays(rt: Rt) {
     rt.block_on(|env| async move {
         let (out, report) = producer::iter(0..300u64)
-            .map_blocking(8, |x| {
+            .map_blocking_with(par(8), |x| {
                 std::thread::sleep(jitter(x));
                 x * 2
             })
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (0..300).map(|x| x * 2).collect::<Vec<_>>());
@@ -74,12 +79,12 @@ fn ordered_variant_keeps_order_under_random_delays(rt: Rt) {
         assert_eq!((stage.items_in, stage.items_out), (300, 300));
 
         let (mut out, _) = producer::iter(0..300u64)
-            .map_blocking_unordered(8, |x| {
+            .map_blocking_with(par(8).unordered(), |x| {
                 std::thread::sleep(jitter(x));
                 x * 2
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         out.sort_unstable();
@@ -90,16 +95,16 @@ fn ordered_variant_keeps_order_under_random_delays(rt: Rt) {
 fn cheap_items_cross_in_batches_without_loss(rt: Rt) {
     rt.block_on(|env| async move {
         let (out, _) = producer::iter(0..50_000u64)
-            .map_blocking(3, |x| x + 1)
+            .map_blocking_with(par(3), |x| x + 1)
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (1..=50_000).collect::<Vec<_>>());
         let (sum, _) = producer::iter(0..50_000u64)
-            .map_blocking_unordered(3, |x| x + 1)
+            .map_blocking_with(par(3).unordered(), |x| x + 1)
             .on_runtime(env.runtime)
-            .fold(0, |a, x| a + x)
+            .run_fold(0, |a, x| a + x)
             .await
             .unwrap();
         assert_eq!(sum, (1..=50_000).sum::<u64>());
@@ -117,7 +122,7 @@ where
     let (seen, w, e) = (consumed.clone(), worst.clone(), env.clone());
     pipeline
         .on_runtime(env.runtime.clone())
-        .for_each(move |_| {
+        .run_for_each(move |_| {
             let done = seen.fetch_add(1, SeqCst) + 1;
             w.fetch_max(pulled.load(SeqCst) - done, SeqCst);
             let e = e.clone();
@@ -142,17 +147,17 @@ fn mixed_call_costs_keep_every_item(rt: Rt) {
         for parallelism in [1, 2, 7] {
             let pool = BlockingPool::new(parallelism);
             let (out, _) = producer::iter(0..6_000u64)
-                .map_blocking(parallelism, work)
-                .map_blocking_on(&pool, |x| x + 1)
+                .map_blocking_with(par(parallelism), work)
+                .map_blocking_with(BlockingOptions::new().pool(&pool), |x| x + 1)
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
                 .await
                 .unwrap();
             assert_eq!(out, (0..6_000).map(|x| x * 3 + 1).collect::<Vec<_>>());
             let (mut out, _) = producer::iter(0..6_000u64)
-                .map_blocking_unordered_on(&pool, work)
+                .map_blocking_with(BlockingOptions::new().pool(&pool).unordered(), work)
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
                 .await
                 .unwrap();
             out.sort_unstable();
@@ -175,10 +180,15 @@ fn parallelism_and_in_flight_bounds_hold(rt: Rt) {
                 x
             };
             let worst = if ordered {
-                drain_slowly(pipeline.map_blocking(4, work), pulled, env.clone()).await
+                drain_slowly(
+                    pipeline.map_blocking_with(par(4), work),
+                    pulled,
+                    env.clone(),
+                )
+                .await
             } else {
                 drain_slowly(
-                    pipeline.map_blocking_unordered(4, work),
+                    pipeline.map_blocking_with(par(4).unordered(), work),
                     pulled,
                     env.clone(),
                 )
@@ -199,7 +209,7 @@ where
     let d = delivered.clone();
     let err = pipeline
         .on_runtime(env.runtime.clone())
-        .for_each(move |x| {
+        .run_for_each(move |x| {
             d.lock().unwrap().push(x);
             async {}
         })
@@ -226,9 +236,9 @@ fn panic_fails_the_stage_without_losing_or_duplicating(rt: Rt) {
             };
             let pipeline = producer::iter(0..200u64);
             let (delivered, err) = if ordered {
-                deliveries(pipeline.map_blocking(4, work), &env).await
+                deliveries(pipeline.map_blocking_with(par(4), work), &env).await
             } else {
-                deliveries(pipeline.map_blocking_unordered(4, work), &env).await
+                deliveries(pipeline.map_blocking_with(par(4).unordered(), work), &env).await
             };
             let name = if ordered {
                 "map_blocking#1"
@@ -255,9 +265,11 @@ fn panic_fails_the_stage_without_losing_or_duplicating(rt: Rt) {
                 assert_eq!(calls[*x as usize].load(SeqCst), 1);
             }
             if ordered {
-                let prefix: Vec<u64> = (0..delivered.len() as u64).collect();
-                assert_eq!(delivered, prefix, "ordered output is a prefix");
-                assert!(delivered.len() <= 37);
+                // Every result before the panicking item, once, in order.
+                assert_eq!(delivered, (0..37).collect::<Vec<_>>());
+                // At most 2 × 4 items are admitted past the last emitted.
+                let late: usize = calls[37 + 8..].iter().map(|n| n.load(SeqCst)).sum();
+                assert_eq!(late, 0);
             }
         }
     });
@@ -270,14 +282,14 @@ fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
         let calls = Arc::new(AtomicUsize::new(0));
         let (l, c) = (live.clone(), calls.clone());
         let run = producer::iter(0..1000u64)
-            .map_blocking(4, move |x| {
+            .map_blocking_with(par(4), move |x| {
                 count_thread(&l);
                 c.fetch_add(1, SeqCst);
                 std::thread::sleep(Duration::from_millis(5));
                 x
             })
             .on_runtime(env.runtime.clone())
-            .count();
+            .run_count();
         let timer = env.sleep(Duration::from_millis(100));
         match future::select(Box::pin(run), Box::pin(timer)).await {
             Either::Left(_) => panic!("the run should still be going"),
@@ -299,13 +311,13 @@ fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
         let live = Arc::new(AtomicUsize::new(0));
         let l = live.clone();
         let (n, _) = producer::iter(0..100u64)
-            .map_blocking(4, move |x| {
+            .map_blocking_with(par(4), move |x| {
                 count_thread(&l);
                 std::thread::sleep(Duration::from_micros(200));
                 x
             })
             .on_runtime(env.runtime.clone())
-            .count()
+            .run_count()
             .await
             .unwrap();
         assert_eq!(n, 100);
@@ -320,12 +332,12 @@ fn dropping_or_ending_the_pipeline_leaves_no_worker_thread(rt: Rt) {
         let l = live.clone();
         let pool = BlockingPool::new(3);
         let (n, _) = producer::iter(0..100u64)
-            .map_blocking_unordered_on(&pool, move |x| {
+            .map_blocking_with(BlockingOptions::new().pool(&pool).unordered(), move |x| {
                 count_thread(&l);
                 x
             })
             .on_runtime(env.runtime.clone())
-            .count()
+            .run_count()
             .await
             .unwrap();
         assert_eq!(n, 100);
@@ -353,12 +365,12 @@ fn executor_stays_responsive_while_workers_are_busy(rt: Rt) {
         let run = async move {
             // Both workers busy for 8 x 40 ms / 2 = 160 ms.
             let out = producer::iter(0..8u64)
-                .map_blocking(2, |x| {
+                .map_blocking_with(par(2), |x| {
                     std::thread::sleep(Duration::from_millis(40));
                     x
                 })
                 .on_runtime(env.runtime.clone())
-                .count()
+                .run_count()
                 .await;
             d.store(true, SeqCst);
             out
@@ -383,7 +395,7 @@ fn blocking_iter_producer_runs_off_the_executor(rt: Rt) {
         let (out, report) = producer::from_blocking_iter(items)
             .map(|x| x + 1)
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (1..=1000).collect::<Vec<_>>());
@@ -399,7 +411,7 @@ fn blocking_iter_producer_runs_off_the_executor(rt: Rt) {
             assert!(*x != 60, "iterator broke at {x}");
         }))
         .on_runtime(env.runtime)
-        .for_each(move |_| {
+        .run_for_each(move |_| {
             d.fetch_add(1, SeqCst);
             async {}
         })
@@ -451,18 +463,18 @@ fn shared_pool_bounds_threads_across_stages(rt: Rt) {
         let (c1, c2) = (calls.clone(), calls.clone());
         let (n1, n2) = (names.clone(), names.clone());
         let (out, _) = producer::iter(0..40u64)
-            .map_blocking_on(&pool, move |x| {
+            .map_blocking_with(BlockingOptions::new().pool(&pool), move |x| {
                 n1.lock().unwrap().insert(thread_name());
                 c1.run(|| std::thread::sleep(Duration::from_millis(2)));
                 x * 10
             })
-            .map_blocking_unordered_on(&pool, move |x| {
+            .map_blocking_with(BlockingOptions::new().pool(&pool).unordered(), move |x| {
                 n2.lock().unwrap().insert(thread_name());
                 c2.run(|| std::thread::sleep(Duration::from_millis(2)));
                 x + 1
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let mut out = out;
@@ -484,7 +496,7 @@ fn unblock_runs_a_call_off_the_executor(rt: Rt) {
         let (out, _) = producer::iter(0..20u64)
             .then(|x| unblock(move || x * 3))
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (0..20).map(|x| x * 3).collect::<Vec<_>>());
@@ -492,7 +504,7 @@ fn unblock_runs_a_call_off_the_executor(rt: Rt) {
             .then(|x| unblock(move || assert!(x != 1, "unblocked call failed")))
             .named("lookup")
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap_err();
         assert_eq!(err.stage(), "lookup");
@@ -514,7 +526,7 @@ fn dropping_blocking_producer_and_consumer_stops_their_threads(rt: Rt) {
             std::thread::sleep(Duration::from_millis(1));
         }))
         .on_runtime(env.runtime.clone())
-        .count();
+        .run_count();
         let timer = env.sleep(Duration::from_millis(50));
         match future::select(Box::pin(run), Box::pin(timer)).await {
             Either::Left(_) => panic!("an endless producer cannot finish"),
@@ -553,7 +565,277 @@ fn dropping_blocking_producer_and_consumer_stops_their_threads(rt: Rt) {
     });
 }
 
+/// A consumer that is slow and async (its task is pending between items):
+/// workers must keep starting calls meanwhile. The consumer holding its
+/// `k`-th item waits, pending, until the calls for `k + 8` items (the stage's
+/// `2 × parallelism` bound) have started; a stage that only hands out work
+/// when the consumer polls it would leave it waiting forever.
+fn slow_async_consumer_keeps_workers_busy(rt: Rt) {
+    rt.block_on(|env| async move {
+        for ordered in [true, false] {
+            const N: usize = 40;
+            let started = Arc::new(AtomicUsize::new(0));
+            let s = started.clone();
+            let opts = if ordered { par(4) } else { par(4).unordered() };
+            let (delivered, waited_out) = (
+                Arc::new(Mutex::new(Vec::new())),
+                Arc::new(AtomicUsize::new(0)),
+            );
+            let (d, w, st, e) = (
+                delivered.clone(),
+                waited_out.clone(),
+                started.clone(),
+                env.clone(),
+            );
+            producer::iter(0..N as u64)
+                .map_blocking_with(opts, move |x| {
+                    s.fetch_add(1, SeqCst);
+                    // Slow enough that workers take items one at a time.
+                    std::thread::sleep(Duration::from_millis(1));
+                    x
+                })
+                .on_runtime(env.runtime.clone())
+                .run_for_each(move |x| {
+                    let k = {
+                        let mut d = d.lock().unwrap();
+                        d.push(x);
+                        d.len()
+                    };
+                    let (w, st, e) = (w.clone(), st.clone(), e.clone());
+                    async move {
+                        let want = (k + 7).min(N);
+                        if e.eventually(Duration::from_secs(20), || st.load(SeqCst) >= want)
+                            .await
+                        {
+                            w.fetch_add(1, SeqCst);
+                        }
+                    }
+                })
+                .await
+                .unwrap();
+            let mut out = delivered.lock().unwrap().clone();
+            if ordered {
+                assert_eq!(out, (0..N as u64).collect::<Vec<_>>());
+            } else {
+                out.sort_unstable();
+                assert_eq!(out, (0..N as u64).collect::<Vec<_>>());
+            }
+            assert_eq!(started.load(SeqCst), N);
+            assert_eq!(
+                waited_out.load(SeqCst),
+                N,
+                "ordered {ordered}: workers stalled while the consumer waited"
+            );
+        }
+    });
+}
+
+/// A sink that records whether it was closed.
+struct CloseProbe {
+    items: Arc<Mutex<Vec<u64>>>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl futures::Sink<u64> for CloseProbe {
+    type Error = std::convert::Infallible;
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn start_send(self: std::pin::Pin<&mut Self>, item: u64) -> Result<(), Self::Error> {
+        self.items.lock().unwrap().push(item);
+        Ok(())
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.closed.store(true, SeqCst);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A failed blocking stage is not an end of stream: the consumer gets the
+/// results before the panicking item, and is never closed (committed).
+fn failed_stage_never_closes_the_consumer(rt: Rt) {
+    rt.block_on(|env| async move {
+        for opts in [par(3), par(3).unordered()] {
+            let items = Arc::new(Mutex::new(Vec::new()));
+            let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let probe = CloseProbe {
+                items: items.clone(),
+                closed: closed.clone(),
+            };
+            let err = producer::iter(0..100u64)
+                .map_blocking_with(opts, |x| {
+                    assert!(x != 50, "bad item {x}");
+                    x
+                })
+                .named("parse")
+                .on_runtime(env.runtime.clone())
+                .run(probe)
+                .await
+                .unwrap_err();
+            assert_eq!(err.stage(), "parse");
+            assert!(err.to_string().contains("bad item 50"), "{err}");
+            assert!(!closed.load(SeqCst), "a failed run closed the consumer");
+            let items = items.lock().unwrap();
+            assert!(!items.contains(&50));
+            let unique: HashSet<_> = items.iter().collect();
+            assert_eq!(unique.len(), items.len(), "duplicates");
+        }
+    });
+}
+
+/// After a failure elsewhere in the run, workers start no new call, and the
+/// run returns only once no blocking call is in progress.
+fn failure_elsewhere_stops_calls_and_the_run_waits_for_them(rt: Rt) {
+    rt.block_on(|env| async move {
+        let running = Arc::new(Concurrency::default());
+        let started = Arc::new(AtomicUsize::new(0));
+        let (r, s) = (running.clone(), started.clone());
+        let err = producer::iter(0..1000u64)
+            .map_blocking_with(par(4), move |x| {
+                s.fetch_add(1, SeqCst);
+                r.run(|| std::thread::sleep(Duration::from_millis(3)));
+                x
+            })
+            .map(|x| {
+                assert!(x != 10, "downstream broke");
+                x
+            })
+            .named("check")
+            .on_runtime(env.runtime.clone())
+            .run_count()
+            .await
+            .unwrap_err();
+        assert_eq!(err.stage(), "check");
+        assert_eq!(
+            running.now.load(SeqCst),
+            0,
+            "a blocking call outlived the run"
+        );
+        let after = started.load(SeqCst);
+        assert!(after < 1000);
+        env.sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            started.load(SeqCst),
+            after,
+            "a call started after the run failed"
+        );
+
+        // The same for a blocking iterator's `next()`.
+        let nexts = Arc::new(AtomicUsize::new(0));
+        let n = nexts.clone();
+        let err = producer::from_blocking_iter((0..100_000u64).inspect(move |_| {
+            n.fetch_add(1, SeqCst);
+            std::thread::sleep(Duration::from_micros(100));
+        }))
+        .map(|x| {
+            assert!(x != 10, "downstream broke");
+            x
+        })
+        .named("check")
+        .on_runtime(env.runtime.clone())
+        .run_count()
+        .await
+        .unwrap_err();
+        assert_eq!(err.stage(), "check");
+        let after = nexts.load(SeqCst);
+        assert!(after < 100_000);
+        env.sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            nexts.load(SeqCst),
+            after,
+            "next() was called after the run failed"
+        );
+    });
+}
+
+/// Idle workers exit after the pool's idle timeout, while the pool lives on,
+/// and come back with new work.
+fn idle_workers_exit_and_return(rt: Rt) {
+    rt.block_on(|env| async move {
+        let pool = BlockingPool::new(3).with_idle_timeout(Duration::from_millis(20));
+        for round in 1..=2u64 {
+            let (out, _) = producer::iter(0..30u64)
+                .map_blocking_with(BlockingOptions::new().pool(&pool), |x| {
+                    std::thread::sleep(Duration::from_millis(1));
+                    x
+                })
+                .on_runtime(env.runtime.clone())
+                .run_collect()
+                .await
+                .unwrap();
+            assert_eq!(out, (0..30).collect::<Vec<_>>());
+            assert!(pool.started_threads() >= round);
+            assert!(
+                env.eventually(Duration::from_secs(10), || pool.live_threads() == 0)
+                    .await,
+                "{} threads still alive",
+                pool.live_threads()
+            );
+        }
+        assert!(pool.live_threads() == 0 && pool.started_threads() <= 6);
+    });
+}
+
+/// A blocking consumer's calls belong to the run: after a failure upstream
+/// none starts, and the run returns only once none is in progress.
+fn blocking_consumer_calls_end_with_a_failed_run(rt: Rt) {
+    rt.block_on(|env| async move {
+        let running = Arc::new(Concurrency::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (r, c, e) = (running.clone(), calls.clone(), env.clone());
+        let err = producer::iter(0..1000u64)
+            .then(move |x| {
+                let e = e.clone();
+                async move {
+                    e.sleep(Duration::from_millis(1)).await;
+                    assert!(x != 30, "upstream broke");
+                    x
+                }
+            })
+            .named("source step")
+            .on_runtime(env.runtime.clone())
+            .run(consumer::blocking(move |_x: u64| {
+                c.fetch_add(1, SeqCst);
+                r.run(|| std::thread::sleep(Duration::from_millis(5)));
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.stage(), "source step");
+        assert_eq!(
+            running.now.load(SeqCst),
+            0,
+            "a consumer call outlived the run"
+        );
+        // Items 0..30 reached the consumer at most.
+        let after = calls.load(SeqCst);
+        assert!(after <= 30, "{after} calls");
+        env.sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            calls.load(SeqCst),
+            after,
+            "a consumer call started after the run failed"
+        );
+    });
+}
+
 on_all_runtimes!(
+    blocking_consumer_calls_end_with_a_failed_run,
+    slow_async_consumer_keeps_workers_busy,
+    failed_stage_never_closes_the_consumer,
+    failure_elsewhere_stops_calls_and_the_run_waits_for_them,
+    idle_workers_exit_and_return,
     mixed_call_costs_keep_every_item,
     dropping_blocking_producer_and_consumer_stops_their_threads,
     ordered_variant_keeps_order_under_random_delays,
@@ -569,15 +851,19 @@ on_all_runtimes!(
 );
 
 #[test]
-#[should_panic(expected = "flowline: map_blocking parallelism must be at least 1, got 0")]
-fn map_blocking_rejects_zero_parallelism() {
-    let _ = producer::iter(0..1).map_blocking(0, |x| x);
+#[should_panic(
+    expected = "flowline: blocking parallelism must be at least 1, got 0; pass how \
+                           many calls may run at once, e.g. \
+                           .map_blocking_with(BlockingOptions::new().parallelism(4), f)"
+)]
+fn zero_parallelism_is_rejected_with_a_valid_hint() {
+    let _ = producer::iter(0..1).map_blocking_with(BlockingOptions::new().parallelism(0), |x| x);
 }
 
 #[test]
-#[should_panic(expected = "flowline: map_blocking_unordered parallelism must be at least 1, got 0")]
-fn map_blocking_unordered_rejects_zero_parallelism() {
-    let _ = producer::iter(0..1).map_blocking_unordered(0, |x| x);
+fn the_zero_parallelism_hint_compiles() {
+    let f = |x: u32| x;
+    let _ = producer::iter(0..1).map_blocking_with(BlockingOptions::new().parallelism(4), f);
 }
 
 #[test]
@@ -592,10 +878,16 @@ fn blocking_types_are_send_where_users_need_them() {
     fn send_sync<T: Send + Sync>(_: &T) {}
     let pool = BlockingPool::new(1);
     send_sync(&pool);
+    send_sync(
+        &BlockingOptions::new()
+            .pool(&pool)
+            .parallelism(2)
+            .unordered(),
+    );
     send(
         &producer::iter(0..3u64)
-            .map_blocking(2, |x| x)
-            .map_blocking_unordered_on(&pool, |x| x),
+            .map_blocking_with(par(2), |x| x)
+            .map_blocking_with(BlockingOptions::new().pool(&pool).unordered(), |x| x),
     );
     send(&producer::from_blocking_iter(0..3u64));
     send(&consumer::blocking(|_: u64| {}));
@@ -603,7 +895,55 @@ fn blocking_types_are_send_where_users_need_them() {
     // A run of them can be spawned on a multi-threaded executor.
     send(
         &producer::from_blocking_iter(0..3u64)
-            .map_blocking(2, |x| x)
+            .map_blocking_with(par(2), |x| x)
             .run(consumer::blocking(|_| {})),
     );
+}
+
+/// Workers run inside the pipeline's runtime context: on tokio,
+/// `Handle::current()` and `tokio::spawn` work in the closure.
+#[test]
+fn tokio_apis_work_inside_blocking_closures() {
+    Rt::Tokio.block_on(|env| async move {
+        let (out, _) = producer::iter(0..20u64)
+            .map_blocking_with(par(3), |x| {
+                let _ = tokio::runtime::Handle::current();
+                tokio::spawn(async move { x * 2 })
+            })
+            .then(|task| async move { task.await.unwrap() })
+            .on_runtime(env.runtime.clone())
+            .run_collect()
+            .await
+            .unwrap();
+        assert_eq!(out, (0..20).map(|x| x * 2).collect::<Vec<_>>());
+        let (ids, _) = producer::from_blocking_iter(
+            (0..3).map(|_| tokio::runtime::Handle::try_current().is_ok()),
+        )
+        .on_runtime(env.runtime)
+        .run_collect()
+        .await
+        .unwrap();
+        assert_eq!(ids, [true, true, true]);
+
+        // With no runtime named, the run picks tokio (the enabled runtime,
+        // called inside it), and so do its workers.
+        let (flags, _) = producer::iter(0..4u64)
+            .map_blocking(|_| tokio::runtime::Handle::try_current().is_ok())
+            .run_collect()
+            .await
+            .unwrap();
+        assert_eq!(flags, [true; 4]);
+
+        let flags = Arc::new(Mutex::new(Vec::new()));
+        let f = flags.clone();
+        producer::iter(0..3u64)
+            .run(consumer::blocking(move |_| {
+                f.lock()
+                    .unwrap()
+                    .push(tokio::runtime::Handle::try_current().is_ok());
+            }))
+            .await
+            .unwrap();
+        assert_eq!(*flags.lock().unwrap(), [true; 3]);
+    });
 }

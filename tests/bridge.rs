@@ -45,7 +45,7 @@ fn many_feeders_deliver_every_item_once_in_order(rt: Rt) {
                 .map(|x| x)
                 .boundary(capacity)
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
                 .await
                 .unwrap();
             for t in threads {
@@ -83,7 +83,7 @@ fn backpressure_blocks_pusher_until_consumer_catches_up(rt: Rt) {
         };
         let items = Mutex::new(Vec::new());
         // The consumer holds the first item until the gate opens.
-        let run = pipeline.on_runtime(env.runtime.clone()).for_each(|x| {
+        let run = pipeline.on_runtime(env.runtime.clone()).run_for_each(|x| {
             items.lock().unwrap().push(x);
             gate(&env, &open)
         });
@@ -157,7 +157,7 @@ fn close_wakes_blocked_pushers_with_their_items(rt: Rt) {
         // What was accepted before the close is still delivered, nothing else.
         let (items, _) = pipeline
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(items.len(), accepted);
@@ -189,7 +189,7 @@ fn dropping_the_pipeline_refuses_pushes(rt: Rt) {
         let run = pipeline
             .boundary(1)
             .on_runtime(env.runtime.clone())
-            .for_each(|_| gate(&env, &open));
+            .run_for_each(|_| gate(&env, &open));
         // Run a while, with the consumer stuck, then drop the run.
         match future::select(
             std::pin::pin!(run),
@@ -219,7 +219,11 @@ fn try_push_full_and_closed(rt: Rt) {
         assert!(feeder.close());
         assert!(!feeder.close());
         assert_eq!(feeder.try_push("d"), Err(TryPushError::Closed("d")));
-        let (items, report) = pipeline.on_runtime(env.runtime).collect().await.unwrap();
+        let (items, report) = pipeline
+            .on_runtime(env.runtime)
+            .run_collect()
+            .await
+            .unwrap();
         assert_eq!(items, ["a", "b"]);
         assert_eq!(report.delivered(), 2);
     });
@@ -245,7 +249,11 @@ fn push_timeout_times_out_and_succeeds(rt: Rt) {
             })
         };
         drop(feeder);
-        let (items, _) = pipeline.on_runtime(env.runtime).collect().await.unwrap();
+        let (items, _) = pipeline
+            .on_runtime(env.runtime)
+            .run_collect()
+            .await
+            .unwrap();
         assert!(pusher.join().unwrap().iter().all(Result::is_ok));
         assert_eq!(items, (1..=50).collect::<Vec<_>>());
         // Closed while waiting.
@@ -292,12 +300,12 @@ fn bursts_between_wakeups_are_delivered_in_full(rt: Rt) {
             let record = seen.clone();
             let pipeline = pipeline.on_runtime(env.runtime.clone());
             let run = if boundary {
-                Either::Left(pipeline.boundary(4).for_each(|x| {
+                Either::Left(pipeline.boundary(4).run_for_each(|x| {
                     record.lock().unwrap().push(x);
                     async {}
                 }))
             } else {
-                Either::Right(pipeline.for_each(|x| {
+                Either::Right(pipeline.run_for_each(|x| {
                     record.lock().unwrap().push(x);
                     async {}
                 }))
@@ -323,7 +331,7 @@ fn send_waits_without_blocking(rt: Rt) {
                 pipeline
                     .boundary(2)
                     .on_runtime(env.runtime.clone())
-                    .collect()
+                    .run_collect()
                     .await
                     .unwrap()
             },
@@ -451,7 +459,121 @@ fn finish_discards_unread_items_and_reports(rt: Rt) {
     });
 }
 
+/// `shutdown()` closes a feeder source although `Feeder` clones are alive:
+/// a pusher blocked at that moment and every later push get their item back
+/// with a closed error, the items accepted before are delivered, and the run
+/// completes.
+fn shutdown_closes_the_feeder_and_delivers_what_was_accepted(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<u32>(2);
+        let open = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (o, s, e) = (open.clone(), seen.clone(), env.clone());
+        let consumer = flowline::consumer::for_each(move |x: u32| {
+            s.lock().unwrap().push(x);
+            let (o, e) = (o.clone(), e.clone());
+            async move {
+                if x == 0 {
+                    gate(&e, &o).await; // held here until the test opens it
+                }
+            }
+        });
+        feeder.try_push(0).unwrap();
+        feeder.try_push(1).unwrap();
+        let handle = pipeline.on_runtime(env.runtime.clone()).spawn(consumer);
+        let stop = handle.stop_handle();
+        let checks = async {
+            // The feeder took [0, 1]; the consumer holds 0. Fill the queue again.
+            assert!(env.eventually(LIMIT, || feeder.is_empty()).await);
+            feeder.try_push(2).unwrap();
+            feeder.try_push(3).unwrap();
+            let blocked = {
+                let feeder = feeder.clone();
+                thread::spawn(move || feeder.push(4))
+            };
+            stop.shutdown(); // the consumer is still held on item 0
+            assert!(
+                env.eventually(LIMIT, || blocked.is_finished()).await,
+                "a push blocked at shutdown must fail at once"
+            );
+            assert_eq!(blocked.join().unwrap(), Err(PushError(4)));
+            assert!(feeder.is_closed());
+            assert_eq!(feeder.try_push(5), Err(TryPushError::Closed(5)));
+            assert_eq!(feeder.push(6), Err(PushError(6)));
+            assert_eq!(feeder.send(7).await, Err(PushError(7)));
+            open.store(true, SeqCst);
+        };
+        // Awaited together: a runtime-free run progresses only while its
+        // handle is awaited.
+        let (report, ()) = futures::join!(handle, checks);
+        let report = report.expect("a shut-down feeder run completes");
+        assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
+        assert_eq!(report.stages[0].items_out, 4);
+        assert_eq!(report.delivered(), 4);
+        drop(feeder); // alive all along: shutdown did not wait for it
+    });
+}
+
+/// `shutdown()` also ends a feeder pipeline asleep on an empty queue.
+fn shutdown_ends_an_idle_feeder_pipeline(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<u32>(4);
+        let handle = pipeline
+            .map(|x| x * 10)
+            .on_runtime(env.runtime.clone())
+            .spawn(flowline::consumer::count());
+        let (monitor, stop) = (handle.monitor(), handle.stop_handle());
+        let run = futures::future::join(handle, async {
+            for i in 0..3 {
+                feeder.push(i).unwrap(); // room for 4: never blocks
+            }
+            assert!(
+                env.eventually(LIMIT, || monitor.snapshot().stages[0].stage.items_out == 3)
+                    .await
+            );
+            stop.shutdown();
+        });
+        let report = match future::select(Box::pin(run), Box::pin(env.sleep(LIMIT))).await {
+            Either::Left(((report, ()), _)) => report.unwrap(),
+            Either::Right(_) => panic!("shutdown waited for the live feeder"),
+        };
+        assert_eq!(report.delivered(), 3);
+        assert_eq!(feeder.push(9), Err(PushError(9)));
+    });
+}
+
+/// A `Feeder` is a `Sink`: an async producer forwards a stream into it with
+/// backpressure, and closing the sink ends the pipeline; into a closed
+/// feeder, the item comes back in the error.
+fn feeder_is_a_sink(rt: Rt) {
+    rt.block_on(|env| async move {
+        use futures::{SinkExt as _, StreamExt as _};
+        let (feeder, pipeline) = bridge::feeder::<u32>(2);
+        let produce = async move {
+            let mut feeder = feeder;
+            let mut items = futures::stream::iter(0..100u32).map(Ok);
+            feeder.send_all(&mut items).await.unwrap();
+            futures::SinkExt::close(&mut feeder).await.unwrap();
+        };
+        let (result, ()) = futures::join!(
+            pipeline.on_runtime(env.runtime.clone()).run_collect(),
+            produce
+        );
+        let (items, report) = result.unwrap();
+        assert_eq!(items, (0..100).collect::<Vec<_>>());
+        assert_eq!(report.delivered(), 100);
+
+        let (mut feeder, pipeline) = bridge::feeder::<u32>(2);
+        drop(pipeline);
+        let err = futures::SinkExt::send(&mut feeder, 7).await.unwrap_err();
+        assert_eq!(err.0, 7);
+    });
+}
+
 on_all_runtimes!(
+    feeder_is_a_sink,
+    shutdown_closes_the_feeder_and_delivers_what_was_accepted,
+    shutdown_ends_an_idle_feeder_pipeline,
     dropping_the_drain_cancels_the_pipeline,
     finish_discards_unread_items_and_reports,
     many_feeders_deliver_every_item_once_in_order,

@@ -17,7 +17,7 @@ fn backpressure_keeps_every_item_in_order(rt: Rt) {
                 .named("buf")
                 .map(|x| x + 1)
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
                 .await
                 .unwrap();
             let expected: Vec<u64> = (0..10_000u64).map(|x| x * 2 + 1).collect();
@@ -41,7 +41,7 @@ async fn through_stalled_consumer(env: &support::Env, overflow: Overflow) -> (Ve
         .buffer(8, overflow)
         .named("buf")
         .on_runtime(env.runtime.clone())
-        .for_each(|x| {
+        .run_for_each(|x| {
             let first = got.is_empty();
             got.push(x);
             let sleeper = sleeper.clone();
@@ -95,7 +95,7 @@ fn fail_ends_the_run_naming_the_stage(rt: Rt) {
             .buffer(4, Overflow::Fail)
             .named("strict")
             .on_runtime(env.runtime.clone())
-            .for_each(|_| {
+            .run_for_each(|_| {
                 let sleeper = sleeper.clone();
                 async move { sleeper.sleep(Duration::from_millis(20)).await }
             })
@@ -130,7 +130,7 @@ fn fail_does_not_trigger_when_the_consumer_keeps_up(rt: Rt) {
         })
         .buffer(16, Overflow::Fail)
         .on_runtime(env.runtime.clone())
-        .collect()
+        .run_collect()
         .await
         .unwrap();
         assert_eq!(out, (0..20).collect::<Vec<_>>());
@@ -145,7 +145,7 @@ fn panic_upstream_of_a_buffer_names_the_stage(rt: Rt) {
             .named("mapper")
             .buffer(4, Overflow::DropOldest)
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap_err();
         assert_eq!(err.stage(), "mapper");

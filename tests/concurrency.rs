@@ -51,7 +51,7 @@ fn ordered_keeps_input_order_and_limit(rt: Rt) {
                 }
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (0..200u64).map(|x| x * 2).collect::<Vec<_>>());
@@ -80,7 +80,7 @@ fn unordered_delivers_every_item_once_within_limit(rt: Rt) {
                 }
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert!(gauge.max.load(SeqCst) <= 5, "limit exceeded");
@@ -102,7 +102,7 @@ fn unordered_lets_fast_items_pass_slow_ones(rt: Rt) {
                 }
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out.last(), Some(&300));
@@ -135,7 +135,7 @@ fn by_key_keeps_order_per_key_and_one_at_a_time(rt: Rt) {
                 },
             )
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out.len(), 240);
@@ -161,7 +161,7 @@ fn by_key_hot_key_does_not_lose_items(rt: Rt) {
         let (out, _) = producer::iter(0..1000u32)
             .map_concurrent_by_key(3, |x| u32::from(x % 100 == 0), |x| async move { x })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let hot: Vec<u32> = out.iter().copied().filter(|x| x % 100 != 0).collect();
@@ -215,13 +215,13 @@ fn in_flight_futures_progress_while_consumer_is_busy(rt: Rt) {
                 input
                     .map_concurrent_unordered(4, work)
                     .on_runtime(env.runtime.clone())
-                    .for_each(consume)
+                    .run_for_each(consume)
                     .await
             } else {
                 input
                     .map_concurrent(4, work)
                     .on_runtime(env.runtime.clone())
-                    .for_each(consume)
+                    .run_for_each(consume)
                     .await
             }
             .unwrap();
@@ -264,7 +264,7 @@ fn panic_in_future_names_the_stage(rt: Rt) {
             })
             .named("fetch")
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await;
         match result {
             Err(PipelineError::Panicked { stage, message, .. }) => {
@@ -292,7 +292,7 @@ fn dropping_the_run_cancels_in_flight_futures(rt: Rt) {
                 }
             })
             .on_runtime(env.runtime.clone())
-            .count();
+            .run_count();
         let run = Box::pin(run);
         let raced =
             futures::future::select(run, Box::pin(env.sleep(Duration::from_millis(50)))).await;
@@ -326,7 +326,7 @@ fn task_and_consumer_share_the_engine(rt: Rt) {
                 }
             })
             .on_runtime(env.runtime.clone())
-            .for_each(|x| {
+            .run_for_each(|x| {
                 seen.push(x);
                 let env = env2.clone();
                 async move {
@@ -342,6 +342,82 @@ fn task_and_consumer_share_the_engine(rt: Rt) {
     });
 }
 
+/// Neither driver of a concurrent stage blocks its thread while the other
+/// runs user code. The stage's task pulls an item through an upstream `map`
+/// closure that blocks its (worker) thread until the consumer's thread has
+/// polled the stage once more: that poll must return (`Pending`, turned
+/// away) instead of waiting for the closure. Runtime-free there is one
+/// thread, so the two drivers never meet and the closure never waits.
+fn no_driver_blocks_while_the_other_runs_user_code(rt: Rt) {
+    use std::sync::atomic::AtomicBool;
+    use std::thread;
+
+    rt.block_on(|env| async move {
+        let consumer_thread = thread::current().id();
+        let open = Arc::new(AtomicBool::new(false));
+        let upstream_waker = Arc::new(futures::task::AtomicWaker::new());
+        let (blocked, released, timed_out) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (o, w) = (open.clone(), upstream_waker.clone());
+        let mut next = 0u32;
+        let gated = futures::stream::poll_fn(move |cx| {
+            w.register(cx.waker());
+            if !o.load(SeqCst) {
+                return std::task::Poll::Pending;
+            }
+            next += 1;
+            std::task::Poll::Ready((next <= 50).then_some(next - 1))
+        });
+        let (b, r, t) = (blocked.clone(), released.clone(), timed_out.clone());
+        let mut stream = producer::from_stream(gated)
+            .map(move |x| {
+                if thread::current().id() != consumer_thread && !b.swap(true, SeqCst) {
+                    // The first item the task pulls: hold its thread until the
+                    // consumer's thread shows it is free.
+                    let start = Instant::now();
+                    while !r.load(SeqCst) {
+                        if start.elapsed() > Duration::from_secs(10) {
+                            t.store(true, SeqCst);
+                            break;
+                        }
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                x
+            })
+            .map_concurrent(4, |x| async move { x })
+            .on_runtime(env.runtime.clone());
+        use futures::StreamExt as _;
+        // Starts the stage's task; upstream is still closed.
+        assert!(futures::poll!(stream.next()).is_pending());
+        open.store(true, SeqCst);
+        upstream_waker.wake(); // wakes the task (and the consumer)
+        if env.runtime.is_some() {
+            // The task pulls the first item on a worker thread and blocks
+            // there; the consumer has not been polled since.
+            assert!(
+                env.eventually(Duration::from_secs(20), || blocked.load(SeqCst))
+                    .await
+            );
+            let _ = futures::poll!(stream.next());
+            released.store(true, SeqCst);
+        }
+        let mut seen: Vec<u32> = Vec::new();
+        while let Some(x) = stream.next().await {
+            seen.push(x);
+        }
+        assert!(
+            !timed_out.load(SeqCst),
+            "the consumer's poll waited for user code running in the task"
+        );
+        assert_eq!(seen, (0..50).collect::<Vec<_>>());
+        assert_eq!(blocked.load(SeqCst), env.runtime.is_some());
+    });
+}
+
 #[test]
 fn concurrent_pipelines_are_send() {
     fn assert_send<T: Send>(_: &T) {}
@@ -350,7 +426,7 @@ fn concurrent_pipelines_are_send() {
         .map_concurrent_unordered(2, |x| async move { x })
         .map_concurrent_by_key(2, |x| *x % 2, |x| async move { x });
     assert_send(&pipeline);
-    assert_send(&pipeline.collect());
+    assert_send(&pipeline.run_collect());
 }
 
 #[test]
@@ -375,4 +451,5 @@ on_all_runtimes!(
     panic_in_future_names_the_stage,
     dropping_the_run_cancels_in_flight_futures,
     task_and_consumer_share_the_engine,
+    no_driver_blocks_while_the_other_runs_user_code,
 );

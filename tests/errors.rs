@@ -50,7 +50,7 @@ fn stop_is_the_default_and_names_the_stage(rt: Rt) {
             .try_map(|x| if x == 3 { Err(Bad(x)) } else { Ok(x) })
             .named("check")
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await;
         match result {
             Err(PipelineError::Failed { stage, source, .. }) => {
@@ -70,7 +70,7 @@ fn skip_counts_and_goes_on(rt: Rt) {
             .named("check")
             .boundary(4)
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let expected: Vec<u32> = (0..20).filter(|x| x % 3 != 0).map(|x| x * 2).collect();
@@ -107,7 +107,7 @@ fn retry_calls_again_with_the_same_item(rt: Rt) {
                     .with_jitter(),
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (0..12).collect::<Vec<_>>());
@@ -140,7 +140,7 @@ fn retry_waits_on_the_runtime_timer(rt: Rt) {
                 backoff: Backoff::exponential(Duration::from_millis(10), Duration::from_secs(1)),
             })
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, [5]);
@@ -168,7 +168,7 @@ fn exhausted_retries_stop_the_run(rt: Rt) {
             })
             .named("flaky")
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await;
         let err = result.unwrap_err();
         assert_eq!(err.stage(), "flaky");
@@ -190,7 +190,7 @@ fn dead_letters_get_item_error_and_stage(rt: Rt) {
             .on_error(ErrorPolicy::dead_letter(sink))
             .named("parse")
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, [0, 1, 2, 3, 5, 6, 8, 9]);
@@ -234,7 +234,7 @@ fn dead_letter_consumer_is_closed_at_the_end(rt: Rt) {
             .try_map(|x| if x % 2 == 1 { Err(Bad(x)) } else { Ok(x) })
             .on_error(ErrorPolicy::dead_letter(tx))
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, [0, 2, 4]);
@@ -255,7 +255,7 @@ fn panics_follow_the_policy(rt: Rt) {
             })
             .on_error(ErrorPolicy::Skip)
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, [0, 1, 3, 4, 5]);
@@ -271,7 +271,7 @@ fn panics_follow_the_policy(rt: Rt) {
             })
             .named("risky")
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await;
         match result {
             Err(PipelineError::Panicked { stage, message, .. }) => {
@@ -311,7 +311,7 @@ fn try_then_retries_with_a_fresh_future(rt: Rt) {
             })
             .named("fetch")
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await;
         // Item 5 exhausts its retry: the run stops there.
         assert_eq!(
@@ -335,7 +335,7 @@ fn try_then_retries_with_a_fresh_future(rt: Rt) {
             })
             .on_error(ErrorPolicy::Skip)
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, [100, 101, 102, 103, 104, 107]);
@@ -351,7 +351,7 @@ fn a_panic_in_a_plain_stage_counts_one_failed_item(rt: Rt) {
             .map(|x| if x == 4 { panic!("four") } else { x })
             .named("m")
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await;
         assert_eq!(result.unwrap_err().stage(), "m");
     });
@@ -459,7 +459,7 @@ fn tracing_reports_retries_skips_and_failures() {
                 .named("retrier")
                 .try_map(|x| if x == 3 { Err(Bad(x)) } else { Ok(x) })
                 .named("stopper")
-                .collect(),
+                .run_collect(),
         )
         .unwrap_err();
     });

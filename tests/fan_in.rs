@@ -39,7 +39,7 @@ fn merge_keeps_every_item_and_each_input_order(rt: Rt) {
             .merge(right)
             .named("both")
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let from = |tag| -> Vec<u32> {
@@ -69,7 +69,7 @@ fn merge_takes_turns_when_both_are_ready(rt: Rt) {
         let (out, _) = producer::iter(0..100u32)
             .merge(producer::iter(1_000..1_050u32))
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let mut expected = Vec::new();
@@ -87,7 +87,7 @@ fn absorbed_stages_are_renumbered(rt: Rt) {
             .map(|x| x + 1)
             .merge(producer::iter(0..4u32).filter(|x| x % 2 == 0))
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let rows: Vec<(String, u64, u64)> = report
@@ -127,7 +127,7 @@ fn an_error_in_the_absorbed_side_ends_the_run(rt: Rt) {
             .boundary(4)
             .merge(right)
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap_err();
         match err {
@@ -147,7 +147,7 @@ fn zip_pairs_items_until_the_shorter_side_ends(rt: Rt) {
             .zip(producer::iter(0..300u64).map(|x| x * 3).boundary(16))
             .named("zipped")
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let expected: Vec<((char, u32), u64)> =
@@ -165,7 +165,7 @@ fn concat_yields_all_of_the_first_then_the_second(rt: Rt) {
             .concat(paced(&env, 'b', 700, 100).boundary(2))
             .named("chain")
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let expected: Vec<(char, u32)> = (0..1_000)
@@ -184,7 +184,7 @@ fn merge_all_merges_every_input(rt: Rt) {
             (0..4u32).map(|k| producer::iter((0..500u32).map(move |i| (k, i))).boundary(8));
         let (out, report) = producer::merge_all(inputs)
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         for k in 0..4 {
@@ -216,7 +216,7 @@ fn broadcast_branches_merged_back_share_one_upstream(rt: Rt) {
             .map(|x| x * 2)
             .merge(b.map(|x| x * 2 + 1))
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         out.sort_unstable();

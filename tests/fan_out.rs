@@ -21,7 +21,7 @@ fn broadcast_delivers_every_item_to_every_branch(rt: Rt) {
         let runs = branches.into_iter().enumerate().map(|(i, b)| {
             b.map(move |x| x * (i as u64 + 1))
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
         });
         let results = future::join_all(runs).await;
         for (i, result) in results.into_iter().enumerate() {
@@ -51,7 +51,7 @@ fn broadcast_slow_branch_with_drop_policy_does_not_stall_the_fast_one(rt: Rt) {
             .unwrap();
         let start = Instant::now();
         let fast = async {
-            let result = fast.on_runtime(env.runtime.clone()).collect().await;
+            let result = fast.on_runtime(env.runtime.clone()).run_collect().await;
             (result, start.elapsed())
         };
         let sleeper = env.clone();
@@ -59,7 +59,7 @@ fn broadcast_slow_branch_with_drop_policy_does_not_stall_the_fast_one(rt: Rt) {
         let slow = async {
             let result = slow
                 .on_runtime(env.runtime.clone())
-                .for_each(|x| {
+                .run_for_each(|x| {
                     slow_got.push(x);
                     let sleeper = sleeper.clone();
                     async move { sleeper.sleep(Duration::from_millis(20)).await }
@@ -94,8 +94,8 @@ fn broadcast_fail_policy_fails_only_the_lagging_branch(rt: Rt) {
             .unwrap();
         let sleeper = env.clone();
         let (fast, slow) = future::join(
-            fast.on_runtime(env.runtime.clone()).collect(),
-            slow.on_runtime(env.runtime.clone()).for_each(|_| {
+            fast.on_runtime(env.runtime.clone()).run_collect(),
+            slow.on_runtime(env.runtime.clone()).run_for_each(|_| {
                 let sleeper = sleeper.clone();
                 async move { sleeper.sleep(Duration::from_millis(20)).await }
             }),
@@ -120,7 +120,7 @@ fn a_dropped_branch_stops_receiving_and_the_others_go_on(rt: Rt) {
             .pop()
             .unwrap()
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (0..1_000).collect::<Vec<_>>());
@@ -135,7 +135,7 @@ fn upstream_panic_fails_every_branch(rt: Rt) {
             .broadcast(2, 4, Overflow::DropOldest);
         let runs = branches
             .into_iter()
-            .map(|b| b.on_runtime(env.runtime.clone()).collect());
+            .map(|b| b.on_runtime(env.runtime.clone()).run_collect());
         for result in future::join_all(runs).await {
             match result.unwrap_err() {
                 PipelineError::Panicked { stage, message, .. } => {
@@ -157,7 +157,7 @@ fn balance_hands_every_item_to_exactly_one_worker(rt: Rt) {
             let run = w.on_runtime(env.runtime.clone());
             async move {
                 let report = run
-                    .for_each(|x| {
+                    .run_for_each(|x| {
                         got.push(x);
                         let sleeper = sleeper.clone();
                         // Worker 0 is slow now and then.
@@ -179,7 +179,8 @@ fn balance_hands_every_item_to_exactly_one_worker(rt: Rt) {
             assert!(got.windows(2).all(|w| w[0] < w[1]), "worker {i} order");
             let stage = report.stage(&format!("balance#1.{i}")).unwrap();
             assert_eq!(stage.items_out, got.len() as u64);
-            assert_eq!(stage.items_in, 3_000);
+            // A balance branch's input is what it took from the shared queue.
+            assert_eq!(stage.items_in, got.len() as u64);
             taken += stage.items_out;
             all.extend(got);
         }
@@ -200,7 +201,7 @@ fn partition_routes_each_item_by_key(rt: Rt) {
             .partition(4, 8, |x| (*x * 7) as usize);
         let runs = branches
             .into_iter()
-            .map(|b| b.on_runtime(env.runtime.clone()).collect());
+            .map(|b| b.on_runtime(env.runtime.clone()).run_collect());
         for (i, result) in future::join_all(runs).await.into_iter().enumerate() {
             let (out, report) = result.unwrap();
             let expected: Vec<u64> = (0..2_000u64)
@@ -222,7 +223,7 @@ fn partition_counts_items_for_a_dropped_branch(rt: Rt) {
             .pop()
             .unwrap()
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(even, (0..100).step_by(2).collect::<Vec<_>>());
@@ -247,8 +248,8 @@ fn dropping_every_branch_cancels_the_upstream(rt: Rt) {
         .try_into()
         .unwrap();
         let runs = future::join(
-            a.on_runtime(env.runtime.clone()).for_each(|_| async {}),
-            b.on_runtime(env.runtime.clone()).count(),
+            a.on_runtime(env.runtime.clone()).run_for_each(|_| async {}),
+            b.on_runtime(env.runtime.clone()).run_count(),
         );
         let winner = future::select(
             Box::pin(runs),
@@ -305,7 +306,7 @@ fn zip_of_partition_branches_needs_no_more_than_the_queues(rt: Rt) {
         let (pairs, _) = a
             .zip(b)
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let b_items = std::iter::once(0).chain(11..=20);

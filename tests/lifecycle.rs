@@ -81,12 +81,18 @@ fn shutdown_drains_everything_produced(rt: Rt) {
             .on_runtime(env.runtime.clone())
             .spawn(sink);
         let monitor = handle.monitor();
-        assert!(
-            env.eventually(LIMIT, || monitor.snapshot().stages[4].stage.items_out
-                >= 200)
-                .await
-        );
-        let report = handle.shutdown().await.unwrap();
+        let stop = handle.stop_handle();
+        // Awaited together: a runtime-free run progresses only while its
+        // handle is awaited.
+        let (result, ()) = futures::join!(handle, async {
+            assert!(
+                env.eventually(LIMIT, || monitor.snapshot().stages[4].stage.items_out
+                    >= 200)
+                    .await
+            );
+            stop.shutdown();
+        });
+        let report = result.unwrap();
         let produced = report.stages[0].items_out;
         assert!(produced >= 200);
         // Nothing lost: every item produced before the stop was delivered.
@@ -112,12 +118,15 @@ fn shutdown_wakes_a_waiting_producer(rt: Rt) {
         .on_runtime(env.runtime.clone())
         .spawn(consumer::discard());
         let monitor = handle.monitor();
-        assert!(
-            env.eventually(LIMIT, || monitor.report().delivered() == 3)
-                .await
-        );
-        let report = handle.shutdown().await.unwrap();
-        assert_eq!(report.delivered(), 3);
+        let stop = handle.stop_handle();
+        let (result, ()) = futures::join!(handle, async {
+            assert!(
+                env.eventually(LIMIT, || monitor.report().delivered() == 3)
+                    .await
+            );
+            stop.shutdown();
+        });
+        assert_eq!(result.unwrap().delivered(), 3);
     });
 }
 
@@ -131,11 +140,19 @@ fn abort_stops_now_and_reports_in_flight(rt: Rt) {
             .on_runtime(env.runtime.clone())
             .spawn(sink);
         let monitor = handle.monitor();
-        assert!(
-            env.eventually(LIMIT, || monitor.report().delivered() >= 10)
-                .await
-        );
-        let report = handle.abort().await;
+        let stop = handle.stop_handle();
+        let (result, ()) = futures::join!(handle, async {
+            assert!(
+                env.eventually(LIMIT, || monitor.report().delivered() >= 10)
+                    .await
+            );
+            stop.abort();
+        });
+        let err = result.unwrap_err();
+        assert!(matches!(err, PipelineError::Aborted { .. }), "{err}");
+        // The error carries the counts at the moment the run stopped.
+        let report = err.report().clone();
+        assert_eq!(report.stages, monitor.report().stages);
         check_balanced(&report);
         let produced = report.stages[0].items_out;
         assert_eq!(produced, report.delivered() + report.in_flight());
@@ -157,10 +174,12 @@ fn dropping_the_handle_cancels_the_run(rt: Rt) {
             .boundary(8)
             .on_runtime(env.runtime.clone())
             .spawn(sink);
-        assert!(
-            env.eventually(LIMIT, || items.lock().unwrap().len() >= 5)
-                .await
-        );
+        let mut handle = handle;
+        let watch = Box::pin(env.eventually(LIMIT, || items.lock().unwrap().len() >= 5));
+        match futures::future::select(&mut handle, watch).await {
+            futures::future::Either::Right((reached, _)) => assert!(reached),
+            futures::future::Either::Left(_) => panic!("an endless run ended"),
+        }
         drop(handle);
         assert!(env.eventually(LIMIT, || live.load(SeqCst) == 0).await);
         let after = items.lock().unwrap().len();
@@ -181,6 +200,19 @@ fn detached_runs_finish(rt: Rt) {
                 async {}
             }));
         let monitor = handle.monitor();
+        if env.kind == Rt::Free {
+            // Nothing would drive a detached runtime-free run: refused.
+            let refused =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle.detach()));
+            let payload = refused.unwrap_err();
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap();
+            assert!(message.contains("cannot be detached"), "{message}");
+            return;
+        }
         handle.detach();
         assert!(env.eventually(LIMIT, || count.load(SeqCst) == 500).await);
         assert!(env.eventually(LIMIT, || monitor.snapshot().finished).await);
@@ -194,7 +226,7 @@ fn failed_runs_keep_their_counts(rt: Rt) {
             .named("m")
             .on_runtime(env.runtime);
         let monitor = pipeline.monitor();
-        let err = pipeline.collect().await.unwrap_err();
+        let err = pipeline.run_collect().await.unwrap_err();
         assert!(matches!(err, PipelineError::Panicked { ref stage, .. } if stage == "m"));
         let report = monitor.report();
         let m = report.stage("m").unwrap();
@@ -215,21 +247,25 @@ fn snapshots_show_progress_and_queues(rt: Rt) {
             .boundary(32)
             .on_runtime(env.runtime.clone())
             .spawn(sink);
-        assert!(
-            env.eventually(LIMIT, || {
-                let s = handle.snapshot();
-                s.stages[3].stage.items_out >= 5 && s.stages[2].queue_depth.unwrap_or(0) > 0
-            })
-            .await
-        );
-        let snapshot = handle.snapshot();
-        assert!(!snapshot.finished);
-        assert_eq!(snapshot.stages[2].stage.kind, StageKind::Boundary);
-        assert_eq!(snapshot.stages[0].queue_depth, None);
-        assert!(snapshot.stages[0].throughput > 0.0);
-        assert!(snapshot.to_string().contains("[boundary#2 in "));
-        let report = handle.abort().await;
-        check_balanced(&report);
+        let monitor = handle.monitor();
+        let stop = handle.stop_handle();
+        let (result, ()) = futures::join!(handle, async {
+            assert!(
+                env.eventually(LIMIT, || {
+                    let s = monitor.snapshot();
+                    s.stages[3].stage.items_out >= 5 && s.stages[2].queue_depth.unwrap_or(0) > 0
+                })
+                .await
+            );
+            let snapshot = monitor.snapshot();
+            assert!(!snapshot.finished);
+            assert_eq!(snapshot.stages[2].stage.kind, StageKind::Boundary);
+            assert_eq!(snapshot.stages[0].queue_depth, None);
+            assert!(snapshot.stages[0].throughput > 0.0);
+            assert!(snapshot.to_string().contains("[boundary#2 in "));
+            stop.abort();
+        });
+        check_balanced(result.unwrap_err().report());
     });
 }
 
@@ -250,7 +286,7 @@ fn progress_is_reported_until_the_end(rt: Rt) {
                 seen.lock().unwrap().push(s.stages[1].stage.items_out);
             })
             .on_runtime(env.runtime)
-            .count()
+            .run_count()
             .await
             .unwrap();
         assert_eq!(n, 40);

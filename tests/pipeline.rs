@@ -19,7 +19,7 @@ fn fused_stages_keep_items_and_order(rt: Rt) {
             .then(|x| async move { x + 1 })
             .inspect(|_| {})
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let expected: Vec<u32> = (1..=20u32)
@@ -60,7 +60,7 @@ fn boundaries_keep_items_and_order(rt: Rt) {
                 .boundary(capacity)
                 .filter(|x| x % 3 != 0)
                 .on_runtime(env.runtime.clone())
-                .collect()
+                .run_collect()
                 .await
                 .unwrap();
             let expected: Vec<u64> = (1..=10_000u64)
@@ -91,7 +91,7 @@ fn generator_yields_in_order_with_awaits(rt: Rt) {
         })
         .boundary(2)
         .on_runtime(env.runtime.clone())
-        .collect()
+        .run_collect()
         .await
         .unwrap();
         assert_eq!(out, [0, 1, 2, 3, 4, 5]);
@@ -113,7 +113,7 @@ fn boundary_bounds_producer_ahead_of_stalled_consumer(rt: Rt) {
             })
             .boundary(CAPACITY)
             .on_runtime(env.runtime.clone())
-            .for_each(|_| {
+            .run_for_each(|_| {
                 let n = c.fetch_add(1, SeqCst) + 1;
                 let (produced, a, sleeper) = (produced.clone(), a.clone(), sleeper.clone());
                 async move {
@@ -159,7 +159,7 @@ fn dropping_a_running_pipeline_stops_producer_and_tasks(rt: Rt) {
         .map(move |x| (x, DropCounter::new(&consumer_guards)))
         .boundary(8)
         .on_runtime(env.runtime.clone())
-        .for_each(|_| async {});
+        .run_for_each(|_| async {});
         let winner = future::select(
             Box::pin(run),
             Box::pin(env.sleep(Duration::from_millis(50))),
@@ -196,7 +196,7 @@ fn panicking_map_names_the_stage(rt: Rt) {
             .map(|x| if x == 4 { panic!("cannot map {x}") } else { x })
             .named("mapper")
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap_err();
         assert!(
@@ -211,7 +211,7 @@ fn panicking_map_names_the_stage(rt: Rt) {
             .boundary(4)
             .map(|x| x * 2)
             .on_runtime(env.runtime.clone())
-            .count()
+            .run_count()
             .await
             .unwrap_err();
         assert_eq!(err.stage(), "exploder");
@@ -219,7 +219,7 @@ fn panicking_map_names_the_stage(rt: Rt) {
         // In the consumer.
         let err = producer::iter(0..3u32)
             .on_runtime(env.runtime.clone())
-            .for_each(|x| async move { assert!(x < 2, "consumer refuses {x}") })
+            .run_for_each(|x| async move { assert!(x < 2, "consumer refuses {x}") })
             .await
             .unwrap_err();
         assert_eq!(err.stage(), "consumer#1");
@@ -263,7 +263,7 @@ fn boundary_hands_over_items_of_a_cpu_bound_upstream_promptly(rt: Rt) {
             })
             .boundary(1024)
             .on_runtime(env.runtime.clone())
-            .for_each(|_| {
+            .run_for_each(|_| {
                 arrivals.push(start.elapsed());
                 async {}
             })
@@ -278,7 +278,136 @@ fn boundary_hands_over_items_of_a_cpu_bound_upstream_promptly(rt: Rt) {
     });
 }
 
+/// An `emit` polled once (its item parked) and then dropped does not send
+/// its item, and a body that returns right after it ends the stream instead
+/// of being resumed after completion (which panicked).
+fn generator_ends_cleanly_after_an_emit_dropped_while_parked(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (out, report) = producer::generator(|out| async move {
+            let mut first = out.emit(1u32);
+            assert!(futures::poll!(&mut first).is_pending());
+            drop(first);
+            out.emit(2).await;
+            let mut last = out.emit(3);
+            assert!(futures::poll!(&mut last).is_pending());
+            // `last` is dropped as the body returns, with its item parked.
+        })
+        .boundary(2)
+        .on_runtime(env.runtime.clone())
+        .run_collect()
+        .await
+        .unwrap();
+        assert_eq!(out, [2]);
+        assert_eq!(report.stages[0].items_out, 1);
+    });
+}
+
+/// `Emit::cancel` hands back an item the stream has not taken, exactly once:
+/// re-emitting it sends it once.
+fn generator_emit_cancel_hands_the_item_back(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (out, _) = producer::generator(|out| async move {
+            for i in 0..20u32 {
+                let mut emit = out.emit(i);
+                // Polled once (parked), then given up.
+                if let Either::Right(_) = future::select(&mut emit, future::ready(())).await {
+                    let back = emit.cancel().expect("not taken yet");
+                    assert_eq!(back, i);
+                    out.emit(back).await;
+                }
+            }
+        })
+        .on_runtime(env.runtime.clone())
+        .run_collect()
+        .await
+        .unwrap();
+        assert_eq!(out, (0..20).collect::<Vec<_>>());
+    });
+}
+
+/// Emitter clones used from other threads wake the stream and are woken by
+/// it; the stream ends once the body has returned and every clone is gone.
+fn generator_emitter_works_from_other_threads(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (out, report) = producer::generator(|out| async move {
+            let threads: Vec<_> = (0..3u32)
+                .map(|t| {
+                    let out = out.clone();
+                    std::thread::spawn(move || {
+                        futures::executor::block_on(async {
+                            for i in 0..100 {
+                                out.emit(t * 1000 + i).await;
+                            }
+                        })
+                    })
+                })
+                .collect();
+            for i in 0..100 {
+                out.emit(9000 + i).await;
+            }
+            // Returns while the threads may still be emitting.
+            drop(threads);
+        })
+        .boundary(4)
+        .on_runtime(env.runtime.clone())
+        .run_collect()
+        .await
+        .unwrap();
+        let mut sorted = out.clone();
+        sorted.sort_unstable();
+        let expected: Vec<u32> = [0, 1000, 2000, 9000]
+            .iter()
+            .flat_map(|base| (0..100).map(move |i| base + i))
+            .collect();
+        assert_eq!(sorted, expected);
+        for base in [0, 1000, 2000, 9000] {
+            let own: Vec<u32> = out
+                .iter()
+                .copied()
+                .filter(|x| x / 1000 * 1000 == base)
+                .collect();
+            assert_eq!(
+                own,
+                (base..base + 100).collect::<Vec<_>>(),
+                "each emitter in order"
+            );
+        }
+        assert_eq!(report.stages[0].items_out, 400);
+    });
+}
+
+/// An emitter used by another future of the consuming task (joined with the
+/// run, so sharing its waker) is woken like any other.
+fn generator_emitter_works_beside_the_run_on_its_task(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mut kept = None;
+        let pipeline = producer::generator(|out: producer::Emitter<u32>| {
+            kept = Some(out.clone());
+            async {} // the body returns at once; the clone keeps the stream open
+        });
+        let out = kept.expect("the body ran");
+        let feed = async move {
+            for i in 0..50 {
+                out.emit(i).await;
+            }
+        };
+        let run =
+            futures::future::join(pipeline.on_runtime(env.runtime.clone()).run_collect(), feed);
+        let (items, ()) =
+            match future::select(Box::pin(run), Box::pin(env.sleep(Duration::from_secs(20)))).await
+            {
+                Either::Left((done, _)) => done,
+                Either::Right(_) => panic!("an emit beside the run was never woken"),
+            };
+        assert_eq!(items.unwrap().0, (0..50).collect::<Vec<_>>());
+    });
+}
+
 on_all_runtimes!(
+    generator_emitter_works_beside_the_run_on_its_task,
+    generator_ends_cleanly_after_an_emit_dropped_while_parked,
+    generator_emit_cancel_hands_the_item_back,
+    generator_emitter_works_from_other_threads,
     boundary_hands_over_items_of_a_cpu_bound_upstream_promptly,
     fused_stages_keep_items_and_order,
     boundaries_keep_items_and_order,

@@ -20,9 +20,12 @@ fn pipelines_and_their_run_futures_are_send() {
     is_send(&p);
     let gen = producer::generator(|out| async move { out.emit(1u8).await });
     is_send(&gen);
+    // An emitter goes to other tasks and threads, its emit futures with it.
+    is_send_sync::<producer::Emitter<String>>();
+    is_send_sync::<producer::Emit<'static, String>>();
     is_send(&producer::iter(0..3).run(consumer::collect()));
-    is_send(&producer::iter(0..3).fold(0, |a, x| a + x));
-    is_send(&producer::iter(0..3).boundary(2).collect());
+    is_send(&producer::iter(0..3).run_fold(0, |a, x| a + x));
+    is_send(&producer::iter(0..3).boundary(2).run_collect());
 }
 
 #[test]

@@ -17,7 +17,7 @@ fn throttle_spaces_items_at_the_rate(rt: Rt) {
         let (out, report) = producer::iter(0..50u32)
             .throttle(100, 1)
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         let took = start.elapsed();
@@ -37,7 +37,7 @@ fn throttle_lets_a_burst_through_then_keeps_the_rate(rt: Rt) {
             .throttle((5, Duration::from_millis(100)), 10) // 1 per 20 ms
             .map(move |x| (x, start.elapsed()))
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(
@@ -69,7 +69,7 @@ fn throttle_refills_the_bucket_while_idle(rt: Rt) {
             .throttle(Rate::new(10, Duration::from_secs(1)), 3)
             .map(move |x| (x, start.elapsed()))
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         // Items 3..6 arrive together after the pause and pass at once.
@@ -95,7 +95,7 @@ fn idle_timeout_fails_a_stalled_upstream(rt: Rt) {
             .idle_timeout(Duration::from_millis(50))
             .named("feed")
             .on_runtime(env.runtime)
-            .for_each(move |_| {
+            .run_for_each(move |_| {
                 g.fetch_add(1, SeqCst);
                 async {}
             })
@@ -121,7 +121,7 @@ fn idle_timeout_ignores_a_slow_consumer(rt: Rt) {
         let report = producer::iter(0..5u32)
             .idle_timeout(Duration::from_millis(20))
             .on_runtime(env.runtime.clone())
-            .for_each(move |_| {
+            .run_for_each(move |_| {
                 let env = env2.clone();
                 async move { env.sleep(Duration::from_millis(40)).await }
             })
@@ -137,7 +137,7 @@ fn then_timeout_passes_fast_items_and_fails_a_slow_one(rt: Rt) {
         let (out, _) = producer::iter(0..10u32)
             .then_timeout(Duration::from_secs(5), |x| async move { x + 1 })
             .on_runtime(env.runtime.clone())
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, (1..=10).collect::<Vec<_>>());
@@ -158,7 +158,7 @@ fn then_timeout_passes_fast_items_and_fails_a_slow_one(rt: Rt) {
             })
             .named("lookup")
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await;
         let err = result.unwrap_err();
         assert_eq!(err.stage(), "lookup");
@@ -182,7 +182,7 @@ fn debounce_keeps_the_last_of_each_burst(rt: Rt) {
         let (out, report) = bursts
             .debounce(Duration::from_millis(60))
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         assert_eq!(out, [4, 14, 24, 99]);
@@ -205,7 +205,7 @@ fn sample_emits_latest_per_period(rt: Rt) {
         let (out, report) = readings
             .sample(Duration::from_millis(50))
             .on_runtime(env.runtime)
-            .collect()
+            .run_collect()
             .await
             .unwrap();
         // ≥ 300 ms of readings sampled every 50 ms: a handful, increasing,
@@ -228,7 +228,7 @@ fn timing_and_batch_pipelines_are_send() {
         .batch(4, Duration::from_millis(1))
         .batch_weighted(4, Duration::from_millis(1), |b| b.len());
     assert_send(&pipeline);
-    assert_send(&pipeline.collect());
+    assert_send(&pipeline.run_collect());
 }
 
 #[test]

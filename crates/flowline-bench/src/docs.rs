@@ -22,7 +22,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Known workloads: id, title, what it measures and which issue set it.
-const WORKLOADS: [(&str, &str, &str); 6] = [
+const WORKLOADS: [(&str, &str, &str); 7] = [
     (
         "W1",
         "W1 — linear pipeline",
@@ -36,7 +36,7 @@ const WORKLOADS: [(&str, &str, &str); 6] = [
     (
         "W3",
         "W3 — blocking stage",
-        "2,000 items sleeping 5 ms at parallelism 32 (efficiency vs ideal), and per-item overhead on no-op items, against `spawn_blocking` / `blocking::unblock` per item. Targets (issue 4): efficiency ≥ 0.96 and no worse than either baseline; no-op overhead ≤ 1/10 of `spawn_blocking` per item.",
+        "2,000 items sleeping 5 ms at parallelism 32 (efficiency vs ideal), and per-item overhead on no-op items, against `spawn_blocking` / `blocking::unblock` per item. Targets (issue 4): efficiency ≥ 0.96 and no worse than either baseline; no-op overhead ≤ 1/10 of `spawn_blocking` per item. Then the checksum job (`examples/checksum`, default parallelism, in-process, walking the directory) against `b3sum` and `sha256sum` run as processes on the same files, page cache warm, each pair measured alternately: (iii) 20,000 files of 4–64 KiB — targets (issue 14) ≥ 1.0× `b3sum`'s throughput with `--algo blake3`, ≥ 3× `sha256sum`'s with `--algo sha256`; (iv) one 1 GiB file, no target: the job hashes a large BLAKE3 file on every core in subtrees, as `b3sum` does; SHA-256 cannot be split.",
     ),
     (
         "W4",
@@ -53,6 +53,11 @@ const WORKLOADS: [(&str, &str, &str); 6] = [
         "W6 — the same patterns in Python asyncio",
         "The baseline people porting from Python start from, run with the system `python3`: an async generator into a consumer; an `asyncio.Queue` producer/consumer calling blocking work through `asyncio.to_thread` one call at a time; a thread handing items over with `call_soon_threadsafe`. Each script times its own work (interpreter start-up excluded) and prints a checksum the harness verifies. The flowline side of pattern 2 is `then` + `spawn_blocking` (one call at a time, like the Python); of pattern 3, `send_blocking` into `producer::from_stream` (issue 5's `Feeder` will replace it).",
     ),
+    (
+        "W7",
+        "W7 — scale out through Redis Streams",
+        "End to end against a local `redis-server` the bench starts: a producer pipeline `XADD`s N small entries while a worker pipeline reads them with `XREADGROUP` through a consumer group, maps, and acks; a run counts only if the worker's sum is right and `XPENDING` is 0 at the end. Peers in the same run: a careful hand-written client (pipelined `XADD` batches of 1000, `XREADGROUP COUNT 1000`, replies parsed from `redis::Value`, each `XACK` in flight during the next read) and a naive one doing one command per item (on N/50 items). Targets (issue 15): ≥ 1.0× the hand-written client and ≥ 20× the naive one, on smol and on tokio.",
+    ),
 ];
 
 /// The issue that set a workload's targets.
@@ -63,6 +68,7 @@ fn issue_of(w: &str) -> &'static str {
         "W3" => "#4",
         "W4" => "#5",
         "W5" | "W6" => "#8",
+        "W7" => "#15",
         _ => "",
     }
 }

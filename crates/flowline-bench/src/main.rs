@@ -23,6 +23,7 @@ mod w3_blocking;
 mod w4_bridge;
 mod w5_memory;
 mod w6_python;
+mod w7_redis;
 
 use harness::{has_flag, Command, Config, Report, USAGE};
 
@@ -78,6 +79,9 @@ fn main() {
     }
     if cfg.wants("W6") {
         w6_python::run(&cfg, &mut report);
+    }
+    if cfg.wants("W7") {
+        w7_redis::run(&cfg, &mut report);
     }
     docs::print_summary(&report);
     let missed = report.comparisons.iter().filter(|c| !c.met).count();

@@ -48,7 +48,7 @@ async fn flowline_round(items: u64, rt: Arc<dyn Runtime>) -> Vec<Duration> {
         .boundary(CAPACITY)
         .boundary(CAPACITY)
         .on_runtime(Some(rt))
-        .for_each(move |x| {
+        .run_for_each(move |x| {
             let back = back.clone();
             async move {
                 let _ = back.send(x).await;

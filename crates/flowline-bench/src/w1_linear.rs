@@ -78,7 +78,7 @@ async fn flowline_fused(n: u64) -> u64 {
         .map(f2)
         .map(f3)
         .filter(keep)
-        .fold(0u64, u64::wrapping_add)
+        .run_fold(0u64, u64::wrapping_add)
         .await
         .expect("pipeline failed")
         .0
@@ -94,7 +94,7 @@ async fn flowline_boundaries(n: u64, rt: Arc<dyn Runtime>, capacity: usize) -> u
         .boundary(capacity)
         .filter(keep)
         .on_runtime(Some(rt))
-        .fold(0u64, u64::wrapping_add)
+        .run_fold(0u64, u64::wrapping_add)
         .await
         .expect("pipeline failed")
         .0

@@ -74,13 +74,13 @@ where
         input
             .map_concurrent(LIMIT, work)
             .on_runtime(Some(rt))
-            .fold(0u64, u64::wrapping_add)
+            .run_fold(0u64, u64::wrapping_add)
             .await
     } else {
         input
             .map_concurrent_unordered(LIMIT, work)
             .on_runtime(Some(rt))
-            .fold(0u64, u64::wrapping_add)
+            .run_fold(0u64, u64::wrapping_add)
             .await
     };
     result.expect("pipeline failed").0
@@ -235,7 +235,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
             producer::iter(0..m)
                 .batch(BATCH, BATCH_WAIT)
                 .on_runtime(Some(rt))
-                .fold(0u64, |sum, batch| {
+                .run_fold(0u64, |sum, batch| {
                     batch.iter().fold(sum, |a, &x| a.wrapping_add(x))
                 })
                 .await

@@ -43,7 +43,7 @@ fn feeder(n: u64, tokio: Option<&tokio::runtime::Runtime>) -> u64 {
         }
     });
     let (sum, _) =
-        block_on(tokio, pipeline.fold(0u64, u64::wrapping_add)).expect("pipeline failed");
+        block_on(tokio, pipeline.run_fold(0u64, u64::wrapping_add)).expect("pipeline failed");
     producer.join().unwrap();
     sum
 }

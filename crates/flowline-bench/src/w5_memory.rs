@@ -64,7 +64,7 @@ async fn flowline_bounded(n: u64, rt: Arc<dyn Runtime>) -> u64 {
         .boundary(CAPACITY)
         .map(slow)
         .on_runtime(Some(rt))
-        .fold(0u64, u64::wrapping_add)
+        .run_fold(0u64, u64::wrapping_add)
         .await
         .expect("pipeline failed")
         .0
@@ -128,7 +128,7 @@ async fn flowline_trickle<F: std::future::Future<Output = ()>>(
     producer::from_stream(trickle(TRICKLE_ITEMS))
         .boundary(capacity)
         .on_runtime(Some(rt))
-        .for_each(|item: Item| {
+        .run_for_each(|item: Item| {
             let first = !stalled;
             stalled = true;
             sum = sum.wrapping_add(item[7]);

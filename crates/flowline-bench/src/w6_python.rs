@@ -97,7 +97,7 @@ async fn generator_sum(n: u64) -> u64 {
             out.emit(i).await;
         }
     })
-    .fold(0u64, u64::wrapping_add)
+    .run_fold(0u64, u64::wrapping_add)
     .await
     .expect("pipeline failed")
     .0
@@ -120,7 +120,7 @@ async fn blocking_sum(n: u64, sleep: Duration, rt: Arc<dyn Runtime>) -> u64 {
             async move { call.await.expect("blocking call failed") }
         })
         .on_runtime(Some(rt))
-        .fold(0u64, u64::wrapping_add)
+        .run_fold(0u64, u64::wrapping_add)
         .await
         .expect("pipeline failed")
         .0
@@ -137,7 +137,7 @@ fn bridge_sum(n: u64) -> u64 {
             }
         }
     });
-    let sum = futures::executor::block_on(pipeline.fold(0u64, u64::wrapping_add))
+    let sum = futures::executor::block_on(pipeline.run_fold(0u64, u64::wrapping_add))
         .expect("pipeline failed")
         .0;
     pusher.join().expect("pusher thread");

@@ -26,12 +26,22 @@
 //!     }
 //! });
 //! let (sum, report) = futures::executor::block_on(
-//!     numbers.map(|x| x * x).boundary(16).fold(0, |acc, x| acc + x),
+//!     numbers.map(|x| x * x).boundary(16).run_fold(0, |acc, x| acc + x),
 //! )
 //! .unwrap();
 //! assert_eq!(sum, 55);
 //! assert_eq!(report.delivered(), 6);
 //! ```
+
+//! # What the crate root exports
+//!
+//! The root re-exports what a user names to build, run and inspect a
+//! pipeline: the pipeline and run types, the traits, and every type a
+//! [`Pipeline`] method takes or fails with ([`Overflow`], [`Rate`],
+//! [`BlockingOptions`], [`BlockingPool`], [`ErrorPolicy`], [`Backoff`],
+//! [`DeadLetter`], [`Elapsed`], …). The streams stage methods return
+//! (`stage::Map`, `blocking::MapBlocking`, …) and the bridge's error types
+//! stay in their modules, as futures' adapters do.
 
 #![forbid(unsafe_code)]
 #![warn(
@@ -48,15 +58,18 @@ pub mod policy;
 pub mod producer;
 pub mod runtime;
 pub mod stage;
+pub mod time;
 
 mod queue;
+mod rejection;
 mod run;
 
+pub use blocking::{BlockingOptions, BlockingPool};
 pub use consumer::Consumer;
 pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
 pub use run::{
     BoxError, Monitor, Pipeline, PipelineError, PipelineHandle, RunReport, Snapshot, StageKind,
-    StageReport, StageSnapshot, Topology,
+    StageReport, StageSnapshot, StopHandle, Topology, TryPipeline,
 };
-pub use stage::Overflow;
+pub use stage::{Elapsed, Overflow, Rate};

@@ -17,7 +17,7 @@
 //!     producer::iter(1..=100u64)
 //!         .boundary(32)
 //!         .on(SmolRuntime::new())
-//!         .fold(0, |a, x| a + x),
+//!         .run_fold(0, |a, x| a + x),
 //! )
 //! .unwrap();
 //! assert_eq!(sum, 5050);

@@ -24,7 +24,7 @@
 //!         producer::iter(1..=100u64)
 //!             .boundary(32)
 //!             .on(TokioRuntime::current())
-//!             .fold(0, |a, x| a + x)
+//!             .run_fold(0, |a, x| a + x)
 //!             .await
 //!     })
 //!     .unwrap();

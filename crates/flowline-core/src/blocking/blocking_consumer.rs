@@ -2,11 +2,14 @@ use std::convert::Infallible;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{fence, AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 
+use super::pool::run_in;
+use super::{run_scope, BlockingPool};
+use crate::run::RunContext;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt as _, Sink, StreamExt as _};
 use pin_project_lite::pin_project;
@@ -17,14 +20,18 @@ const MAX_BATCH: usize = 64;
 const QUEUED_BATCHES: usize = 2;
 
 /// A consumer that calls the blocking closure `f` on each item, in order, on
-/// a thread of its own (named `flowline-blk-cs`), so that writing to a file,
-/// a sync database client or any blocking API never blocks the executor.
+/// a [`BlockingPool`] thread of its own (named `flowline-blk-cs`), so that
+/// writing to a file, a sync database client or any blocking API never
+/// blocks the executor.
 ///
 /// The thread starts with the first item. Items cross to it in batches of up
 /// to 64 through a queue of 2 batches: a slow `f` slows the pipeline down
-/// instead of growing memory. Closing the consumer (the end of
+/// instead of growing memory. Closing the consumer (the end of a completed
 /// [`Pipeline::run`](crate::Pipeline::run)) waits until `f` has seen every
-/// item and the thread has exited.
+/// item and the thread has exited. Run by a pipeline, `f`'s calls count among
+/// the run's blocking calls (the run returns only once none is in
+/// progress), stop when the run fails, and run inside the pipeline's runtime
+/// context (on tokio, `Handle::current()` works in `f`).
 ///
 /// # Panics
 ///
@@ -66,8 +73,15 @@ where
         batch: Vec::new(),
         done: None,
         cancel: CancelOnDrop(Arc::new(AtomicBool::new(false))),
+        pool: None,
     }
 }
+
+type Started<T> = (
+    mpsc::Sender<Vec<T>>,
+    oneshot::Receiver<thread::Result<()>>,
+    BlockingPool,
+);
 
 struct CancelOnDrop(Arc<AtomicBool>);
 
@@ -86,6 +100,8 @@ pin_project! {
         batch: Vec<T>,
         done: Option<oneshot::Receiver<thread::Result<()>>>,
         cancel: CancelOnDrop,
+        // Keeps the thread's pool alive; dropping it lets the thread go.
+        pool: Option<BlockingPool>,
     }
 }
 
@@ -103,20 +119,28 @@ where
     F: FnMut(T) + Send + 'static,
     T: Send + 'static,
 {
-    fn start(
-        f: F,
-        cancel: Arc<AtomicBool>,
-    ) -> (mpsc::Sender<Vec<T>>, oneshot::Receiver<thread::Result<()>>) {
+    /// Starts the worker thread. Inside a run (`run`), its calls count
+    /// among the run's blocking calls, stop when the run halts, and run in
+    /// the run's runtime context.
+    fn start(f: F, cancel: Arc<AtomicBool>, run: Option<Arc<RunContext>>) -> Started<T> {
         let (tx, mut rx) = mpsc::channel::<Vec<T>>(QUEUED_BATCHES - 1);
         let (done_tx, done_rx) = oneshot::channel();
         let mut f = f;
-        let spawned = thread::Builder::new()
-            .name("flowline-blk-cs".into())
-            .spawn(move || {
+        let pool = BlockingPool::named(1, "flowline-blk-cs");
+        let runtime = run.as_ref().and_then(|ctx| ctx.runtime());
+        let stopping = move |run: &Option<Arc<RunContext>>| {
+            cancel.load(Relaxed) || run.as_ref().is_some_and(|c| c.lifecycle.is_halted())
+        };
+        pool.queue().submit(Box::new(move || {
+            run_in(runtime, || {
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     while let Some(batch) = futures::executor::block_on(rx.next()) {
+                        let _guard = run.as_ref().map(|ctx| ctx.calls.enter());
+                        // Pairs with the halt: either this sees it, or the
+                        // run sees the calls in progress and waits.
+                        fence(SeqCst);
                         for item in batch {
-                            if cancel.load(Relaxed) {
+                            if stopping(&run) {
                                 return;
                             }
                             f(item);
@@ -125,10 +149,8 @@ where
                 }));
                 let _ = done_tx.send(result);
             });
-        if let Err(e) = spawned {
-            panic!("flowline: cannot start a thread for consumer::blocking: {e}");
-        }
-        (tx, done_rx)
+        }));
+        (tx, done_rx, pool)
     }
 }
 
@@ -187,9 +209,11 @@ where
     fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), Infallible> {
         let this = self.project();
         if let Some(f) = this.f.take() {
-            let (tx, done) = Self::start(f, this.cancel.0.clone());
+            let run = run_scope::current();
+            let (tx, done, pool) = Self::start(f, this.cancel.0.clone(), run);
             *this.tx = Some(tx);
             *this.done = Some(done);
+            *this.pool = Some(pool);
         }
         this.batch.push(item);
         Ok(())
@@ -206,6 +230,7 @@ where
         // Closing the queue lets the worker finish what it has and exit.
         *this.tx = None;
         futures::ready!(poll_done(this.done, cx));
+        *this.pool = None;
         Poll::Ready(Ok(()))
     }
 }

@@ -1,18 +1,23 @@
 use std::any::Any;
 use std::fmt;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
+use super::pool::run_in;
+use super::BlockingPool;
 use crate::producer::Source;
-use crate::run::Pipeline;
+use crate::run::{Pipeline, RunContext, StageInfo};
+use crate::runtime::panic_message;
 use crate::stage::batch_geometry;
+use crate::PipelineError;
 
 /// Items the queue between the iterator's thread and the pipeline holds.
 const CAPACITY: usize = 256;
@@ -28,26 +33,34 @@ const SLOW_NEXT: Duration = Duration::from_micros(20);
 enum Msg<T> {
     Items(Vec<T>),
     Panicked(Box<dyn Any + Send>),
+    /// The iterator ran out: the only end of stream. A queue closed without
+    /// it means the thread stopped for the run's failure.
+    End,
 }
 
-type Start<T> = Box<dyn FnOnce(Sender<Msg<T>>) + Send + 'static>;
+type Start<T> = Box<dyn FnOnce(Sender<Msg<T>>, Arc<RunContext>) -> BlockingPool + Send + 'static>;
+
+/// The run this source belongs to, known once its pipeline exists.
+type Link = Arc<OnceLock<(Arc<RunContext>, Arc<StageInfo>)>>;
 
 /// A pipeline whose source is a blocking iterator (stage `blocking_iter#0`).
 ///
-/// `next()` runs on a thread of its own (named `flowline-blk-it`), started on
-/// the first poll, so an iterator that reads files, a database cursor or a
+/// `next()` runs on a [`BlockingPool`] thread of its own (named
+/// `flowline-blk-it`), started on the first poll and inside the pipeline's
+/// runtime context, so an iterator that reads files, a database cursor or a
 /// sync client never blocks the executor. Items reach the pipeline through a
 /// bounded queue of 256 items, in batches: a batch is sent when it is full
 /// (64 items), once its first item is 1 ms old, or — so that a slow
 /// iterator's items are never held back — as soon as a `next()` call took
 /// 20 µs or more while the pipeline waits for items. All checked after each
-/// `next()`.
+/// `next()`. Each `next()` counts as one of the run's blocking calls, and
+/// none starts once the run has failed elsewhere.
 ///
-/// # Panics
+/// # Errors
 ///
-/// A panic in the iterator is caught on its thread and resumed in the task
-/// polling the pipeline, after the items it yielded before: the run fails
-/// with [`PipelineError::Panicked`](crate::PipelineError::Panicked) naming
+/// A panic in the iterator is caught on its thread; the items it yielded
+/// before are delivered, then the run fails with
+/// [`PipelineError::Panicked`](crate::PipelineError::Panicked) naming
 /// `blocking_iter#0`.
 ///
 /// # Caveats
@@ -62,7 +75,7 @@ type Start<T> = Box<dyn FnOnce(Sender<Msg<T>>) + Send + 'static>;
 ///
 /// let lines = std::io::Cursor::new("alpha\nbeta\n");
 /// let (out, _) = futures::executor::block_on(
-///     producer::from_blocking_iter(std::io::BufRead::lines(lines).map(Result::unwrap)).collect(),
+///     producer::from_blocking_iter(std::io::BufRead::lines(lines).map(Result::unwrap)).run_collect(),
 /// )
 /// .unwrap();
 /// assert_eq!(out, ["alpha", "beta"]);
@@ -74,31 +87,57 @@ where
 {
     let (batch, slots) = batch_geometry(CAPACITY);
     let (tx, rx) = async_channel::bounded(slots);
-    let start: Start<I::Item> = Box::new(move |tx| {
-        let spawned = thread::Builder::new()
-            .name("flowline-blk-it".into())
-            .spawn(move || produce(items, batch, &tx));
-        if let Err(e) = spawned {
-            panic!("flowline: cannot start a thread for from_blocking_iter: {e}");
-        }
+    let start: Start<I::Item> = Box::new(move |tx, ctx| {
+        let pool = BlockingPool::named(1, "flowline-blk-it");
+        let runtime = ctx.runtime();
+        pool.queue().submit(Box::new(move || {
+            run_in(runtime, || produce(items, batch, &tx, &ctx));
+        }));
+        pool
     });
+    let link = Link::default();
     let stream = FromBlockingIter {
         start: Some((start, tx)),
+        link: link.clone(),
+        pool: None,
+        failed: false,
         rx,
         current: Vec::new().into_iter(),
     };
-    Source::pipeline("blocking_iter", stream)
+    let pipeline = Source::pipeline("blocking_iter", stream);
+    let ctx = pipeline.core.ctx.clone();
+    let info = ctx.stage(0);
+    let _ = link.set((ctx, info));
+    pipeline
+}
+
+/// Runs one user call counted as a blocking call of the run, unless the run
+/// has halted (then `None`).
+fn call<R>(ctx: &RunContext, f: impl FnOnce() -> R) -> Option<std::thread::Result<R>> {
+    let _guard = ctx.calls.enter();
+    // Pairs with the halt: either this sees it, or the run sees the call.
+    fence(Ordering::SeqCst);
+    if ctx.lifecycle.is_halted() {
+        return None;
+    }
+    Some(catch_unwind(AssertUnwindSafe(f)))
 }
 
 /// The iterator's thread: batches items into `tx` until the iterator ends,
-/// panics, or the pipeline is dropped.
-fn produce<I: IntoIterator>(items: I, max_batch: usize, tx: &Sender<Msg<I::Item>>) {
-    let mut iter = match catch_unwind(AssertUnwindSafe(|| items.into_iter())) {
-        Ok(iter) => iter,
-        Err(payload) => {
+/// panics, the run halts, or the pipeline is dropped.
+fn produce<I: IntoIterator>(
+    items: I,
+    max_batch: usize,
+    tx: &Sender<Msg<I::Item>>,
+    ctx: &RunContext,
+) {
+    let mut iter = match call(ctx, || items.into_iter()) {
+        Some(Ok(iter)) => iter,
+        Some(Err(payload)) => {
             let _ = tx.send_blocking(Msg::Panicked(payload));
             return;
         }
+        None => return,
     };
     let mut batch = Vec::with_capacity(max_batch);
     let mut first = Instant::now();
@@ -107,8 +146,9 @@ fn produce<I: IntoIterator>(items: I, max_batch: usize, tx: &Sender<Msg<I::Item>
             return;
         }
         let called = Instant::now();
-        match catch_unwind(AssertUnwindSafe(|| iter.next())) {
-            Ok(Some(item)) => {
+        match call(ctx, || iter.next()) {
+            None => return,
+            Some(Ok(Some(item))) => {
                 let now = Instant::now();
                 if batch.is_empty() {
                     first = now;
@@ -123,13 +163,14 @@ fn produce<I: IntoIterator>(items: I, max_batch: usize, tx: &Sender<Msg<I::Item>
                     return;
                 }
             }
-            Ok(None) => {
+            Some(Ok(None)) => {
                 if !batch.is_empty() {
                     let _ = tx.send_blocking(Msg::Items(batch));
                 }
+                let _ = tx.send_blocking(Msg::End);
                 return;
             }
-            Err(payload) => {
+            Some(Err(payload)) => {
                 if !batch.is_empty() {
                     let _ = tx.send_blocking(Msg::Items(std::mem::take(&mut batch)));
                 }
@@ -145,6 +186,10 @@ pin_project! {
     #[must_use = "streams do nothing unless polled"]
     pub struct FromBlockingIter<T> {
         start: Option<(Start<T>, Sender<Msg<T>>)>,
+        link: Link,
+        // Keeps the thread's pool alive; dropping it lets the thread go.
+        pool: Option<BlockingPool>,
+        failed: bool,
         #[pin]
         rx: Receiver<Msg<T>>,
         current: std::vec::IntoIter<T>,
@@ -165,17 +210,39 @@ impl<T> Stream for FromBlockingIter<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut this = self.project();
+        let Some((ctx, info)) = this.link.get() else {
+            unreachable!("linked when the pipeline is built")
+        };
         if let Some((start, tx)) = this.start.take() {
-            start(tx);
+            *this.pool = Some(start(tx, ctx.clone()));
         }
         loop {
             if let Some(item) = this.current.next() {
                 return Poll::Ready(Some(item));
             }
+            if *this.failed {
+                return Poll::Pending;
+            }
             match futures::ready!(this.rx.as_mut().poll_next(cx)) {
                 Some(Msg::Items(batch)) => *this.current = batch.into_iter(),
-                Some(Msg::Panicked(payload)) => resume_unwind(payload),
-                None => return Poll::Ready(None),
+                Some(Msg::Panicked(payload)) => {
+                    *this.failed = true;
+                    *this.pool = None;
+                    ctx.fail(PipelineError::panicked(
+                        info.name(),
+                        panic_message(&*payload),
+                    ));
+                    return Poll::Pending;
+                }
+                Some(Msg::End) => {
+                    *this.pool = None;
+                    return Poll::Ready(None);
+                }
+                // The thread stopped for the run's failure: not an end.
+                None => {
+                    *this.failed = true;
+                    return Poll::Pending;
+                }
             }
         }
     }

@@ -1,102 +1,93 @@
-use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::mem;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use futures::channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use futures::{Stream, StreamExt as _};
+use futures::Stream;
 use pin_project_lite::pin_project;
 
+use super::worker::{Outcome, Shared};
 use super::BlockingPool;
 use crate::run::{RunContext, StageInfo};
 use crate::runtime::panic_message;
 use crate::PipelineError;
 
-/// A job that takes about this long amortises its hand-off (a condvar wake,
-/// a channel send, a task wake-up: a few microseconds) to a few percent.
-const TARGET_JOB_NS: u64 = 50_000;
-
-/// Most items in one job.
-const MAX_CHUNK: usize = 512;
-
-/// What the workers share with the stage.
-struct Work<F> {
-    f: F,
-    /// Set when the stage fails or is dropped: calls not yet started are skipped.
-    cancelled: AtomicBool,
-    /// Moving average of one call's cost in nanoseconds (0: not measured yet).
-    cost_ns: AtomicU64,
-}
-
-enum Outcome<U> {
-    Done(U),
-    Panicked(Box<dyn Any + Send>),
-    Skipped,
-}
-
-type Results<U> = Vec<(u64, Outcome<U>)>;
-
 /// A slot of the ordered variant's reorder buffer.
 enum Slot<U> {
     Waiting,
     Done(U),
-    /// Panicked or skipped: output stops here.
+    /// Panicked or skipped: ordered output stops here.
     Gap,
 }
 
-/// The part of the stage that does not need pinning.
-struct Engine<T, U, F> {
-    work: Arc<Work<F>>,
-    /// `None` once the stage has ended: dropping it lets the threads exit.
+/// How the stage is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    /// A call panicked at this sequence number (the lowest so far): results
+    /// before it are still emitted, then the stage fails.
+    Failing(u64),
+    /// The error is recorded: the stage's output never ends.
+    Failed,
+    /// Upstream completed and every result is out.
+    Done,
+}
+
+/// The receiving half: admits items, restores order, emits.
+struct Receiver<T, U, F> {
+    shared: Arc<Shared<T, U, F>>,
+    /// Keeps the pool alive while the stage runs; `None` once it has ended,
+    /// so that a pool of the stage's own lets its threads go.
     pool: Option<BlockingPool>,
-    parallelism: usize,
-    limit: usize,
     ordered: bool,
-    /// Pulled from upstream, not yet handed to a worker.
-    pending: VecDeque<(u64, T)>,
+    /// Most items between upstream and downstream (see [`limit`](Self::limit)).
+    base_limit: usize,
     next_seq: u64,
     emitted: u64,
-    jobs_out: usize,
-    items_out: usize,
-    tx: UnboundedSender<Results<U>>,
-    rx: UnboundedReceiver<Results<U>>,
+    /// Pulled from upstream, not yet on the inbound queue (reused buffer).
+    admitted: Vec<(u64, T)>,
+    /// Taken from the outbound queue (reused buffer).
+    arrived: Vec<(u64, Outcome<U>)>,
     /// Ordered: one slot per item from `emitted` to `next_seq`.
     slots: VecDeque<Slot<U>>,
     /// Unordered: results ready to emit.
     ready: VecDeque<U>,
-    failed: bool,
-    done: bool,
+    panic_message: Option<String>,
+    state: State,
     info: Arc<StageInfo>,
     ctx: Arc<RunContext>,
 }
 
 pin_project! {
-    /// Stream for [`Pipeline::map_blocking`](crate::Pipeline::map_blocking),
-    /// [`map_blocking_unordered`](crate::Pipeline::map_blocking_unordered) and
-    /// their `_on` variants: runs a synchronous closure on worker threads.
+    /// Stream for [`Pipeline::map_blocking`](crate::Pipeline::map_blocking)
+    /// and [`Pipeline::map_blocking_with`](crate::Pipeline::map_blocking_with):
+    /// runs a synchronous closure on worker threads.
     #[must_use = "streams do nothing unless polled"]
     pub struct MapBlocking<S: Stream, F, U> {
         #[pin]
         upstream: S,
         upstream_done: bool,
-        engine: Engine<S::Item, U, F>,
+        receiver: Receiver<S::Item, U, F>,
+    }
+}
+
+impl<T, U, F> Drop for Receiver<T, U, F> {
+    fn drop(&mut self) {
+        // Calls in progress finish; queued items are dropped.
+        self.shared.close();
     }
 }
 
 impl<S: Stream, F, U> fmt::Debug for MapBlocking<S, F, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let e = &self.engine;
+        let r = &self.receiver;
         f.debug_struct("MapBlocking")
-            .field("ordered", &e.ordered)
-            .field("parallelism", &e.parallelism)
-            .field("jobs", &e.jobs_out)
-            .field("limit", &e.limit())
-            .field("in_flight", &(e.next_seq - e.emitted))
+            .field("ordered", &r.ordered)
+            .field("limit", &r.base_limit)
+            .field("in_flight", &(r.next_seq - r.emitted))
+            .field("state", &r.state)
             .finish_non_exhaustive()
     }
 }
@@ -108,8 +99,9 @@ where
     F: Fn(S::Item) -> U + Send + Sync + 'static,
     U: Send + 'static,
 {
-    /// `parallelism` calls at once on `pool`, at most `2 × parallelism` items
-    /// between upstream and downstream.
+    /// `parallelism` calls at once on `pool`, at most `2 × parallelism`
+    /// items between upstream and downstream (more for cheap calls, see
+    /// [`Receiver::limit`]).
     pub(crate) fn new(
         upstream: S,
         f: F,
@@ -119,31 +111,23 @@ where
         info: Arc<StageInfo>,
         ctx: Arc<RunContext>,
     ) -> Self {
-        let (tx, rx) = mpsc::unbounded();
+        let shared = Arc::new(Shared::new(f, parallelism, ctx.clone(), pool.queue()));
         MapBlocking {
             upstream,
             upstream_done: false,
-            engine: Engine {
-                work: Arc::new(Work {
-                    f,
-                    cancelled: AtomicBool::new(false),
-                    cost_ns: AtomicU64::new(0),
-                }),
+            receiver: Receiver {
+                shared,
                 pool: Some(pool),
-                parallelism,
-                limit: 2 * parallelism,
                 ordered,
-                pending: VecDeque::new(),
+                base_limit: 2 * parallelism,
                 next_seq: 0,
                 emitted: 0,
-                jobs_out: 0,
-                items_out: 0,
-                tx,
-                rx,
+                admitted: Vec::new(),
+                arrived: Vec::new(),
                 slots: VecDeque::new(),
                 ready: VecDeque::new(),
-                failed: false,
-                done: false,
+                panic_message: None,
+                state: State::Running,
                 info,
                 ctx,
             },
@@ -151,100 +135,101 @@ where
     }
 }
 
-impl<T, U, F> Engine<T, U, F> {
+impl<T, U, F> Receiver<T, U, F>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: Fn(T) -> U + Send + Sync + 'static,
+{
     fn in_flight(&self) -> usize {
         (self.next_seq - self.emitted) as usize
     }
 
-    /// Items per job: one while calls are slow (so no call waits behind
-    /// another on a busy thread), more when they are cheap enough that the
-    /// hand-off would dominate: about `TARGET_JOB_NS` of work per job.
-    fn chunk(&self) -> usize {
-        match self.work.cost_ns.load(Relaxed) {
-            0 => 1,
-            cost => ((TARGET_JOB_NS / cost) as usize).clamp(1, MAX_CHUNK),
-        }
-    }
-
     /// Items allowed between upstream and downstream: `2 × parallelism`, or
-    /// two jobs' worth when calls are so cheap that jobs are batched. The
-    /// extra room only exists for calls of under `TARGET_JOB_NS / 2` each,
-    /// which cannot produce much memory per item.
+    /// two chunks when calls are so cheap that workers take them in chunks
+    /// (at most `2 × 512`, only for calls under 50 µs ÷ 2 each, which
+    /// cannot hold much memory per item).
     fn limit(&self) -> usize {
-        self.limit.max(2 * self.chunk())
+        self.base_limit.max(2 * self.shared.chunk())
     }
-}
 
-impl<T, U, F> Engine<T, U, F>
-where
-    T: Send + 'static,
-    F: Fn(T) -> U + Send + Sync + 'static,
-    U: Send + 'static,
-{
-    fn push(&mut self, item: T) {
-        self.pending.push_back((self.next_seq, item));
+    /// Whether there is room for a worthwhile batch of new items: one item
+    /// while calls are slow, a chunk when they are cheap (so the stage takes
+    /// the queue's lock once per chunk, not once per item).
+    fn has_room(&self) -> bool {
+        let limit = self.limit();
+        let in_flight = self.in_flight();
+        in_flight < limit && (in_flight == 0 || limit - in_flight >= self.shared.chunk())
+    }
+
+    fn admit(&mut self, item: T) {
+        self.admitted.push((self.next_seq, item));
         self.next_seq += 1;
         if self.ordered {
             self.slots.push_back(Slot::Waiting);
         }
     }
 
-    fn submit(&mut self) {
-        let Some(pool) = &self.pool else { return };
-        let chunk = self.chunk();
-        // Everything pulled is queued on the pool at once: a thread that
-        // finishes a call takes the next without waiting for this task. The
-        // pool's thread count bounds the calls running at once.
-        while !self.pending.is_empty() {
-            let n = chunk.min(self.pending.len());
-            let batch: Vec<(u64, T)> = self.pending.drain(..n).collect();
-            let work = self.work.clone();
-            let tx = self.tx.clone();
-            self.jobs_out += 1;
-            self.items_out += n;
-            pool.submit(Box::new(move || run_job(&work, batch, &tx)));
+    /// Hands admitted items to the workers.
+    fn feed(&mut self) {
+        if !self.admitted.is_empty() {
+            self.shared.feed(&mut self.admitted);
         }
     }
 
-    fn accept(&mut self, results: Results<U>) {
-        self.jobs_out -= 1;
-        self.items_out -= results.len();
-        for (seq, outcome) in results {
-            let slot = match outcome {
-                Outcome::Done(u) if self.ordered => Slot::Done(u),
-                Outcome::Done(u) => {
-                    if !self.failed {
-                        self.ready.push_back(u);
-                    }
-                    continue;
+    /// Takes the workers' results; when there are none, registers to be
+    /// woken by the next ones. Returns whether any arrived.
+    fn collect(&mut self, cx: &mut Context<'_>) -> bool {
+        {
+            let mut q = self.shared.queues();
+            if q.outbound.is_empty() {
+                self.shared.waker.register(cx.waker());
+                q.receiver_waiting = true;
+                return false;
+            }
+            mem::swap(&mut q.outbound, &mut self.arrived);
+        }
+        let mut arrived = mem::take(&mut self.arrived);
+        for (seq, outcome) in arrived.drain(..) {
+            self.accept(seq, outcome);
+        }
+        self.arrived = arrived;
+        true
+    }
+
+    fn accept(&mut self, seq: u64, outcome: Outcome<U>) {
+        let slot = match outcome {
+            Outcome::Done(u) if self.ordered => Slot::Done(u),
+            Outcome::Done(u) => {
+                if self.state == State::Running {
+                    self.ready.push_back(u);
                 }
-                Outcome::Panicked(payload) => {
-                    self.fail(&*payload);
-                    Slot::Gap
+                return;
+            }
+            Outcome::Panicked(payload) => {
+                let earliest = match self.state {
+                    State::Failing(at) => seq < at,
+                    State::Running => true,
+                    State::Failed | State::Done => false,
+                };
+                if earliest {
+                    self.state = State::Failing(seq);
+                    self.panic_message = Some(panic_message(&*payload));
                 }
-                Outcome::Skipped => Slot::Gap,
-            };
-            if self.ordered {
-                self.slots[(seq - self.emitted) as usize] = slot;
+                Slot::Gap
+            }
+            Outcome::Skipped => Slot::Gap,
+        };
+        if self.ordered {
+            if let Some(s) = self.slots.get_mut((seq - self.emitted) as usize) {
+                *s = slot;
             }
         }
     }
 
-    fn fail(&mut self, payload: &(dyn Any + Send)) {
-        if !self.failed {
-            self.failed = true;
-            self.work.cancelled.store(true, Relaxed);
-            self.info.failed.add(1);
-            self.ctx.fail(PipelineError::panicked(
-                self.info.name(),
-                panic_message(payload),
-            ));
-            // Not started: dropped. Their slots stay `Waiting`, which ends
-            // the ordered output there.
-            self.pending.clear();
-        }
-    }
-
+    /// The next result to emit, if it is ready: in order of sequence number
+    /// when ordered, else in order of arrival; none after a panic (ordered:
+    /// none from the panicking item on).
     fn pop_ready(&mut self) -> Option<U> {
         let out = if self.ordered {
             match self.slots.front() {
@@ -264,55 +249,38 @@ where
         out
     }
 
-    /// Ends the stage: the pool handle goes, so its threads can exit.
-    fn finish(&mut self) {
-        self.done = true;
+    /// After a panic: fails the stage once every earlier result is out
+    /// (ordered) or the results that arrived before it are (unordered).
+    fn try_fail(&mut self) -> bool {
+        let State::Failing(at) = self.state else {
+            return self.state == State::Failed;
+        };
+        let earlier_out = if self.ordered {
+            self.emitted >= at
+        } else {
+            self.ready.is_empty()
+        };
+        if !earlier_out {
+            return false;
+        }
+        self.state = State::Failed;
+        self.info.failed.add(1);
+        self.ctx.fail(PipelineError::panicked(
+            self.info.name(),
+            self.panic_message.take().unwrap_or_default(),
+        ));
+        self.end();
+        true
+    }
+
+    /// Ends the stage's side: workers stop, and the pool handle goes, so a
+    /// pool of the stage's own lets its threads exit.
+    fn end(&mut self) {
+        self.shared.close();
         self.pool = None;
         self.slots.clear();
         self.ready.clear();
     }
-}
-
-impl<T, U, F> Drop for Engine<T, U, F> {
-    fn drop(&mut self) {
-        // Calls already running finish; queued ones are skipped.
-        self.work.cancelled.store(true, Relaxed);
-    }
-}
-
-/// Runs one job on a worker thread: each call under `catch_unwind`, results
-/// sent back in one message.
-fn run_job<T, U, F: Fn(T) -> U>(
-    work: &Work<F>,
-    batch: Vec<(u64, T)>,
-    tx: &UnboundedSender<Results<U>>,
-) {
-    let start = Instant::now();
-    let n = batch.len() as u64;
-    let mut results = Vec::with_capacity(batch.len());
-    for (seq, item) in batch {
-        if work.cancelled.load(Relaxed) {
-            results.push((seq, Outcome::Skipped));
-            continue;
-        }
-        match catch_unwind(AssertUnwindSafe(|| (work.f)(item))) {
-            Ok(u) => results.push((seq, Outcome::Done(u))),
-            Err(payload) => {
-                work.cancelled.store(true, Relaxed);
-                results.push((seq, Outcome::Panicked(payload)));
-            }
-        }
-    }
-    let sample = (start.elapsed().as_nanos() as u64 / n.max(1)).max(1);
-    let old = work.cost_ns.load(Relaxed);
-    let new = if old == 0 {
-        sample
-    } else {
-        (old * 3 + sample) / 4
-    };
-    work.cost_ns.store(new.max(1), Relaxed);
-    // Fails only if the stage is gone, and then nobody wants the results.
-    let _ = tx.unbounded_send(results);
 }
 
 impl<S, F, U> Stream for MapBlocking<S, F, U>
@@ -326,40 +294,45 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
         let mut this = self.project();
-        let e = this.engine;
-        if e.done {
-            return Poll::Ready(None);
-        }
+        let r = this.receiver;
         loop {
-            if let Some(u) = e.pop_ready() {
-                return Poll::Ready(Some(u));
-            }
-            if e.failed {
-                // Wait for the calls in progress: when the run reports the
-                // error, no call of this stage is still running.
-                if e.items_out == 0 {
-                    e.finish();
-                    return Poll::Ready(None);
-                }
-            } else {
-                while !*this.upstream_done && e.in_flight() < e.limit() {
-                    match this.upstream.as_mut().poll_next(cx) {
-                        Poll::Ready(Some(item)) => e.push(item),
-                        Poll::Ready(None) => *this.upstream_done = true,
-                        Poll::Pending => break,
+            match r.state {
+                State::Done => return Poll::Ready(None),
+                // The run is failing: it stops on its own, and ending the
+                // stream here would look like a completed one downstream.
+                State::Failed => return Poll::Pending,
+                State::Running => {
+                    // Refill first, so the workers have work while the item
+                    // returned below is being consumed.
+                    if !*this.upstream_done && r.has_room() {
+                        while r.in_flight() < r.limit() {
+                            match this.upstream.as_mut().poll_next(cx) {
+                                Poll::Ready(Some(item)) => r.admit(item),
+                                Poll::Ready(None) => {
+                                    *this.upstream_done = true;
+                                    break;
+                                }
+                                Poll::Pending => break,
+                            }
+                        }
+                        r.feed();
                     }
                 }
-                e.submit();
-                if *this.upstream_done && e.in_flight() == 0 {
-                    e.finish();
-                    return Poll::Ready(None);
-                }
+                State::Failing(_) => {}
             }
-            match e.rx.poll_next_unpin(cx) {
-                Poll::Ready(Some(results)) => e.accept(results),
-                // Unreachable while `e.tx` lives.
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
+            if let Some(u) = r.pop_ready() {
+                return Poll::Ready(Some(u));
+            }
+            if r.try_fail() {
+                return Poll::Pending;
+            }
+            if r.state == State::Running && *this.upstream_done && r.in_flight() == 0 {
+                r.state = State::Done;
+                r.end();
+                return Poll::Ready(None);
+            }
+            if !r.collect(cx) {
+                return Poll::Pending;
             }
         }
     }

@@ -25,7 +25,7 @@ use crate::runtime::{JoinError, Runtime, RuntimeExt as _, RuntimeFree};
 /// let (lens, _) = futures::executor::block_on(
 ///     producer::iter(["a", "bb"])
 ///         .then(|name| unblock(move || name.len())) // e.g. std::fs::metadata
-///         .collect(),
+///         .run_collect(),
 /// )
 /// .unwrap();
 /// assert_eq!(lens, [1, 2]);

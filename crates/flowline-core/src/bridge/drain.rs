@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::Stream;
-use std::future::Future;
 
 use super::drain_sink::DrainSink;
 use super::shared::Shared;
@@ -38,7 +37,7 @@ use crate::runtime::{JoinError, JoinHandle, RuntimeExt as _};
 ///
 /// `next`, `recv_timeout` and `finish` block the calling thread: call them
 /// from synchronous code, not from an async task (there, run the pipeline
-/// with a terminal method such as [`for_each`](Pipeline::for_each), or read
+/// with a terminal method such as [`run_for_each`](Pipeline::run_for_each), or read
 /// it as a `Stream`).
 ///
 /// # Examples
@@ -124,16 +123,18 @@ impl<S: Stream> Pipeline<S> {
     ///     println!("{item}");
     /// }
     /// ```
+    #[track_caller]
     pub fn into_drain(self, capacity: usize) -> Drain<S::Item>
     where
         S: Send + 'static,
         S::Item: Send + 'static,
     {
-        assert!(
-            capacity > 0,
-            "flowline: into_drain capacity must be at least 1, got 0; \
-             pass the number of items that may wait for the reader, e.g. .into_drain(64)"
-        );
+        if capacity == 0 {
+            crate::rejection::reject(format_args!(
+                "into_drain capacity must be at least 1, got 0; \
+                 pass the number of items that may wait for the reader, e.g. .into_drain(64)"
+            ));
+        }
         let shared = Arc::new(Shared::new(capacity));
         let sink = DrainSink::new(Feeder::new(shared.clone()));
         let feed = Feed::new(shared, None);

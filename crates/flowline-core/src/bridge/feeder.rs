@@ -1,14 +1,15 @@
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use event_listener::Listener as _;
+use event_listener::{EventListener, Listener as _};
+use futures::Sink;
 
 use super::shared::Shared;
 use super::{PushError, PushTimeoutError, TryPushError};
-
-/// Times a full feeder yields the thread before a blocking push parks it.
-const PATIENCE: u32 = 8;
 
 /// The pushing end of a sync → async bridge: plain synchronous code (a
 /// callback, another thread, FFI, a GUI loop) hands items to a pipeline.
@@ -24,7 +25,10 @@ const PATIENCE: u32 = 8;
 /// - every failure hands the item back.
 ///
 /// The stream ends — after every item already pushed has been delivered —
-/// when [`close`](Self::close) is called or the last `Feeder` is dropped.
+/// when [`close`](Self::close) is called, the last `Feeder` is dropped, or
+/// the run it feeds is shut down
+/// ([`PipelineHandle::shutdown`](crate::PipelineHandle::shutdown), which
+/// closes the feeder as `close` does).
 ///
 /// # Caveats
 ///
@@ -47,22 +51,44 @@ const PATIENCE: u32 = 8;
 ///     }
 ///     // dropping the last feeder ends the stream
 /// });
-/// let (sum, report) = futures::executor::block_on(pipeline.fold(0, |a, n| a + n)).unwrap();
+/// let (sum, report) = futures::executor::block_on(pipeline.run_fold(0, |a, n| a + n)).unwrap();
 /// producer.join().unwrap();
 /// assert_eq!(sum, 4950);
 /// assert_eq!(report.delivered(), 100);
 /// ```
 pub struct Feeder<T> {
     shared: Arc<Shared<T>>,
+    /// State of this handle's [`Sink`] impl: the item `start_send` could
+    /// not push yet, and the listener for room. Behind a lock only so that
+    /// `Feeder` stays `Sync`; the `Sink` methods take `&mut self` and never
+    /// lock it.
+    sink: Mutex<SinkSlot<T>>,
+}
+
+/// See [`Feeder`]'s `sink` field.
+struct SinkSlot<T> {
+    pending: Option<T>,
+    listener: Option<EventListener>,
+    /// Set once `poll_close` retired this handle: its drop no longer counts.
+    retired: bool,
+}
+
+impl<T> Default for SinkSlot<T> {
+    fn default() -> Self {
+        SinkSlot {
+            pending: None,
+            listener: None,
+            retired: false,
+        }
+    }
 }
 
 impl<T> Feeder<T> {
     pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
-        Feeder { shared }
-    }
-
-    pub(crate) fn listen_for_space(&self) -> event_listener::EventListener {
-        self.shared.listen_for_space()
+        Feeder {
+            shared,
+            sink: Mutex::default(),
+        }
     }
 
     /// Pushes `item`, blocking the calling thread while the feeder is full.
@@ -70,7 +96,8 @@ impl<T> Feeder<T> {
     /// # Errors
     ///
     /// [`PushError`] with the item if the feeder is closed, or becomes closed
-    /// while this call waits (a blocked `push` wakes up at once).
+    /// while this call waits (a blocked `push` wakes up at once). Shutting
+    /// the run down closes it.
     ///
     /// # Caveats
     ///
@@ -85,13 +112,13 @@ impl<T> Feeder<T> {
     /// let (feeder, pipeline) = bridge::feeder(4);
     /// feeder.push("hello").unwrap();
     /// drop(feeder);
-    /// let (items, _) = futures::executor::block_on(pipeline.collect()).unwrap();
+    /// let (items, _) = futures::executor::block_on(pipeline.run_collect()).unwrap();
     /// assert_eq!(items, ["hello"]);
     /// ```
     pub fn push(&self, item: T) -> Result<(), PushError<T>> {
         let mut item = item;
         loop {
-            item = match self.try_push_patiently(item) {
+            item = match self.shared.try_push(item) {
                 Ok(()) => return Ok(()),
                 Err(TryPushError::Closed(item)) => return Err(PushError(item)),
                 Err(TryPushError::Full(item)) => item,
@@ -104,22 +131,6 @@ impl<T> Feeder<T> {
             };
             listener.wait();
         }
-    }
-
-    /// Like [`try_push`](Self::try_push), but when the feeder is full, yields
-    /// the thread a few times first: the pipeline is usually about to take
-    /// the whole queue, and parking and being woken costs two syscalls and a
-    /// scheduling delay, during which the pipeline goes idle.
-    fn try_push_patiently(&self, item: T) -> Result<(), TryPushError<T>> {
-        let mut item = item;
-        for _ in 0..PATIENCE {
-            item = match self.shared.try_push(item) {
-                Err(TryPushError::Full(item)) => item,
-                done => return done,
-            };
-            std::thread::yield_now();
-        }
-        self.shared.try_push(item)
     }
 
     /// Pushes `item` if there is room right now; never blocks.
@@ -169,7 +180,7 @@ impl<T> Feeder<T> {
         let deadline = Instant::now().checked_add(timeout);
         let mut item = item;
         loop {
-            item = match self.try_push_patiently(item) {
+            item = match self.shared.try_push(item) {
                 Ok(()) => return Ok(()),
                 Err(TryPushError::Closed(item)) => return Err(PushTimeoutError::Closed(item)),
                 Err(TryPushError::Full(item)) => item,
@@ -214,7 +225,7 @@ impl<T> Feeder<T> {
     ///             feeder.send(n).await.unwrap();
     ///         }
     ///     };
-    ///     let (items, _) = futures::join!(pipeline.collect(), producer);
+    ///     let (items, _) = futures::join!(pipeline.run_collect(), producer);
     ///     items
     /// })
     /// .unwrap();
@@ -253,15 +264,15 @@ impl<T> Feeder<T> {
     /// feeder.push(1).unwrap();
     /// assert!(feeder.close());
     /// assert!(other.push(2).is_err());
-    /// let (items, _) = futures::executor::block_on(pipeline.collect()).unwrap();
+    /// let (items, _) = futures::executor::block_on(pipeline.run_collect()).unwrap();
     /// assert_eq!(items, [1]);
     /// ```
     pub fn close(&self) -> bool {
         self.shared.close()
     }
 
-    /// Whether the feeder is closed (by [`close`](Self::close), or because the
-    /// pipeline was dropped).
+    /// Whether the feeder is closed (by [`close`](Self::close), because the
+    /// pipeline was dropped, or because its run was shut down).
     ///
     /// # Examples
     ///
@@ -324,17 +335,111 @@ impl<T> Feeder<T> {
 impl<T> Clone for Feeder<T> {
     fn clone(&self) -> Self {
         self.shared.add_feeder();
-        Feeder {
-            shared: self.shared.clone(),
-        }
+        Feeder::new(self.shared.clone())
     }
 }
 
 impl<T> Drop for Feeder<T> {
     fn drop(&mut self) {
-        self.shared.remove_feeder();
+        let slot = self.sink.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if !slot.retired {
+            self.shared.remove_feeder();
+        }
     }
 }
+
+impl<T> Feeder<T> {
+    /// Pushes the item `start_send` left pending, waiting for room.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PushError<T>>> {
+        let slot = self.sink.get_mut().unwrap_or_else(PoisonError::into_inner);
+        while let Some(item) = slot.pending.take() {
+            match self.shared.try_push(item) {
+                Ok(()) => slot.listener = None,
+                Err(TryPushError::Closed(item)) => return Poll::Ready(Err(PushError(item))),
+                Err(TryPushError::Full(item)) => {
+                    slot.pending = Some(item);
+                    match &mut slot.listener {
+                        // Listen, then try again: room made in between is not missed.
+                        None => slot.listener = Some(self.shared.listen_for_space()),
+                        Some(listener) => {
+                            futures::ready!(Pin::new(listener).poll(cx));
+                            slot.listener = None;
+                        }
+                    }
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A `Feeder` is a [`Sink`] too, for async producers (`stream.forward(feeder)`,
+/// `SinkExt::send`): `poll_ready` waits for room (no thread blocks), and an
+/// item that fails comes back in the [`PushError`] — from `start_send` if the
+/// feeder is closed already, else from the next `poll_ready` / `poll_flush` /
+/// `poll_close`. `poll_close` delivers what is pending and retires this
+/// handle, as dropping it would: the pipeline ends once every handle is
+/// retired or dropped (or [`close`](Feeder::close) is called).
+///
+/// # Examples
+///
+/// ```
+/// use futures::{SinkExt, StreamExt};
+/// use flowline_core::bridge;
+///
+/// let (feeder, pipeline) = bridge::feeder::<u32>(2);
+/// let (items, ()) = futures::executor::block_on(async {
+///     let produce = async move {
+///         let mut feeder = feeder;
+///         feeder.send_all(&mut futures::stream::iter(0..5).map(Ok)).await.unwrap();
+///         // `SinkExt::close` retires this handle; `Feeder::close` would
+///         // close the feeder for every clone.
+///         SinkExt::close(&mut feeder).await.unwrap();
+///     };
+///     let (items, ()) = futures::join!(pipeline.run_collect(), produce);
+///     (items.unwrap().0, ())
+/// });
+/// assert_eq!(items, [0, 1, 2, 3, 4]);
+/// ```
+impl<T> Sink<T> for Feeder<T> {
+    type Error = PushError<T>;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), PushError<T>>> {
+        self.get_mut().poll_pending(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), PushError<T>> {
+        let this = self.get_mut();
+        match this.shared.try_push(item) {
+            Ok(()) => Ok(()),
+            Err(TryPushError::Full(item)) => {
+                // Another handle took the room `poll_ready` saw: pushed by
+                // the next poll.
+                let slot = this.sink.get_mut().unwrap_or_else(PoisonError::into_inner);
+                slot.pending = Some(item);
+                Ok(())
+            }
+            Err(TryPushError::Closed(item)) => Err(PushError(item)),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), PushError<T>>> {
+        self.get_mut().poll_pending(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), PushError<T>>> {
+        let this = self.get_mut();
+        futures::ready!(this.poll_pending(cx))?;
+        let slot = this.sink.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if !slot.retired {
+            slot.retired = true;
+            this.shared.remove_feeder();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T> Unpin for Feeder<T> {}
 
 impl<T> fmt::Debug for Feeder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -54,8 +54,12 @@ use crate::run::{Core, Pipeline, StageKind};
 /// the pushers and the stage after the feeder.
 ///
 /// The pipeline ends, after delivering everything pushed, when
-/// [`Feeder::close`] is called or the last `Feeder` clone is dropped. Dropping
-/// the pipeline closes the feeder: pushes then fail and hand the item back.
+/// [`Feeder::close`] is called, the last `Feeder` clone is dropped, or the run
+/// is shut down ([`PipelineHandle::shutdown`](crate::PipelineHandle::shutdown)):
+/// shutdown closes the feeder for every clone, so pushes blocked at that
+/// moment and every later push fail and hand their item back, while the items
+/// accepted before are still delivered. Dropping the pipeline closes the
+/// feeder too: pushes then fail and hand the item back.
 ///
 /// # Panics
 ///
@@ -74,19 +78,26 @@ use crate::run::{Core, Pipeline, StageKind};
 ///     })
 ///     .collect();
 /// drop(feeder); // the clones keep it open
-/// let (n, report) = futures::executor::block_on(pipeline.count()).unwrap();
+/// let (n, report) = futures::executor::block_on(pipeline.run_count()).unwrap();
 /// threads.into_iter().for_each(|t| t.join().unwrap());
 /// assert_eq!(n, 40);
 /// assert_eq!(report.stages[0].name, "feeder#0");
 /// ```
+#[track_caller]
 pub fn feeder<T>(capacity: usize) -> (Feeder<T>, Pipeline<Feed<T>>) {
-    assert!(
-        capacity > 0,
-        "flowline: feeder capacity must be at least 1, got 0; \
-         pass the number of pushed items that may wait, e.g. bridge::feeder(64)"
-    );
+    if capacity == 0 {
+        crate::rejection::reject(format_args!(
+            "feeder capacity must be at least 1, got 0; \
+             pass the number of pushed items that may wait, e.g. bridge::feeder(64)"
+        ));
+    }
     let shared = Arc::new(shared::Shared::new(capacity));
     let (core, info) = Core::with_source_kind("feeder", StageKind::Bridge);
+    // Shutting the run down stops the feeder like `close`, whoever holds it.
+    core.ctx
+        .lifecycle
+        .register_source()
+        .register(&shared.stop_waker());
     let feed = Feed::new(shared.clone(), Some(info));
     (Feeder::new(shared), Pipeline::from_parts(feed, core))
 }

@@ -1,9 +1,11 @@
 use std::collections::VecDeque;
 use std::mem;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use event_listener::{Event, EventListener};
+use futures::task::{ArcWake, AtomicWaker};
 
 use super::TryPushError;
 
@@ -35,9 +37,43 @@ use super::TryPushError;
 #[derive(Debug)]
 pub(crate) struct Shared<T> {
     state: Mutex<State<T>>,
+    /// Pushers waiting for room, and the run's shutdown signal.
+    gate: Arc<Gate>,
+    capacity: usize,
+}
+
+/// The part of a queue that does not depend on the item type, so the run's
+/// shutdown can reach it through a plain [`Waker`]: woken (by
+/// `Lifecycle::stop`), it refuses further pushes, wakes every blocked pusher
+/// (they fail and hand their items back) and wakes the consumer, which
+/// delivers what was accepted before and then ends.
+///
+/// # Why no accepted item is stranded
+///
+/// A push checks `stopped` under the queue's lock. One that saw it clear has
+/// queued its item before the consumer's next look under that lock, and the
+/// consumer only ends on an *empty* stopped queue.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    stopped: AtomicBool,
     /// Pushers waiting for room (or for the queue to close).
     space: Event,
-    capacity: usize,
+    /// The consumer, woken on stop (it may be asleep on an empty queue).
+    consumer: AtomicWaker,
+}
+
+impl Gate {
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+}
+
+impl ArcWake for Gate {
+    fn wake_by_ref(arc: &Arc<Self>) {
+        arc.stopped.store(true, Ordering::SeqCst);
+        arc.space.notify(usize::MAX);
+        arc.consumer.wake();
+    }
 }
 
 #[derive(Debug)]
@@ -62,7 +98,7 @@ impl<T> Shared<T> {
                 feeders: 1,
                 consumer: None,
             }),
-            space: Event::new(),
+            gate: Arc::default(),
             capacity,
         }
     }
@@ -80,12 +116,18 @@ impl<T> Shared<T> {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.lock().closed || self.gate.is_stopped()
+    }
+
+    /// A waker that stops this queue as a run's shutdown does (see [`Gate`]),
+    /// for `Lifecycle::register_source`.
+    pub(crate) fn stop_waker(&self) -> Waker {
+        futures::task::waker(self.gate.clone())
     }
 
     pub(crate) fn try_push(&self, item: T) -> Result<(), TryPushError<T>> {
         let mut state = self.lock();
-        if state.closed {
+        if state.closed || self.gate.is_stopped() {
             return Err(TryPushError::Closed(item));
         }
         if state.queue.len() >= self.capacity {
@@ -104,7 +146,7 @@ impl<T> Shared<T> {
     /// it *before* re-checking with [`try_push`](Self::try_push), so a swap
     /// between the check and the wait is not missed.
     pub(crate) fn listen_for_space(&self) -> EventListener {
-        self.space.listen()
+        self.gate.space.listen()
     }
 
     /// Moves every queued item into `batch` (which must be empty), or registers
@@ -124,16 +166,22 @@ impl<T> Shared<T> {
                 // Room for `capacity` items: wake that many pushers, not a
                 // herd. A notified listener dropped unused passes its
                 // notification on, so none is lost.
-                self.space.notify(self.capacity);
+                self.gate.space.notify(self.capacity);
             }
             return Poll::Ready(true);
         }
-        if state.closed {
+        if state.closed || self.gate.is_stopped() {
             return Poll::Ready(false);
         }
         match &mut state.consumer {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             slot => *slot = Some(cx.waker().clone()),
+        }
+        drop(state);
+        // A stop after the look above wakes this registration.
+        self.gate.consumer.register(cx.waker());
+        if self.gate.is_stopped() {
+            cx.waker().wake_by_ref();
         }
         Poll::Pending
     }
@@ -172,13 +220,13 @@ impl<T> Shared<T> {
         let orphans = mem::take(&mut state.queue);
         drop(state);
         drop(orphans); // outside the lock: an item's Drop may do anything
-        self.space.notify(usize::MAX);
+        self.gate.space.notify(usize::MAX);
     }
 
     fn wake_all(&self, consumer: Option<Waker>) {
         if let Some(waker) = consumer {
             waker.wake();
         }
-        self.space.notify(usize::MAX);
+        self.gate.space.notify(usize::MAX);
     }
 }

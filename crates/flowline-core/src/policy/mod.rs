@@ -47,7 +47,7 @@ pub(crate) use handler::{poll_close, Policy, Verdict};
 ///         .try_map(|s| s.parse::<u32>())
 ///         .on_error(ErrorPolicy::Skip)
 ///         .named("parse")
-///         .collect(),
+///         .run_collect(),
 /// )
 /// .unwrap();
 /// assert_eq!(out, [1, 3]);
@@ -97,7 +97,7 @@ impl<T> ErrorPolicy<T> {
     ///     producer::iter(["1", "x", "3"])
     ///         .try_map(|s| s.parse::<u32>())
     ///         .on_error(ErrorPolicy::dead_letter(tx))
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [1, 3]);

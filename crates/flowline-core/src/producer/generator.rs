@@ -1,130 +1,113 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-/// The slot an [`Emitter`] hands items through. Only the generator's own
-/// poll touches it, so the lock is never contended.
-type Slot<T> = Arc<Mutex<Option<T>>>;
+use super::emitter::Emitter;
 
-fn take<T>(slot: &Slot<T>) -> Option<T> {
-    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
-}
-
-/// The handle a [`generator`](super::generator) body emits items through.
+/// What the [`Generator`] stream and every [`Emitter`] share: one slot for
+/// the item on its way out, and the wakers of whoever waits on it.
 ///
-/// Cloneable, so helper functions can emit too; every clone feeds the same
-/// stream.
-pub struct Emitter<T> {
-    slot: Slot<T>,
+/// # Why the stream ends exactly once, with nothing stranded
+///
+/// An item is *parked* in the slot by an [`Emit`](super::Emit) and *taken* by the stream,
+/// both under this lock. An `Emit` that is dropped (or
+/// [cancelled](super::Emit::cancel)) before its item was taken removes it again, so
+/// an item is sent once or not at all, never both. The stream ends only when
+/// the body has returned, every `Emitter` clone is gone and the slot is
+/// empty: no emit can be pending at that moment.
+#[derive(Debug)]
+pub(super) struct State<T> {
+    /// The parked item, with the ticket of the `Emit` that parked it.
+    pub(super) slot: Option<(u64, T)>,
+    /// The waker of the `Emit` whose item is parked.
+    pub(super) parked: Option<Waker>,
+    /// `Emit`s waiting for the slot to be free, by ticket.
+    pub(super) waiting: Vec<(u64, Waker)>,
+    /// The stream's waker, for emits from other tasks.
+    pub(super) stream: Option<Waker>,
+    /// The stream is polling the body right now.
+    pub(super) in_body: bool,
+    pub(super) next_ticket: u64,
+    /// Live `Emitter` clones.
+    pub(super) emitters: usize,
+    /// The stream is gone: emits complete at once without sending.
+    pub(super) closed: bool,
 }
 
-impl<T> Clone for Emitter<T> {
-    fn clone(&self) -> Self {
-        Emitter {
-            slot: self.slot.clone(),
-        }
-    }
+pub(super) type Shared<T> = Arc<Mutex<State<T>>>;
+
+pub(super) fn lock<T>(shared: &Shared<T>) -> MutexGuard<'_, State<T>> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl<T> fmt::Debug for Emitter<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Emitter").finish_non_exhaustive()
-    }
-}
-
-impl<T> Emitter<T> {
-    /// Hands `item` downstream; completes once downstream has taken it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flowline_core::producer;
-    ///
-    /// let squares = producer::generator(|out| async move {
-    ///     for i in 1..=3u32 {
-    ///         out.emit(i * i).await;
-    ///     }
-    /// });
-    /// let (v, _) = futures::executor::block_on(squares.collect()).unwrap();
-    /// assert_eq!(v, [1, 4, 9]);
-    /// ```
-    pub fn emit(&self, item: T) -> Emit<'_, T> {
-        Emit {
-            emitter: self,
-            item: Some(item),
-        }
-    }
-}
-
-/// Future for [`Emitter::emit`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct Emit<'a, T> {
-    emitter: &'a Emitter<T>,
-    item: Option<T>,
-}
-
-impl<T> fmt::Debug for Emit<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Emit")
-            .field("sent", &self.item.is_none())
-            .finish()
-    }
-}
-
-impl<T> Unpin for Emit<'_, T> {}
-
-impl<T> Future for Emit<'_, T> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
-        if self.item.is_none() {
-            return Poll::Ready(()); // parked earlier, and taken by the stream
-        }
-        // Park the item and suspend the body. The generator stream sees the
-        // item and returns it; no wake-up is needed because the stream polls
-        // the body again on its next poll. If another emit (from a clone, in
-        // a `join`) parked first, wait for that one to be taken.
-        let mut slot = self
-            .emitter
-            .slot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if slot.is_none() {
-            *slot = self.item.take();
-        }
-        Poll::Pending
-    }
+/// Whether `cx` is the body's, polled by the stream right now: the stream
+/// looks at the slot after the body and polls the body again on its next
+/// poll, so such an emit needs no waker and wakes no one. (Another future on
+/// the stream's task, in a `join` with it, has the same waker but is polled
+/// outside the body: it is woken like any other.)
+pub(super) fn in_body<T>(state: &State<T>, cx: &Context<'_>) -> bool {
+    state.in_body
+        && state
+            .stream
+            .as_ref()
+            .is_some_and(|stream| stream.will_wake(cx.waker()))
 }
 
 pin_project! {
     /// Stream for [`producer::generator`](super::generator).
     #[must_use = "streams do nothing unless polled"]
     pub struct Generator<T, Fut> {
-        slot: Slot<T>,
+        shared: Shared<T>,
         #[pin]
         body: Option<Fut>,
+    }
+
+    impl<T, Fut> PinnedDrop for Generator<T, Fut> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut state = lock(this.project().shared);
+            state.closed = true;
+            let parked = state.slot.take();
+            let wakers: Vec<Waker> = state
+                .parked
+                .take()
+                .into_iter()
+                .chain(state.waiting.drain(..).map(|(_, w)| w))
+                .collect();
+            drop(state);
+            drop(parked); // outside the lock: an item's Drop may do anything
+            wakers.into_iter().for_each(Waker::wake);
+        }
     }
 }
 
 impl<T, Fut> fmt::Debug for Generator<T, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Generator")
-            .field("finished", &self.body.is_none())
+            .field("body_finished", &self.body.is_none())
             .finish_non_exhaustive()
     }
 }
 
 impl<T, Fut: Future<Output = ()>> Generator<T, Fut> {
     pub(crate) fn new<F: FnOnce(Emitter<T>) -> Fut>(body: F) -> Self {
-        let slot = Arc::new(Mutex::new(None));
-        let body = body(Emitter { slot: slot.clone() });
+        let shared = Arc::new(Mutex::new(State {
+            slot: None,
+            parked: None,
+            waiting: Vec::new(),
+            stream: None,
+            in_body: false,
+            next_ticket: 0,
+            emitters: 1,
+            closed: false,
+        }));
+        let body = body(Emitter::new(shared.clone()));
         Generator {
-            slot,
+            shared,
             body: Some(body),
         }
     }
@@ -135,18 +118,39 @@ impl<T, Fut: Future<Output = ()>> Stream for Generator<T, Fut> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut this = self.project();
-        let Some(body) = this.body.as_mut().as_pin_mut() else {
-            return Poll::Ready(None);
-        };
-        let done = body.poll(cx).is_ready();
-        if let Some(item) = take(this.slot) {
+        if let Some(body) = this.body.as_mut().as_pin_mut() {
+            {
+                let mut state = lock(this.shared);
+                match &mut state.stream {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    w => *w = Some(cx.waker().clone()),
+                }
+                state.in_body = true;
+            }
+            if body.poll(cx).is_ready() {
+                // Never polled again: a finished `async` block panics if resumed.
+                this.body.set(None);
+            }
+        }
+        let mut state = lock(this.shared);
+        state.in_body = false;
+        if let Some((_, item)) = state.slot.take() {
+            let parked = state.parked.take();
+            let next = state.waiting.pop().map(|(_, w)| w);
+            drop(state);
+            parked.into_iter().chain(next).for_each(Waker::wake);
             return Poll::Ready(Some(item));
         }
-        if done {
-            this.body.set(None);
-            Poll::Ready(None)
-        } else {
-            Poll::Pending
+        // Registered before the last look at the slot and the emitters, so
+        // an emit or a drop from another task after it wakes this poll.
+        match &mut state.stream {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
         }
+        if this.body.is_none() && state.emitters == 0 {
+            state.closed = true;
+            return Poll::Ready(None);
+        }
+        Poll::Pending
     }
 }

@@ -5,9 +5,11 @@
 //! generator ([`generator`]), any stream ([`from_stream`]) — and
 //! [`ProducerExt::into_pipeline`] starts one from any stream.
 //!
-//! Inside: `source.rs` (the counting source adapter), `generator.rs` (async
-//! generators with [`Emitter`]).
+//! Inside: `source.rs` (the counting source adapter), `generator.rs` (the
+//! async generator stream and the state it shares with its emitters),
+//! `emitter.rs` ([`Emitter`] and its [`Emit`] future).
 
+mod emitter;
 mod generator;
 mod source;
 
@@ -17,7 +19,8 @@ use crate::run::Pipeline;
 
 pub use crate::blocking::{from_blocking_iter, FromBlockingIter};
 pub use crate::stage::merge_all;
-pub use generator::{Emit, Emitter, Generator};
+pub use emitter::{Emit, Emitter};
+pub use generator::Generator;
 pub use source::Source;
 
 /// Anything that yields items: implemented for every [`futures::Stream`].
@@ -42,7 +45,7 @@ impl<S: Stream + ?Sized> Producer for S {}
 /// use flowline_core::ProducerExt;
 ///
 /// let (out, _) = futures::executor::block_on(
-///     futures::stream::iter(1..=3).into_pipeline().map(|x| x * x).collect(),
+///     futures::stream::iter(1..=3).into_pipeline().map(|x| x * x).run_collect(),
 /// )
 /// .unwrap();
 /// assert_eq!(out, [1, 4, 9]);
@@ -64,7 +67,7 @@ impl<S: Producer + Sized> ProducerExt for S {}
 /// use flowline_core::producer;
 ///
 /// let (out, _) = futures::executor::block_on(
-///     producer::from_stream(futures::stream::iter([7, 7])).collect(),
+///     producer::from_stream(futures::stream::iter([7, 7])).run_collect(),
 /// )
 /// .unwrap();
 /// assert_eq!(out, [7, 7]);
@@ -83,7 +86,7 @@ pub fn from_stream<S: Stream>(stream: S) -> Pipeline<Source<S>> {
 /// ```
 /// use flowline_core::producer;
 ///
-/// let (out, _) = futures::executor::block_on(producer::iter(vec!['a', 'b']).collect()).unwrap();
+/// let (out, _) = futures::executor::block_on(producer::iter(vec!['a', 'b']).run_collect()).unwrap();
 /// assert_eq!(out, ['a', 'b']);
 /// ```
 pub fn iter<I: IntoIterator>(items: I) -> Pipeline<Source<stream::Iter<I::IntoIter>>> {
@@ -97,7 +100,9 @@ pub fn iter<I: IntoIterator>(items: I) -> Pipeline<Source<stream::Iter<I::IntoIt
 /// [`emit(item).await`](Emitter::emit) — like Python's `async def` with
 /// `yield`, or Kotlin's `flow { emit(x) }`. `emit` returns when downstream has
 /// taken the item, so a generator never runs ahead of its consumer. The
-/// stream ends when `body` returns.
+/// stream ends when `body` has returned and every [`Emitter`] clone (handed
+/// to other tasks or threads) is dropped. A dropped, unfinished `emit` does
+/// not send its item ([`Emit::cancel`] hands it back).
 ///
 /// # Examples
 ///
@@ -109,7 +114,7 @@ pub fn iter<I: IntoIterator>(items: I) -> Pipeline<Source<stream::Iter<I::IntoIt
 ///         out.emit(i).await;
 ///     }
 /// });
-/// let (items, _) = futures::executor::block_on(countdown.collect()).unwrap();
+/// let (items, _) = futures::executor::block_on(countdown.run_collect()).unwrap();
 /// assert_eq!(items, [3, 2, 1]);
 /// ```
 pub fn generator<T, F, Fut>(body: F) -> Pipeline<Source<Generator<T, Fut>>>

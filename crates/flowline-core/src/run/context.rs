@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::lifecycle::Lifecycle;
 use super::signal::Calls;
 use super::{PipelineError, RunReport, StageInfo, StageKind, StageReport};
-use crate::runtime::{default_runtime, panic_message, Runtime, RuntimeFree};
+use crate::runtime::{default_runtime, panic_message, JoinHandle, Runtime, RuntimeFree};
 
 /// State shared by every stage and task of one pipeline: the stage list, the
 /// first error, and the runtime the pipeline runs on.
@@ -32,6 +32,18 @@ pub(crate) struct RunContext {
     /// Blocking calls of this run still in progress: the run waits for
     /// them on every path, since a blocking call cannot be cancelled.
     pub(crate) calls: Arc<Calls>,
+    /// Appended to generated stage names: `.<branch>` in a fan-out branch
+    /// (nested: `.1.0`), so names stay unique across a fan-out's branches.
+    suffix: String,
+    /// Set when the run completed (its stream ended and nothing failed).
+    completed: std::sync::atomic::AtomicBool,
+    /// Set by a stage that stops reading an input before it ends (`zip`):
+    /// what that input's stages still hold when the run completes was left
+    /// out by design.
+    cuts_inputs: std::sync::atomic::AtomicBool,
+    /// Cancelled tasks of cores dropped before the run ended (a fan-out's
+    /// upstream): the run waits for them.
+    orphans: Mutex<Vec<JoinHandle<()>>>,
     /// Call counters of pipelines absorbed into this one (fan-in).
     linked_calls: Mutex<Vec<Arc<Calls>>>,
 }
@@ -63,7 +75,8 @@ impl RunContext {
         }
         let mut stages = lock(&self.stages);
         let index = stages.len();
-        let info = Arc::new(StageInfo::new(format!("{prefix}#{index}"), kind, inputs));
+        let name = format!("{prefix}#{index}{}", self.suffix);
+        let info = Arc::new(StageInfo::new(name, kind, inputs));
         stages.push(info.clone());
         (index, info)
     }
@@ -78,7 +91,7 @@ impl RunContext {
     /// A context for one branch of a fan-out whose upstream runs in `upstream`:
     /// it starts with the upstream's stages (same records, same indices), its
     /// runtime and a link to it.
-    pub(crate) fn branch_of(upstream: &Arc<RunContext>) -> Arc<RunContext> {
+    pub(crate) fn branch_of(upstream: &Arc<RunContext>, branch: usize) -> Arc<RunContext> {
         let upstream = upstream.resolve();
         let stages = lock(&upstream.stages).clone();
         let branch = Arc::new(RunContext {
@@ -87,6 +100,11 @@ impl RunContext {
             upstreams: Mutex::new(vec![upstream.clone()]),
             // The branch's run waits for the shared upstream's blocking calls.
             calls: upstream.calls.clone(),
+            suffix: format!("{}.{branch}", upstream.suffix),
+            cuts_inputs: upstream
+                .cuts_inputs
+                .load(std::sync::atomic::Ordering::SeqCst)
+                .into(),
             ..RunContext::default()
         });
         upstream.lifecycle.feed(&branch.lifecycle);
@@ -110,10 +128,9 @@ impl RunContext {
     /// one fan-out) are kept once; the others are appended and renumbered.
     pub(crate) fn absorb(self: &Arc<Self>, other: &Arc<RunContext>) -> impl Fn(usize) -> usize {
         let (this, other) = (self.resolve(), other.resolve());
-        assert!(
-            !Arc::ptr_eq(&this, &other),
-            "flowline: a pipeline cannot be joined with itself"
-        );
+        if Arc::ptr_eq(&this, &other) {
+            crate::rejection::reject(format_args!("a pipeline cannot be joined with itself"));
+        }
         // Shutting down the joined pipeline stops the absorbed sources too.
         this.lifecycle.adopt(other.lifecycle.clone());
         let theirs = std::mem::take(&mut *lock(&other.stages));
@@ -130,6 +147,9 @@ impl RunContext {
             mine.push(stage);
         }
         drop(mine);
+        if other.cuts_inputs.load(std::sync::atomic::Ordering::SeqCst) {
+            this.set_cuts_inputs();
+        }
         let mut calls = std::mem::take(&mut *lock(&other.linked_calls));
         calls.push(other.calls.clone());
         lock(&this.linked_calls).extend(calls);
@@ -201,6 +221,51 @@ impl RunContext {
     /// [`RuntimeFree`] when the pipeline runs without one.
     pub(crate) fn runtime_or_free(&self) -> Arc<dyn Runtime> {
         self.runtime().unwrap_or_else(|| Arc::new(RuntimeFree))
+    }
+
+    /// Marks the run completed: its stream ended and nothing failed.
+    pub(crate) fn mark_completed(&self) {
+        if let Some(to) = self.forward.get() {
+            return to.mark_completed();
+        }
+        self.completed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Notes that a stage of this run may stop reading an input before it
+    /// ends (see [`report`](Self::report)).
+    pub(crate) fn set_cuts_inputs(&self) {
+        if let Some(to) = self.forward.get() {
+            return to.set_cuts_inputs();
+        }
+        self.cuts_inputs
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Takes cancelled tasks the run must wait for.
+    pub(crate) fn adopt_orphans(&self, tasks: Vec<JoinHandle<()>>) {
+        if let Some(to) = self.forward.get() {
+            return to.adopt_orphans(tasks);
+        }
+        lock(&self.orphans).extend(tasks);
+    }
+
+    /// Resolves once every cancelled task of this run, and of the fan-outs
+    /// feeding it, is gone.
+    pub(crate) async fn orphans_gone(&self) {
+        if let Some(to) = self.forward.get() {
+            return Box::pin(to.orphans_gone()).await;
+        }
+        loop {
+            let Some(task) = lock(&self.orphans).pop() else {
+                break;
+            };
+            let _ = task.await;
+        }
+        let upstreams = lock(&self.upstreams).clone();
+        for upstream in upstreams {
+            Box::pin(upstream.orphans_gone()).await;
+        }
     }
 
     /// Resolves once no blocking call of this run (or of a pipeline joined
@@ -309,6 +374,10 @@ impl RunContext {
             return to.report(elapsed);
         }
         let stages = lock(&self.stages);
+        // In a completed run whose `zip` stopped reading one side, what that
+        // side's stages still held was left out by design: discarded.
+        let cut_off = self.completed.load(std::sync::atomic::Ordering::SeqCst)
+            && self.cuts_inputs.load(std::sync::atomic::Ordering::SeqCst);
         // Each stage's `out`, counted or (for pass-through stages) derived;
         // inputs always precede the stages they feed.
         let mut outs: Vec<u64> = Vec::with_capacity(stages.len());
@@ -320,12 +389,16 @@ impl RunContext {
             let counted_out = s.out.get();
             let filtered = s.filtered.get();
             let dropped = s.dropped.get();
+            let grouped = s.grouped.get();
+            let discarded = s.discarded.get();
             let skipped = s.skipped.get();
             let dead_lettered = s.dead_lettered.get();
             let failed = s.failed.get();
-            let lost = filtered + dropped + skipped + dead_lettered + failed;
+            let lost = grouped + filtered + dropped + discarded + skipped + dead_lettered + failed;
             let inputs = s.inputs();
-            let items_in = if inputs.is_empty() {
+            let items_in = if s.counts_in() {
+                s.routed_in.get()
+            } else if inputs.is_empty() {
                 counted_out + lost
             } else {
                 inputs
@@ -347,6 +420,12 @@ impl RunContext {
             } else {
                 filtered
             };
+            let in_flight = items_in.saturating_sub(removed);
+            let (discarded, in_flight) = if cut_off {
+                (discarded + in_flight, 0)
+            } else {
+                (discarded, in_flight)
+            };
             reports.push(StageReport {
                 name: s.name(),
                 kind: s.kind,
@@ -354,11 +433,13 @@ impl RunContext {
                 items_out: out,
                 filtered,
                 dropped,
+                grouped,
+                discarded,
                 retried: s.retried.get(),
                 skipped,
                 dead_lettered,
                 failed,
-                in_flight: items_in.saturating_sub(removed),
+                in_flight,
                 busy: Duration::from_nanos(s.busy_nanos.get()),
             });
         }

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use futures::{Sink, Stream};
 
-use super::{
-    BoxError, Lifecycle, Pipeline, PipelineError, RunContext, RunReport, StageInfo, StageKind,
-};
+use super::{BoxError, Lifecycle, Pipeline, PipelineError, RunContext, RunReport, StageInfo};
 use std::convert::Infallible;
 
 use crate::consumer;
@@ -117,7 +115,7 @@ impl<S: Stream> Pipeline<S> {
         C: Sink<S::Item>,
         C::Error: Into<BoxError>,
     {
-        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let info = self.core.add_consumer();
         self.run_into(consumer, info).await
     }
 
@@ -157,12 +155,12 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// let mut seen = Vec::new();
     /// futures::executor::block_on(
-    ///     producer::iter(1..=3).for_each(|x| { seen.push(x); async {} }),
+    ///     producer::iter(1..=3).run_for_each(|x| { seen.push(x); async {} }),
     /// )
     /// .unwrap();
     /// assert_eq!(seen, [1, 2, 3]);
     /// ```
-    pub async fn for_each<F, Fut>(self, f: F) -> Result<RunReport, PipelineError>
+    pub async fn run_for_each<F, Fut>(self, f: F) -> Result<RunReport, PipelineError>
     where
         F: FnMut(S::Item) -> Fut,
         Fut: Future<Output = ()>,
@@ -181,12 +179,12 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     /// use flowline_core::producer;
     ///
-    /// let (items, report) = futures::executor::block_on(producer::iter(0..3).collect()).unwrap();
+    /// let (items, report) = futures::executor::block_on(producer::iter(0..3).run_collect()).unwrap();
     /// assert_eq!(items, [0, 1, 2]);
     /// assert_eq!(report.delivered(), 3);
     /// ```
-    pub async fn collect(self) -> Result<(Vec<S::Item>, RunReport), PipelineError> {
-        self.fold(Vec::new(), |mut v, x| {
+    pub async fn run_collect(self) -> Result<(Vec<S::Item>, RunReport), PipelineError> {
+        self.run_fold(Vec::new(), |mut v, x| {
             v.push(x);
             v
         })
@@ -204,11 +202,11 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     /// use flowline_core::producer;
     ///
-    /// let (n, _) = futures::executor::block_on(producer::iter(0..10).filter(|x| x % 2 == 0).count()).unwrap();
+    /// let (n, _) = futures::executor::block_on(producer::iter(0..10).filter(|x| x % 2 == 0).run_count()).unwrap();
     /// assert_eq!(n, 5);
     /// ```
-    pub async fn count(self) -> Result<(u64, RunReport), PipelineError> {
-        self.fold(0, |n, _| n + 1).await
+    pub async fn run_count(self) -> Result<(u64, RunReport), PipelineError> {
+        self.run_fold(0, |n, _| n + 1).await
     }
 
     /// Runs the pipeline, folding every item into an accumulator with the
@@ -223,14 +221,18 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     /// use flowline_core::producer;
     ///
-    /// let (sum, _) = futures::executor::block_on(producer::iter(1..=100u64).fold(0, |a, x| a + x)).unwrap();
+    /// let (sum, _) = futures::executor::block_on(producer::iter(1..=100u64).run_fold(0, |a, x| a + x)).unwrap();
     /// assert_eq!(sum, 5050);
     /// ```
-    pub async fn fold<A, F>(mut self, init: A, mut f: F) -> Result<(A, RunReport), PipelineError>
+    pub async fn run_fold<A, F>(
+        mut self,
+        init: A,
+        mut f: F,
+    ) -> Result<(A, RunReport), PipelineError>
     where
         F: FnMut(A, S::Item) -> A,
     {
-        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let info = self.core.add_consumer();
         let ctx = self.core.ctx.clone();
         let mut acc = Some(init);
         // A loop of its own rather than a `Sink`: the accumulator and the
@@ -308,7 +310,26 @@ where
 {
     let ctx = pipeline.core.ctx.clone();
     let start = ctx.lifecycle.start();
+    // User code polled here (fused stages, the consumer) sees the run's
+    // runtime as `time::current_runtime`.
+    let runtime = ctx.runtime();
     let stopped = poll_fn(|cx| {
+        crate::time::enter(runtime.as_ref(), || {
+            poll_step(&ctx, pipeline.as_mut(), &mut step, cx)
+        })
+    })
+    .await;
+    finish_run(ctx, pipeline, info, stopped, start).await
+}
+
+/// One poll of the driving loop (see [`drive`]).
+fn poll_step<S: Stream, E: Into<BoxError>>(
+    ctx: &Arc<RunContext>,
+    mut pipeline: Pin<&mut Pipeline<S>>,
+    step: &mut impl FnMut(Pin<&mut Pipeline<S>>, &mut Context<'_>) -> Poll<Result<(), E>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Stop>> {
+    {
         if ctx.lifecycle.poll_abort(cx) {
             return Poll::Ready(Err(Stop::Aborted));
         }
@@ -319,7 +340,8 @@ where
             // Upstream tasks run while the consumer is busy, not only when it
             // asks for the next item (this matters without a runtime).
             pipeline.as_mut().project().core.poll_tasks(cx);
-            step(pipeline.as_mut(), cx)
+            // A blocking consumer learns its run here (its calls are the run's).
+            crate::blocking::run_scope::scope(ctx, || step(pipeline.as_mut(), cx))
         }));
         match step {
             Ok(Poll::Pending) => Poll::Pending,
@@ -327,8 +349,18 @@ where
             Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Sink(e.into()))),
             Err(payload) => Poll::Ready(Err(Stop::Panic(payload))),
         }
-    })
-    .await;
+    }
+}
+
+/// Records how the run stopped, then waits until everything it started has
+/// stopped (see [`drive`]). Returns the time the run took.
+async fn finish_run<S: Stream>(
+    ctx: Arc<RunContext>,
+    mut pipeline: Pin<&mut Pipeline<S>>,
+    info: &StageInfo,
+    stopped: Result<(), Stop>,
+    start: std::time::Instant,
+) -> Duration {
     match stopped {
         Ok(()) => {}
         Err(Stop::Aborted) => ctx.fail(PipelineError::aborted()),
@@ -343,11 +375,13 @@ where
     if ctx.has_failed() || ctx.lifecycle.is_halted() {
         core.cancel_tasks();
     } else {
+        ctx.mark_completed();
         // The stream has ended: a stage task still running feeds nobody.
         core.end_tasks();
     }
     // Nothing the run started outlives it, and the counts are final.
     poll_fn(|cx| core.poll_finish(cx)).await;
+    ctx.orphans_gone().await;
     ctx.calls_idle().await;
     start.elapsed()
 }

@@ -25,7 +25,7 @@ pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 ///     producer::iter(0..10u32)
 ///         .map(|x| if x == 3 { panic!("bad input {x}") } else { x })
 ///         .named("parse")
-///         .collect(),
+///         .run_collect(),
 /// );
 /// match result {
 ///     Err(PipelineError::Panicked { stage, message, report, .. }) => {
@@ -88,12 +88,12 @@ impl PipelineError {
     /// # Examples
     ///
     /// ```
-    /// use flowline_core::{producer, ErrorPolicy};
+    /// use flowline_core::producer;
     ///
     /// let err = futures::executor::block_on(
     ///     producer::iter(0..100u32)
-    ///         .try_map(|x| if x == 50 { Err("bad") } else { Ok(x) }, ErrorPolicy::Stop)
-    ///         .collect(),
+    ///         .try_map(|x| if x == 50 { Err("bad") } else { Ok(x) })
+    ///         .run_collect(),
     /// )
     /// .unwrap_err();
     /// assert_eq!(err.report().delivered(), 50);

@@ -31,7 +31,7 @@ where
     /// use flowline_core::{producer, PipelineError};
     ///
     /// let result = futures::executor::block_on(
-    ///     producer::iter(["1", "2", "x"]).try_map(|s| s.parse::<u32>()).named("parse").collect(),
+    ///     producer::iter(["1", "2", "x"]).try_map(|s| s.parse::<u32>()).named("parse").run_collect(),
     /// );
     /// let Err(PipelineError::Failed { stage, source, .. }) = result else { panic!() };
     /// assert_eq!(stage, "parse");
@@ -66,7 +66,7 @@ where
     ///     producer::iter(1..=4u32)
     ///         .try_then(|x| async move { if x % 2 == 0 { Ok(x * 10) } else { Err("odd") } })
     ///         .on_error(ErrorPolicy::Skip)
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [20, 40]);
@@ -105,7 +105,7 @@ impl<S: Stream + Fallible> Pipeline<S> {
     ///     producer::iter([7u32])
     ///         .try_map(|x| if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err("flaky") } else { Ok(x) })
     ///         .on_error(ErrorPolicy::Retry { attempts: 3, backoff: Backoff::none() })
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [7]);

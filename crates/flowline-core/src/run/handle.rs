@@ -9,9 +9,7 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use futures::{Sink, Stream};
 
-use super::{
-    BoxError, Monitor, Pipeline, PipelineError, RunContext, RunReport, Snapshot, StageKind,
-};
+use super::{BoxError, Monitor, Pipeline, PipelineError, RunContext, RunReport, Snapshot};
 use crate::runtime::{JoinError, JoinHandle, Runtime, RuntimeExt as _};
 
 type RunResult = Result<RunReport, PipelineError>;
@@ -52,7 +50,7 @@ where
         C::Error: Into<BoxError>,
     {
         let ctx = self.core.ctx.clone();
-        let info = self.core.add_stage("consumer", StageKind::Consumer);
+        let info = self.core.add_consumer();
         let run = self.run_into(consumer, info);
         let join = match ctx.executor() {
             Some(rt) => Join::Spawned(rt.spawn(run)),
@@ -210,11 +208,11 @@ impl PipelineHandle {
     pub fn detach(mut self) {
         match self.join.take() {
             Some(Join::Spawned(join)) => join.detach(),
-            Some(Join::Inline(_)) => panic!(
-                "flowline: a runtime-free run cannot be detached: it has no executor to run \
-                 on without its handle; await the handle, or run the pipeline on a runtime \
-                 with .on(..)"
-            ),
+            Some(Join::Inline(_)) => crate::rejection::reject(format_args!(
+                "a runtime-free run cannot be detached: it has no executor to run on \
+                 without its handle; await the handle instead, or spawn it on a runtime, \
+                 e.g. .on(SmolRuntime::new()).spawn(consumer)"
+            )),
             None => {}
         }
     }
@@ -234,10 +232,70 @@ impl PipelineHandle {
         self.monitor.snapshot()
     }
 
+    /// A cloneable handle that can ask the run to stop while something else
+    /// awaits the [`PipelineHandle`] (for a runtime-free run, which only
+    /// progresses while its handle is awaited, or for a supervisor that only
+    /// signals).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer};
+    ///
+    /// let forever = producer::generator(|out| async move {
+    ///     for i in 0u64.. {
+    ///         out.emit(i).await;
+    ///     }
+    /// });
+    /// let handle = forever.spawn(consumer::discard());
+    /// let stop = handle.stop_handle();
+    /// let (result, ()) = futures::executor::block_on(async {
+    ///     futures::join!(handle, async move { stop.shutdown() })
+    /// });
+    /// let report = result.unwrap();
+    /// assert_eq!(report.delivered(), report.stages[0].items_out);
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            ctx: self.ctx().clone(),
+        }
+    }
+
     /// A cloneable view of the run's counts that outlives the handle (for a
     /// dashboard, or to read the final counts after a failed run).
     pub fn monitor(&self) -> Monitor {
         self.monitor.clone()
+    }
+}
+
+/// Asks a run to stop, from anywhere: made by
+/// [`PipelineHandle::stop_handle`]. The run's result still comes from
+/// awaiting its [`PipelineHandle`].
+#[derive(Clone)]
+pub struct StopHandle {
+    ctx: Arc<RunContext>,
+}
+
+impl fmt::Debug for StopHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StopHandle")
+            .field("finished", &self.ctx.lifecycle.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StopHandle {
+    /// Graceful stop, as [`PipelineHandle::shutdown`]: the sources stop,
+    /// what is in flight is delivered, the consumer is closed.
+    pub fn shutdown(&self) {
+        self.ctx.lifecycle.stop();
+    }
+
+    /// Stops now, as [`PipelineHandle::abort`]: what is in flight is
+    /// dropped and the consumer is not closed; the run ends with
+    /// [`PipelineError::Aborted`].
+    pub fn abort(&self) {
+        self.ctx.lifecycle.abort();
     }
 }
 

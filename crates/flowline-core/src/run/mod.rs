@@ -23,11 +23,12 @@ mod snapshot;
 mod stage_info;
 #[cfg(feature = "tracing")]
 mod trace;
+mod try_stream;
 
 pub(crate) use context::RunContext;
 pub use describe::Topology;
 pub use error::{BoxError, PipelineError};
-pub use handle::PipelineHandle;
+pub use handle::{PipelineHandle, StopHandle};
 pub(crate) use lifecycle::Lifecycle;
 pub(crate) use pipeline::Core;
 pub use pipeline::Pipeline;
@@ -37,3 +38,4 @@ pub(crate) use signal::{wait_until, CallGuard, Calls, End, Flag};
 pub use snapshot::{Monitor, Snapshot, StageSnapshot};
 pub(crate) use stage_info::StageInfo;
 pub use stage_info::StageKind;
+pub use try_stream::TryPipeline;

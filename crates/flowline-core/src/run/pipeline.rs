@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 use super::{Flag, RunContext, StageInfo, StageKind};
 use crate::runtime::{JoinHandle, Runtime, RuntimeExt as _};
 use crate::stage::{Boundary, Filter, FilterMap, Inspect, Map, Then};
+use crate::time::InRuntime;
 
 /// The tasks a pipeline's boundaries need, and how they are being run.
 enum Tasks {
@@ -37,6 +38,8 @@ pub(crate) struct Core {
     ended: Arc<Flag>,
     /// End signals of pipelines absorbed into this one (fan-in).
     linked_ends: Vec<Arc<Flag>>,
+    /// The consumer stage's name, if the user gave one.
+    consumer_name: Option<String>,
 }
 
 impl Core {
@@ -55,6 +58,7 @@ impl Core {
             needs_drive: false,
             ended: Arc::default(),
             linked_ends: Vec::new(),
+            consumer_name: None,
         };
         (core, info)
     }
@@ -76,7 +80,18 @@ impl Core {
             needs_drive: true,
             ended: Arc::default(),
             linked_ends: Vec::new(),
+            consumer_name: None,
         }
+    }
+
+    /// Registers the consumer stage, under the name given with
+    /// [`Pipeline::consumer_named`] if any.
+    pub(crate) fn add_consumer(&mut self) -> Arc<StageInfo> {
+        let info = self.add_stage("consumer", StageKind::Consumer);
+        if let Some(name) = self.consumer_name.take() {
+            info.rename(name);
+        }
+        info
     }
 
     /// Index of the last stage.
@@ -108,9 +123,10 @@ impl Core {
         let last = map(other.last);
         // `other`'s tasks keep their own end signal (its stage tasks are
         // wrapped in it, its lasting tasks are not); ending this run fires it.
-        self.linked_ends.push(other.ended);
-        self.linked_ends.extend(other.linked_ends);
-        match other.tasks {
+        let mut other = other;
+        self.linked_ends.push(other.ended.clone());
+        self.linked_ends.extend(mem::take(&mut other.linked_ends));
+        match mem::replace(&mut other.tasks, Tasks::Idle(Vec::new())) {
             Tasks::Idle(tasks) => tasks.into_iter().for_each(|t| self.add_lasting_task(t)),
             Tasks::Inline(mut tasks) => {
                 self.add_lasting_task(Box::pin(
@@ -158,7 +174,7 @@ impl Core {
             Tasks::Idle(tasks) => tasks.push(task),
             Tasks::Inline(tasks) => tasks.push(task),
             Tasks::Spawned(handles) => match self.ctx.executor() {
-                Some(rt) => handles.push(rt.spawn(task)),
+                Some(rt) => handles.push(rt.spawn(InRuntime::new(task, rt.clone()))),
                 None => unreachable!("spawned tasks imply a runtime"),
             },
         }
@@ -176,7 +192,12 @@ impl Core {
         if let Tasks::Idle(tasks) = &mut self.tasks {
             let tasks = mem::take(tasks);
             self.tasks = match self.ctx.executor() {
-                Some(rt) => Tasks::Spawned(tasks.into_iter().map(|t| rt.spawn(t)).collect()),
+                Some(rt) => Tasks::Spawned(
+                    tasks
+                        .into_iter()
+                        .map(|t| rt.spawn(InRuntime::new(t, rt.clone())))
+                        .collect(),
+                ),
                 None => Tasks::Inline(tasks.into_iter().collect()),
             };
             // Spawned tasks run by themselves: nothing more to do per poll.
@@ -219,13 +240,28 @@ impl Core {
     }
 }
 
+impl Drop for Core {
+    /// A core dropped with spawned tasks still running (a fan-out's upstream,
+    /// dropped inside the fan-out task) cancels them and leaves their handles
+    /// to its run, which waits for them before it returns.
+    fn drop(&mut self) {
+        if let Tasks::Spawned(handles) = &mut self.tasks {
+            let running: Vec<_> = handles.drain(..).filter(|h| !h.is_finished()).collect();
+            if !running.is_empty() {
+                running.iter().for_each(JoinHandle::abort);
+                self.ctx.adopt_orphans(running);
+            }
+        }
+    }
+}
+
 pin_project! {
     /// A pipeline under construction: a [`Stream`] plus the record of its
     /// stages and the tasks its boundaries need.
     ///
     /// Build one from a producer (see [`crate::producer`]), chain stages, then
     /// finish it with a terminal method ([`run`](Self::run),
-    /// [`for_each`](Self::for_each), [`collect`](Self::collect), …) that returns
+    /// [`run_for_each`](Self::run_for_each), [`run_collect`](Self::run_collect), …) that returns
     /// a [`RunReport`](super::RunReport).
     ///
     /// Stage methods are inherent, so they win over `futures::StreamExt`'s
@@ -247,7 +283,7 @@ pin_project! {
     ///         .map(|x| x * 10)
     ///         .filter(|x| *x != 30)
     ///         .boundary(4)
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [10, 20, 40, 50, 60]);
@@ -296,7 +332,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (_, report) = futures::executor::block_on(
-    ///     producer::iter(0..3).named("numbers").map(|x| x + 1).named("plus one").collect(),
+    ///     producer::iter(0..3).named("numbers").map(|x| x + 1).named("plus one").run_collect(),
     /// )
     /// .unwrap();
     /// assert!(report.stage("numbers").is_some());
@@ -304,6 +340,29 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     pub fn named(self, name: impl Into<String>) -> Self {
         self.core.last_stage().rename(name.into());
+        self
+    }
+
+    /// Names the consumer stage this pipeline will be run into (by
+    /// [`run`](Self::run), [`spawn`](Self::spawn), [`run_collect`](Self::run_collect),
+    /// …), for reports and errors; unnamed it is `consumer#<index>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::{consumer, producer, PipelineError};
+    ///
+    /// let failing = consumer::from_fn(|x: u32| async move {
+    ///     if x == 2 { Err(std::io::Error::other("disk full")) } else { Ok(()) }
+    /// });
+    /// let err = futures::executor::block_on(
+    ///     producer::iter(0..5u32).consumer_named("archive").run(failing),
+    /// )
+    /// .unwrap_err();
+    /// assert_eq!(err.stage(), "archive");
+    /// ```
+    pub fn consumer_named(mut self, name: impl Into<String>) -> Self {
+        self.core.consumer_name = Some(name.into());
         self
     }
 
@@ -322,7 +381,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::{producer, runtime::RuntimeFree};
     ///
     /// let (sum, _) = futures::executor::block_on(
-    ///     producer::iter(1..=4u32).boundary(2).on(RuntimeFree).fold(0, |a, x| a + x),
+    ///     producer::iter(1..=4u32).boundary(2).on(RuntimeFree).run_fold(0, |a, x| a + x),
     /// )
     /// .unwrap();
     /// assert_eq!(sum, 10);
@@ -351,7 +410,7 @@ impl<S: Stream> Pipeline<S> {
     /// for _ in 0..3 {
     ///     pipeline = pipeline.map(|x| x + 1).boxed();
     /// }
-    /// let (out, report) = futures::executor::block_on(pipeline.collect()).unwrap();
+    /// let (out, report) = futures::executor::block_on(pipeline.run_collect()).unwrap();
     /// assert_eq!(out, [3, 4, 5, 6]);
     /// assert_eq!(report.stages.len(), 5);
     /// ```
@@ -372,7 +431,7 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     /// use flowline_core::producer;
     ///
-    /// let (out, _) = futures::executor::block_on(producer::iter(1..=3).map(|x| x * 2).collect()).unwrap();
+    /// let (out, _) = futures::executor::block_on(producer::iter(1..=3).map(|x| x * 2).run_collect()).unwrap();
     /// assert_eq!(out, [2, 4, 6]);
     /// ```
     pub fn map<U, F>(self, f: F) -> Pipeline<Map<S, F>>
@@ -389,7 +448,7 @@ impl<S: Stream> Pipeline<S> {
     /// ```
     /// use flowline_core::producer;
     ///
-    /// let (out, _) = futures::executor::block_on(producer::iter(1..=6).filter(|x| x % 3 == 0).collect()).unwrap();
+    /// let (out, _) = futures::executor::block_on(producer::iter(1..=6).filter(|x| x % 3 == 0).run_collect()).unwrap();
     /// assert_eq!(out, [3, 6]);
     /// ```
     pub fn filter<F>(self, predicate: F) -> Pipeline<Filter<S, F>>
@@ -407,7 +466,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let input = producer::iter(["1", "x", "3"]);
-    /// let (out, _) = futures::executor::block_on(input.filter_map(|s| s.parse::<u8>().ok()).collect()).unwrap();
+    /// let (out, _) = futures::executor::block_on(input.filter_map(|s| s.parse::<u8>().ok()).run_collect()).unwrap();
     /// assert_eq!(out, [1, 3]);
     /// ```
     pub fn filter_map<U, F>(self, f: F) -> Pipeline<FilterMap<S, F>>
@@ -426,7 +485,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (out, _) = futures::executor::block_on(
-    ///     producer::iter(1..=3).then(|x| async move { x + 100 }).collect(),
+    ///     producer::iter(1..=3).then(|x| async move { x + 100 }).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [101, 102, 103]);
@@ -448,7 +507,7 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// let mut seen = Vec::new();
     /// let (out, _) = futures::executor::block_on(
-    ///     producer::iter(1..=3).inspect(|x| seen.push(*x)).collect(),
+    ///     producer::iter(1..=3).inspect(|x| seen.push(*x)).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(seen, out);
@@ -500,22 +559,24 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (out, report) = futures::executor::block_on(
-    ///     producer::iter(0..1000u32).map(|x| x + 1).boundary(64).collect(),
+    ///     producer::iter(0..1000u32).map(|x| x + 1).boundary(64).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out.len(), 1000);
     /// assert_eq!(report.delivered(), 1000);
     /// ```
+    #[track_caller]
     pub fn boundary(mut self, capacity: usize) -> Pipeline<Boundary<S::Item>>
     where
         S: Send + 'static,
         S::Item: Send + 'static,
     {
-        assert!(
-            capacity > 0,
-            "flowline: boundary capacity must be at least 1, got 0; \
-             pass the number of items the queue may hold, e.g. .boundary(64)"
-        );
+        if capacity == 0 {
+            crate::rejection::reject(format_args!(
+                "boundary capacity must be at least 1, got 0; \
+                 pass the number of items the queue may hold, e.g. .boundary(64)"
+            ));
+        }
         let info = self.core.add_stage("boundary", StageKind::Boundary);
         let (stream, task) = Boundary::new(self.stream, capacity, info, self.core.ctx.clone());
         self.core.add_task(task);
@@ -526,6 +587,14 @@ impl<S: Stream> Pipeline<S> {
     }
 }
 
+/// A pipeline read as a plain stream yields its items; its boundary tasks
+/// are driven by whoever polls it when it has no runtime.
+///
+/// A failure ends the stream early: the items before it come out, then
+/// `None`, with no error to tell it from the end (a panic in a fused stage
+/// unwinds into the poller). To see failures, read it with
+/// [`into_try_stream`](Pipeline::into_try_stream), or run it with a
+/// terminal method.
 impl<S: Stream> Stream for Pipeline<S> {
     type Item = S::Item;
 
@@ -540,6 +609,7 @@ impl<S: Stream> Stream for Pipeline<S> {
                 this.core.drive(cx);
                 this.stream.poll_next(cx)
             }
+            Poll::Pending => Poll::Pending,
             ready => return ready,
         };
         match poll {

@@ -6,10 +6,11 @@ use super::StageKind;
 /// What one stage did during a run.
 ///
 /// Every item that reached the stage is in exactly one bucket:
-/// `items_in == items_out + filtered + dropped + skipped + dead_lettered +
-/// failed + in_flight` (see [`is_balanced`](Self::is_balanced)). `in_flight`
-/// is non-zero only when the run ended early (an error or an abort) while the
-/// stage held items.
+/// `items_in == items_out + grouped + filtered + dropped + discarded +
+/// skipped + dead_lettered + failed + in_flight` (see
+/// [`is_balanced`](Self::is_balanced)). `in_flight` is non-zero only when
+/// the run ended early (an error or an abort) while the stage held items: on
+/// a completed run it is 0 for every stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StageReport {
@@ -26,6 +27,15 @@ pub struct StageReport {
     pub filtered: u64,
     /// Items dropped by an explicit overflow policy (never silently).
     pub dropped: u64,
+    /// Items merged into a unit another item stands for: a batch of `n`
+    /// items counts 1 in `items_out` and `n - 1` here; a `zip` pair counts 1
+    /// out and 1 grouped.
+    pub grouped: u64,
+    /// Items left out by the stage's design, not by an error policy:
+    /// replaced by a newer item before they were due (`debounce`, `sample`),
+    /// or held when the stage ended without them (the unmatched item of a
+    /// `zip`, what a boundary held when its reader went away).
+    pub discarded: u64,
     /// Extra attempts made by a retry policy. Counts attempts, not items, so
     /// it is not part of the balance.
     pub retried: u64,
@@ -44,16 +54,18 @@ pub struct StageReport {
 }
 
 impl StageReport {
-    /// Items that went in but not out: filtered by the user, dropped by an
-    /// overflow policy, skipped, dead-lettered, failed, or in flight when the
-    /// run ended.
+    /// Items that went in but not out as themselves: grouped into a unit,
+    /// filtered by the user, dropped by an overflow policy, discarded by
+    /// design, skipped, dead-lettered, failed, or in flight when the run
+    /// ended.
     pub fn items_removed(&self) -> u64 {
         self.items_in.saturating_sub(self.items_out)
     }
 
     /// Whether every item that reached the stage is accounted for exactly
-    /// once: `in == out + filtered + dropped + skipped + dead_lettered +
-    /// failed + in_flight`. Always true unless flowline has a bug.
+    /// once: `in == out + grouped + filtered + dropped + discarded +
+    /// skipped + dead_lettered + failed + in_flight`. Always true unless
+    /// flowline has a bug.
     ///
     /// # Examples
     ///
@@ -61,7 +73,7 @@ impl StageReport {
     /// use flowline_core::producer;
     ///
     /// let (_, report) = futures::executor::block_on(
-    ///     producer::iter(0..10).filter(|x| x % 3 == 0).collect(),
+    ///     producer::iter(0..10).filter(|x| x % 3 == 0).run_collect(),
     /// )
     /// .unwrap();
     /// assert!(report.stages.iter().all(|s| s.is_balanced()));
@@ -70,8 +82,10 @@ impl StageReport {
     pub fn is_balanced(&self) -> bool {
         self.items_in
             == self.items_out
+                + self.grouped
                 + self.filtered
                 + self.dropped
+                + self.discarded
                 + self.skipped
                 + self.dead_lettered
                 + self.failed
@@ -88,7 +102,7 @@ impl StageReport {
 /// use flowline_core::producer;
 ///
 /// let (evens, report) = futures::executor::block_on(
-///     producer::iter(1..=10u32).filter(|x| x % 2 == 0).named("evens").collect(),
+///     producer::iter(1..=10u32).filter(|x| x % 2 == 0).named("evens").run_collect(),
 /// )
 /// .unwrap();
 /// assert_eq!(evens, [2, 4, 6, 8, 10]);
@@ -137,12 +151,14 @@ impl RunReport {
 
 type Column = (&'static str, fn(&StageReport) -> String);
 
-fn columns() -> [Column; 10] {
+fn columns() -> [Column; 12] {
     [
         ("in", |s| s.items_in.to_string()),
         ("out", |s| s.items_out.to_string()),
+        ("grouped", |s| s.grouped.to_string()),
         ("filtered", |s| s.filtered.to_string()),
         ("dropped", |s| s.dropped.to_string()),
+        ("discarded", |s| s.discarded.to_string()),
         ("retried", |s| s.retried.to_string()),
         ("skipped", |s| s.skipped.to_string()),
         ("dead-lettered", |s| s.dead_lettered.to_string()),

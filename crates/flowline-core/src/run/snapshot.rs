@@ -52,7 +52,7 @@ impl Monitor {
     ///
     /// let pipeline = producer::iter(0..10u32).map(|x| if x == 4 { panic!() } else { x });
     /// let monitor = pipeline.monitor();
-    /// assert!(futures::executor::block_on(pipeline.collect()).is_err());
+    /// assert!(futures::executor::block_on(pipeline.run_collect()).is_err());
     /// let report = monitor.report();
     /// assert_eq!((report.stages[1].items_out, report.stages[1].failed), (4, 1));
     /// ```
@@ -186,20 +186,22 @@ impl<S: Stream> Pipeline<S> {
     ///         .on_progress(Duration::from_millis(100), move |s| {
     ///             *seen.lock().unwrap() = Some(s.stages[0].stage.items_out)
     ///         })
-    ///         .count(),
+    ///         .run_count(),
     /// )
     /// .unwrap();
     /// assert_eq!(*last.lock().unwrap(), Some(50));
     /// ```
+    #[track_caller]
     pub fn on_progress<F>(mut self, interval: Duration, mut f: F) -> Self
     where
         F: FnMut(&Snapshot) + Send + 'static,
     {
-        assert!(
-            !interval.is_zero(),
-            "flowline: on_progress interval must be more than zero; \
-             pass how often to report, e.g. Duration::from_secs(1)"
-        );
+        if interval.is_zero() {
+            crate::rejection::reject(format_args!(
+                "on_progress interval must be more than zero; \
+                 pass how often to report, e.g. .on_progress(Duration::from_secs(1), f)"
+            ));
+        }
         let monitor = self.monitor();
         let task = async move {
             let ctx = monitor.ctx().clone();

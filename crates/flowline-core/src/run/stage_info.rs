@@ -90,6 +90,11 @@ pub(crate) struct StageInfo {
     pub(crate) out: Counter,
     /// Items dropped by an explicit overflow policy.
     pub(crate) dropped: Counter,
+    /// Items merged into a unit another item stands for (batch, zip).
+    pub(crate) grouped: Counter,
+    /// Items left out by the stage's design (debounce, sample, an unmatched
+    /// zip item, a boundary's queue when its reader went away).
+    pub(crate) discarded: Counter,
     /// Items that failed (error or panic) and ended the run.
     pub(crate) failed: Counter,
     /// Items the user's predicate removed, for stages that count them one by
@@ -98,6 +103,11 @@ pub(crate) struct StageInfo {
     /// Whether the stage is a fused filter whose `filtered` count is what
     /// went in and did not come out otherwise.
     filtering: AtomicBool,
+    /// Items routed to this stage, for a stage that counts its own input
+    /// rather than summing its inputs' `out` (a `balance` or `partition`
+    /// branch gets only some of its upstream's items).
+    pub(crate) routed_in: Counter,
+    counts_in: AtomicBool,
     /// Whether the stage is a fused one-to-one stage (`map`, `inspect`)
     /// whose `out` is derived rather than counted.
     passthrough: AtomicBool,
@@ -123,9 +133,13 @@ impl StageInfo {
             inputs: Mutex::new(inputs),
             out: Counter::default(),
             dropped: Counter::default(),
+            grouped: Counter::default(),
+            discarded: Counter::default(),
             failed: Counter::default(),
             filtered: Counter::default(),
             filtering: AtomicBool::new(false),
+            routed_in: Counter::default(),
+            counts_in: AtomicBool::new(false),
             passthrough: AtomicBool::new(false),
             retried: Counter::default(),
             skipped: Counter::default(),
@@ -190,6 +204,15 @@ impl StageInfo {
     /// Marks a fused one-to-one stage: it holds no item between polls and
     /// emits exactly one item per item in unless the item failed, so its
     /// `out` is `in − failed` and needs no counter on the hot path.
+    /// Marks the stage as counting its own input in `routed_in`.
+    pub(crate) fn set_counts_in(&self) {
+        self.counts_in.store(true, Relaxed);
+    }
+
+    pub(crate) fn counts_in(&self) -> bool {
+        self.counts_in.load(Relaxed)
+    }
+
     pub(crate) fn set_passthrough(&self) {
         self.passthrough.store(true, Relaxed);
     }
@@ -215,6 +238,9 @@ impl StageInfo {
             *i = map(*i);
         }
         let mut name = self.name.lock().unwrap_or_else(PoisonError::into_inner);
+        // A generated name is `<prefix>#<index>`; a fan-out branch's stages
+        // carry a branch suffix (`#2.1`) that keeps them unique as they are,
+        // and a user's name is left alone.
         if let Some((prefix, index)) = name.rsplit_once('#') {
             if index == old.to_string() {
                 *name = format!("{prefix}#{new}");

@@ -82,6 +82,27 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
         Instant::now()
     }
 
+    /// Runs `f` inside this runtime's context on the current thread, so that
+    /// code in `f` finds the runtime the way it would on one of its own
+    /// threads (on tokio, `Handle::current()` and `tokio::spawn` work).
+    ///
+    /// Blocking workers wrap their whole loop in it, so a `map_blocking`
+    /// closure can use its runtime's APIs. The default just calls `f`: a
+    /// runtime with no thread-local context has nothing to enter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::runtime::{Runtime, RuntimeFree};
+    ///
+    /// let mut called = false;
+    /// RuntimeFree.enter(&mut || called = true);
+    /// assert!(called);
+    /// ```
+    fn enter(&self, f: &mut dyn FnMut()) {
+        f()
+    }
+
     /// Whether [`spawn_boxed`](Self::spawn_boxed) hands tasks to an executor
     /// of its own. `false` for [`RuntimeFree`]: a pipeline on it polls its
     /// tasks inside its own future and starts no thread for them.
@@ -136,6 +157,9 @@ impl<R: Runtime + ?Sized> Runtime for Arc<R> {
     }
     fn now(&self) -> Instant {
         (**self).now()
+    }
+    fn enter(&self, f: &mut dyn FnMut()) {
+        (**self).enter(f)
     }
     fn has_executor(&self) -> bool {
         (**self).has_executor()

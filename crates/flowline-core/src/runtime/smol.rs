@@ -56,7 +56,7 @@ impl SmolRuntime {
     ///
     /// let ex = Arc::new(smol::Executor::new());
     /// let rt = SmolRuntime::with_executor(ex.clone());
-    /// let (n, _) = smol::block_on(ex.run(producer::iter(0..10).boundary(4).on(rt).count())).unwrap();
+    /// let (n, _) = smol::block_on(ex.run(producer::iter(0..10).boundary(4).on(rt).run_count())).unwrap();
     /// assert_eq!(n, 10);
     /// ```
     pub fn with_executor(executor: Arc<smol::Executor<'static>>) -> Self {

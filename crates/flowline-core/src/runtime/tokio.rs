@@ -107,4 +107,31 @@ impl Runtime for TokioRuntime {
         let _guard = self.handle.enter();
         tokio::time::Instant::now().into_std()
     }
+
+    fn enter(&self, f: &mut dyn FnMut()) {
+        let _guard = self.handle.enter();
+        f()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enter_makes_the_runtime_current_on_another_thread() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let flowline_rt = TokioRuntime::from_handle(rt.handle().clone());
+        let seen = std::thread::spawn(move || {
+            assert!(Handle::try_current().is_err());
+            let mut seen = None;
+            flowline_rt.enter(&mut || seen = Some(Handle::current().id()));
+            (seen, Handle::try_current().is_err())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, (Some(rt.handle().id()), true));
+    }
 }

@@ -120,7 +120,9 @@ impl<S: Stream, W: Weigh<S::Item>> Stream for Batcher<S, W> {
                     *this.weight = w;
                     this.batch.push(item);
                 }
+                // One unit out; its other items are grouped into it.
                 this.info.out.bump();
+                this.info.grouped.add(full.len() as u64 - 1);
                 return Poll::Ready(Some(full));
             }};
         }
@@ -241,17 +243,20 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (batches, _) = futures::executor::block_on(
-    ///     producer::iter(1..=7).batch(3, Duration::from_millis(100)).collect(),
+    ///     producer::iter(1..=7).batch(3, Duration::from_millis(100)).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(batches, [vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
     /// ```
+    #[track_caller]
     pub fn batch(mut self, max_items: usize, max_wait: Duration) -> Pipeline<Batch<S>> {
-        assert!(
-            max_items > 0,
-            "flowline: batch max_items must be at least 1, got 0; \
-             pass the largest batch to emit, e.g. .batch(1024, Duration::from_millis(10))"
-        );
+        if max_items == 0 {
+            crate::rejection::reject(format_args!(
+                "batch max_items must be at least 1, got 0; \
+                 pass the largest batch to emit, e.g. .batch(1024, {})",
+                crate::rejection::duration_expr(max_wait)
+            ));
+        }
         let info = self.core.add_stage("batch", StageKind::Batch);
         let inner = Batcher::new(
             self.stream,

@@ -76,11 +76,12 @@ impl<S: Stream> Pipeline<S> {
     /// let (batches, _) = futures::executor::block_on(
     ///     producer::iter(lines)
     ///         .batch_weighted(5, Duration::from_millis(100), |s: &&str| s.len())
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(batches, [vec!["ab", "cde"], vec!["f"], vec!["ghijklmn"], vec!["o"]]);
     /// ```
+    #[track_caller]
     pub fn batch_weighted<F>(
         mut self,
         max_weight: usize,
@@ -90,11 +91,13 @@ impl<S: Stream> Pipeline<S> {
     where
         F: FnMut(&S::Item) -> usize,
     {
-        assert!(
-            max_weight > 0,
-            "flowline: batch_weighted max_weight must be at least 1, got 0; \
-             pass the largest total weight of a batch, e.g. .batch_weighted(64 * 1024, ..)"
-        );
+        if max_weight == 0 {
+            crate::rejection::reject(format_args!(
+                "batch_weighted max_weight must be at least 1, got 0; \
+                 pass the largest total weight of a batch, e.g. .batch_weighted(65536, {}, weight_fn)",
+                crate::rejection::duration_expr(max_wait)
+            ));
+        }
         let info = self.core.add_stage("batch_weighted", StageKind::Batch);
         let weigh = WeightFn(weight_fn);
         let inner = Batcher::new(

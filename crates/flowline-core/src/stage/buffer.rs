@@ -75,18 +75,19 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::{producer, stage::Overflow};
     ///
     /// let (out, report) = futures::executor::block_on(
-    ///     producer::iter(0..10u32).buffer(4, Overflow::Backpressure).collect(),
+    ///     producer::iter(0..10u32).buffer(4, Overflow::Backpressure).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, (0..10).collect::<Vec<_>>());
     /// assert_eq!(report.stages[1].dropped, 0);
     /// ```
+    #[track_caller]
     pub fn buffer(mut self, capacity: usize, overflow: Overflow) -> Pipeline<Buffer<S::Item>>
     where
         S: Send + 'static,
         S::Item: Send + 'static,
     {
-        check_capacity("buffer", capacity);
+        check_capacity(capacity, overflow);
         let info = self.core.add_stage("buffer", StageKind::Buffer);
         let ctx = self.core.ctx.clone();
         let batch = queue_batch(capacity, overflow);

@@ -64,7 +64,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (out, _) = futures::executor::block_on(
-    ///     producer::iter(1..=3).concat(producer::iter(7..=8)).collect(),
+    ///     producer::iter(1..=3).concat(producer::iter(7..=8)).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [1, 2, 3, 7, 8]);

@@ -51,7 +51,10 @@ impl<S: Stream> Stream for Debounce<S> {
         while !*this.done {
             match this.upstream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(item)) => {
-                    *this.latest = Some(item);
+                    if this.latest.replace(item).is_some() {
+                        // Superseded before it was due: left out by design.
+                        this.info.discarded.add(1);
+                    }
                     *this.due = Some(rt.now() + *this.quiet);
                 }
                 Poll::Ready(None) => *this.done = true,
@@ -81,12 +84,12 @@ impl<S: Stream> Stream for Debounce<S> {
 
 impl<S: Stream> Pipeline<S> {
     /// Emits an item only once upstream has been quiet for `quiet` after it;
-    /// an item followed sooner by a newer one is skipped. The last item is
-    /// emitted as soon as upstream ends.
+    /// an item followed sooner by a newer one is skipped (counted as
+    /// `discarded`). The last item is emitted as soon as upstream ends.
     ///
     /// For bursts that only matter once they settle (file-change events,
-    /// keystrokes, config reloads). Skipped items show in the report as
-    /// `items_in - items_out` of this stage. Timers run on the pipeline's
+    /// keystrokes, config reloads). Skipped items show in the report's
+    /// `discarded` column. Timers run on the pipeline's
     /// runtime.
     ///
     /// # Examples
@@ -104,7 +107,7 @@ impl<S: Stream> Pipeline<S> {
     ///     }
     /// });
     /// let (out, _) = futures::executor::block_on(
-    ///     events.debounce(Duration::from_millis(30)).collect(),
+    ///     events.debounce(Duration::from_millis(30)).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [3, 6]);

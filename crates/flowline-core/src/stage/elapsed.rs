@@ -20,7 +20,7 @@ use std::time::Duration;
 ///             ms
 ///         })
 ///         .named("lookup")
-///         .collect(),
+///         .run_collect(),
 /// );
 /// let Err(PipelineError::Failed { stage, source, .. }) = result else { panic!() };
 /// assert_eq!(stage, "lookup");

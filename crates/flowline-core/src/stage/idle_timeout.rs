@@ -99,7 +99,7 @@ impl<S: Stream> Pipeline<S> {
     ///     futures::future::pending::<()>().await; // never another item
     /// });
     /// let result = futures::executor::block_on(
-    ///     stalls.idle_timeout(Duration::from_millis(20)).named("feed").collect(),
+    ///     stalls.idle_timeout(Duration::from_millis(20)).named("feed").run_collect(),
     /// );
     /// let err = result.unwrap_err();
     /// assert_eq!(err.stage(), "feed");

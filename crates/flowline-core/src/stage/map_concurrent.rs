@@ -10,13 +10,16 @@ use pin_project_lite::pin_project;
 use super::concurrent::{concurrent_stage, ConcurrentOutput, Lanes};
 use crate::run::{Pipeline, StageInfo, StageKind};
 
-/// Rejects a zero concurrency limit with a message naming the stage.
-pub(crate) fn check_limit(limit: usize, method: &str) {
-    assert!(
-        limit > 0,
-        "flowline: {method} limit must be at least 1, got 0; \
-         pass how many futures may run at once, e.g. .{method}(16, f)"
-    );
+/// Rejects a zero concurrency limit with a message naming the stage;
+/// `rest` is the method's other arguments, as the suggested call spells them.
+#[track_caller]
+pub(crate) fn check_limit(limit: usize, method: &str, rest: &str) {
+    if limit == 0 {
+        crate::rejection::reject(format_args!(
+            "{method} limit must be at least 1, got 0; \
+             pass how many futures may run at once, e.g. .{method}(16, {rest})"
+        ));
+    }
 }
 
 pin_project! {
@@ -175,7 +178,7 @@ impl<S: Stream> Pipeline<S> {
     /// Because it runs as a task, `upstream`, `f` and its futures must be
     /// `Send + 'static`. Without a runtime the task is polled inside the
     /// pipeline's own future: run the pipeline with a terminal method
-    /// ([`for_each`](Self::for_each), [`run`](Self::run), …), which polls it
+    /// ([`run_for_each`](Self::run_for_each), [`run`](Self::run), …), which polls it
     /// while the consumer works; a pipeline polled as a plain `Stream` by code
     /// that awaits other things between items needs a runtime for that. Use [`map_concurrent_unordered`](Self::map_concurrent_unordered)
     /// when order does not matter, [`map_concurrent_by_key`](Self::map_concurrent_by_key)
@@ -201,11 +204,12 @@ impl<S: Stream> Pipeline<S> {
     ///             RuntimeFree.sleep(Duration::from_millis(10 - x)).await;
     ///             x * 10
     ///         })
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [10, 20, 30, 40, 50, 60, 70, 80]);
     /// ```
+    #[track_caller]
     pub fn map_concurrent<F, Fut>(
         mut self,
         limit: usize,
@@ -218,7 +222,7 @@ impl<S: Stream> Pipeline<S> {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
-        check_limit(limit, "map_concurrent");
+        check_limit(limit, "map_concurrent", "f");
         let info = self.core.add_stage("map_concurrent", StageKind::Concurrent);
         // Futures run concurrently, results taken in the order they were started.
         let lanes = MapLanes::<_, FuturesOrdered<Fut>>::new(f, limit);

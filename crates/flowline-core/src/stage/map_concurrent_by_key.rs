@@ -189,13 +189,14 @@ impl<S: Stream> Pipeline<S> {
     ///         .map_concurrent_by_key(8, |(user, _)| *user, |(user, n)| async move {
     ///             format!("{user}:{n}")
     ///         })
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// let alice: Vec<_> = out.iter().filter(|s| s.starts_with("alice")).collect();
     /// assert_eq!(alice, ["alice:1", "alice:2", "alice:3"]);
     /// assert_eq!(out.len(), 5);
     /// ```
+    #[track_caller]
     pub fn map_concurrent_by_key<K, KF, F, Fut>(
         mut self,
         limit: usize,
@@ -211,7 +212,7 @@ impl<S: Stream> Pipeline<S> {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
-        check_limit(limit, "map_concurrent_by_key");
+        check_limit(limit, "map_concurrent_by_key", "key_fn, f");
         let info = self
             .core
             .add_stage("map_concurrent_by_key", StageKind::Concurrent);

@@ -65,11 +65,12 @@ impl<S: Stream> Pipeline<S> {
     ///             RuntimeFree.sleep(Duration::from_millis(ms)).await;
     ///             ms
     ///         })
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [1, 30, 60]);
     /// ```
+    #[track_caller]
     pub fn map_concurrent_unordered<F, Fut>(
         mut self,
         limit: usize,
@@ -82,7 +83,7 @@ impl<S: Stream> Pipeline<S> {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
-        check_limit(limit, "map_concurrent_unordered");
+        check_limit(limit, "map_concurrent_unordered", "f");
         let info = self
             .core
             .add_stage("map_concurrent_unordered", StageKind::Concurrent);

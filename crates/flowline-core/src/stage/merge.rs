@@ -132,7 +132,7 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (mut out, report) = futures::executor::block_on(
-    ///     producer::iter([1, 3, 5]).merge(producer::iter([2, 4])).collect(),
+    ///     producer::iter([1, 3, 5]).merge(producer::iter([2, 4])).run_collect(),
     /// )
     /// .unwrap();
     /// out.sort();

@@ -71,19 +71,22 @@ impl<S: Stream> Stream for MergeAll<S> {
 /// use flowline_core::producer;
 ///
 /// let inputs = (0..3u32).map(|i| producer::iter(i * 10..i * 10 + 3));
-/// let (mut out, report) = futures::executor::block_on(producer::merge_all(inputs).collect()).unwrap();
+/// let (mut out, report) = futures::executor::block_on(producer::merge_all(inputs).run_collect()).unwrap();
 /// out.sort();
 /// assert_eq!(out, [0, 1, 2, 10, 11, 12, 20, 21, 22]);
 /// assert_eq!(report.delivered(), 9);
 /// ```
+#[track_caller]
 pub fn merge_all<S: Stream>(
     pipelines: impl IntoIterator<Item = Pipeline<S>>,
 ) -> Pipeline<MergeAll<S>> {
     let mut pipelines = pipelines.into_iter();
-    let first = pipelines.next().expect(
-        "flowline: merge_all needs at least 1 pipeline, got none; \
-         pass the pipelines to merge",
-    );
+    let Some(first) = pipelines.next() else {
+        crate::rejection::reject(format_args!(
+            "merge_all needs at least 1 pipeline, got none; \
+             pass the pipelines to merge, e.g. producer::merge_all([first, second])"
+        ));
+    };
     let Pipeline { stream, mut core } = first;
     let mut inputs = vec![(Box::pin(stream), false)];
     let mut lasts = Vec::new();

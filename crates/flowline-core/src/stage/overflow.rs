@@ -21,7 +21,7 @@ use crate::run::StageInfo;
 /// use flowline_core::{producer, stage::Overflow};
 ///
 /// let (out, report) = futures::executor::block_on(
-///     producer::iter(0..100u32).buffer(8, Overflow::DropNewest).named("latest").collect(),
+///     producer::iter(0..100u32).buffer(8, Overflow::DropNewest).named("latest").run_collect(),
 /// )
 /// .unwrap();
 /// let stage = report.stage("latest").unwrap();
@@ -147,11 +147,14 @@ pub(crate) fn yield_every(capacity: usize, overflow: Overflow) -> u32 {
     }
 }
 
-/// The capacity check shared by every queue of this module.
-pub(crate) fn check_capacity(method: &str, capacity: usize) {
-    assert!(
-        capacity > 0,
-        "flowline: {method} capacity must be at least 1, got 0; \
-         pass the number of items the queue may hold, e.g. .{method}(64, ..)"
-    );
+/// The capacity check of [`buffer`](crate::Pipeline::buffer).
+#[track_caller]
+pub(crate) fn check_capacity(capacity: usize, overflow: Overflow) {
+    if capacity == 0 {
+        crate::rejection::reject(format_args!(
+            "buffer capacity must be at least 1, got 0; \
+             pass the number of items the queue may hold, e.g. .buffer(64, {})",
+            crate::rejection::overflow_expr(overflow)
+        ));
+    }
 }

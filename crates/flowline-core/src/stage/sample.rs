@@ -46,10 +46,20 @@ impl<S: Stream> Stream for Sample<S> {
             .clone();
         loop {
             match this.upstream.as_mut().poll_next(cx) {
-                Poll::Ready(Some(item)) => *this.latest = Some(item),
+                Poll::Ready(Some(item)) => {
+                    if this.latest.replace(item).is_some() {
+                        // Replaced before a tick: left out by design.
+                        this.info.discarded.add(1);
+                    }
+                }
                 // Like Kotlin's `sample`: an item newer than the last tick
                 // is not emitted when upstream ends.
-                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(None) => {
+                    if this.latest.take().is_some() {
+                        this.info.discarded.add(1);
+                    }
+                    return Poll::Ready(None);
+                }
                 Poll::Pending => break,
             }
         }
@@ -83,8 +93,8 @@ impl<S: Stream> Pipeline<S> {
     /// For high-rate readings where only the current value matters (gauges,
     /// progress). The clock starts at the first poll. An item that arrives
     /// after the last tick is not emitted when upstream ends (like Kotlin
-    /// Flow's `sample`). Skipped items show in the report as
-    /// `items_in - items_out` of this stage.
+    /// Flow's `sample`). Skipped items show in the report's
+    /// `discarded` column.
     ///
     /// # Panics
     ///
@@ -103,18 +113,20 @@ impl<S: Stream> Pipeline<S> {
     ///     }
     /// });
     /// let (out, report) = futures::executor::block_on(
-    ///     readings.sample(Duration::from_millis(40)).collect(),
+    ///     readings.sample(Duration::from_millis(40)).run_collect(),
     /// )
     /// .unwrap();
     /// assert!(out.len() < 100 && out.windows(2).all(|w| w[0] < w[1]));
     /// assert_eq!(report.stages[1].items_in, 100);
     /// ```
+    #[track_caller]
     pub fn sample(mut self, period: Duration) -> Pipeline<Sample<S>> {
-        assert!(
-            !period.is_zero(),
-            "flowline: sample period must be non-zero, got 0s; \
-             pass how often to emit the latest item, e.g. .sample(Duration::from_millis(100))"
-        );
+        if period.is_zero() {
+            crate::rejection::reject(format_args!(
+                "sample period must be non-zero, got 0s; \
+                 pass how often to emit the latest item, e.g. .sample(Duration::from_millis(100))"
+            ));
+        }
         let info = self.core.add_stage("sample", StageKind::Timing);
         let stream = Sample {
             upstream: self.stream,

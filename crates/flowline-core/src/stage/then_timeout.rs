@@ -116,7 +116,7 @@ impl<S: Stream> Pipeline<S> {
     /// let (out, _) = futures::executor::block_on(
     ///     producer::iter(1..=3)
     ///         .then_timeout(Duration::from_secs(5), |x| async move { x * 2 })
-    ///         .collect(),
+    ///         .run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(out, [2, 4, 6]);

@@ -41,6 +41,20 @@ impl Rate {
         Rate::new(count, Duration::from_secs(1))
     }
 
+    /// This rate as the argument of a suggested call: `100` for 100 per
+    /// second, else `(count, per)`.
+    fn expr(&self) -> String {
+        if self.per == Duration::from_secs(1) {
+            self.count.to_string()
+        } else {
+            format!(
+                "({}, {})",
+                self.count,
+                crate::rejection::duration_expr(self.per)
+            )
+        }
+    }
+
     /// The steady-state gap between two items (zero for a zero count).
     pub fn interval(&self) -> Duration {
         self.per.checked_div(self.count).unwrap_or_default()
@@ -153,26 +167,31 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// let start = Instant::now();
     /// let (out, _) = futures::executor::block_on(
-    ///     producer::iter(0..5).throttle(100, 1).collect(), // one item per 10 ms
+    ///     producer::iter(0..5).throttle(100, 1).run_collect(), // one item per 10 ms
     /// )
     /// .unwrap();
     /// assert_eq!(out, [0, 1, 2, 3, 4]);
     /// assert!(start.elapsed() >= Duration::from_millis(40));
     /// ```
+    #[track_caller]
     pub fn throttle(mut self, rate: impl Into<Rate>, burst: u32) -> Pipeline<Throttle<S>> {
         let rate = rate.into();
-        assert!(
-            rate.count > 0 && !rate.per.is_zero(),
-            "flowline: throttle rate must be at least 1 item per non-zero duration, got {} per {:?}; \
-             pass items per second, e.g. .throttle(100, 1), or (count, per)",
-            rate.count,
-            rate.per
-        );
-        assert!(
-            burst > 0,
-            "flowline: throttle burst must be at least 1, got 0; \
-             pass how many items may pass at once after a pause, e.g. .throttle(100, 1)"
-        );
+        let valid_rate = rate.count > 0 && !rate.per.is_zero();
+        let burst_hint = if burst == 0 { 1 } else { burst };
+        if !valid_rate {
+            crate::rejection::reject(format_args!(
+                "throttle rate must be at least 1 item per non-zero duration, got {} per {:?}; \
+                 pass items per second, or (count, per), e.g. .throttle(100, {burst_hint})",
+                rate.count, rate.per
+            ));
+        }
+        if burst == 0 {
+            crate::rejection::reject(format_args!(
+                "throttle burst must be at least 1, got 0; \
+                 pass how many items may pass at once after a pause, e.g. .throttle({}, 1)",
+                rate.expr()
+            ));
+        }
         let interval = rate.interval();
         let info = self.core.add_stage("throttle", StageKind::Timing);
         let stream = Throttle {

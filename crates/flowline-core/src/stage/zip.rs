@@ -60,12 +60,18 @@ impl<A: Stream, B: Stream> Stream for Zip<A, B> {
             }
         }
         if this.a_item.is_some() && this.b_item.is_some() {
+            // Two items in, one pair out: one of them is grouped into it.
             this.info.out.bump();
+            this.info.grouped.add(1);
             return Poll::Ready(this.a_item.take().zip(this.b_item.take()));
         }
         let a_ended = *this.a_done && this.a_item.is_none();
         let b_ended = *this.b_done && this.b_item.is_none();
         if a_ended || b_ended || this.a.is_none() {
+            // An item waiting for a partner that will never come.
+            let unmatched =
+                u64::from(this.a_item.take().is_some()) + u64::from(this.b_item.take().is_some());
+            this.info.discarded.add(unmatched);
             this.a.set(None);
             this.b.set(None);
             Poll::Ready(None)
@@ -89,13 +95,14 @@ impl<S: Stream> Pipeline<S> {
     /// use flowline_core::producer;
     ///
     /// let (pairs, _) = futures::executor::block_on(
-    ///     producer::iter(["a", "b", "c"]).zip(producer::iter(1..)).collect(),
+    ///     producer::iter(["a", "b", "c"]).zip(producer::iter(1..)).run_collect(),
     /// )
     /// .unwrap();
     /// assert_eq!(pairs, [("a", 1), ("b", 2), ("c", 3)]);
     /// ```
     pub fn zip<S2: Stream>(mut self, other: Pipeline<S2>) -> Pipeline<Zip<S, S2>> {
         let (b, info) = self.join_fan_in("zip", other);
+        self.core.ctx.set_cuts_inputs();
         let stream = Zip {
             a: Some(self.stream),
             b: Some(b),

@@ -2,9 +2,9 @@ use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, Stream};
 
-use super::upstream::{check_branches, Split, Upstream};
+use super::upstream::{check_fan, Split, Upstream};
 use super::Branch;
-use crate::stage::overflow::{check_capacity, Overflow, YIELD_EVERY};
+use crate::stage::overflow::{Overflow, YIELD_EVERY};
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -38,7 +38,7 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// let workers = producer::iter(1..=100u64).balance(3, 8);
     /// let runs = futures::executor::block_on(futures::future::join_all(
-    ///     workers.into_iter().map(|w| w.map(|x| x * 2).fold(0, |a, x| a + x)),
+    ///     workers.into_iter().map(|w| w.map(|x| x * 2).run_fold(0, |a, x| a + x)),
     /// ));
     /// let total: u64 = runs.into_iter().map(|r| r.unwrap().0).sum();
     /// assert_eq!(total, 10_100);
@@ -48,9 +48,9 @@ impl<S: Stream> Pipeline<S> {
         S: Send + 'static,
         S::Item: Send + 'static,
     {
-        check_branches("balance", branches);
-        check_capacity("balance", capacity);
-        let split = Split::new(&self.core, "balance", branches);
+        check_fan("balance", branches, capacity, "");
+        let mut split = Split::new(&self.core, "balance", branches);
+        split.shared = true;
         // One queue, one receiver per worker: each batch goes to one of them.
         let (mut senders, mut receivers) = split.queues([(capacity, Overflow::Backpressure)]);
         let first = receivers.remove(0);

@@ -17,11 +17,19 @@ use crate::run::StageInfo;
 pub struct Branch<T> {
     rx: Receiver<T>,
     info: Arc<StageInfo>,
+    // Takes from a queue its siblings share (`balance`): it counts what it
+    // takes as its input.
+    shared: bool,
 }
 
 impl<T> Branch<T> {
-    pub(crate) fn new(rx: Receiver<T>, info: Arc<StageInfo>) -> Self {
-        Branch { rx, info }
+    /// A branch reading `rx`; `shared` if its siblings read the same queue
+    /// (then what it took is what went in).
+    pub(crate) fn new(rx: Receiver<T>, info: Arc<StageInfo>, shared: bool) -> Self {
+        if shared {
+            info.set_counts_in();
+        }
+        Branch { rx, info, shared }
     }
 }
 
@@ -41,6 +49,9 @@ impl<T> Stream for Branch<T> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
         let item = futures::ready!(Pin::new(&mut this.rx).poll_next(cx));
+        if item.is_some() && this.shared {
+            this.info.routed_in.add(1);
+        }
         Poll::Ready(this.info.emit(item))
     }
 }

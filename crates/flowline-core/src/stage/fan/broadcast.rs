@@ -2,12 +2,10 @@ use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, Stream};
 
-use super::upstream::{check_branches, Split, Upstream};
+use super::upstream::{check_fan, Split, Upstream};
 use super::Branch;
 use crate::run::{End, PipelineError};
-use crate::stage::overflow::{
-    check_capacity, offer, yield_every, Offered, Overflow, Overflowed, YIELD_EVERY,
-};
+use crate::stage::overflow::{offer, yield_every, Offered, Overflow, Overflowed, YIELD_EVERY};
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -49,11 +47,12 @@ impl<S: Stream> Pipeline<S> {
     ///     .try_into()
     ///     .unwrap();
     /// let (evens, total) = futures::executor::block_on(async {
-    ///     futures::join!(evens.filter(|x| x % 2 == 0).collect(), total.fold(0, |a, x| a + x))
+    ///     futures::join!(evens.filter(|x| x % 2 == 0).run_collect(), total.run_fold(0, |a, x| a + x))
     /// });
     /// assert_eq!(evens.unwrap().0, [2, 4, 6]);
     /// assert_eq!(total.unwrap().0, 21);
     /// ```
+    #[track_caller]
     pub fn broadcast(
         self,
         branches: usize,
@@ -64,7 +63,8 @@ impl<S: Stream> Pipeline<S> {
         S: Send + 'static,
         S::Item: Clone + Send + 'static,
     {
-        check_branches("broadcast", branches);
+        let rest = format!(", {}", crate::rejection::overflow_expr(overflow));
+        check_fan("broadcast", branches, capacity, &rest);
         self.broadcast_with(vec![(capacity, overflow); branches])
     }
 
@@ -93,13 +93,14 @@ impl<S: Stream> Pipeline<S> {
     ///     .try_into()
     ///     .unwrap();
     /// let (all, latest) = futures::executor::block_on(async {
-    ///     futures::join!(all.count(), latest.collect())
+    ///     futures::join!(all.run_count(), latest.run_collect())
     /// });
     /// assert_eq!(all.unwrap().0, 1000);
     /// let (latest, report) = latest.unwrap();
     /// let stage = report.stage("broadcast#1.1").unwrap();
     /// assert_eq!(latest.len() as u64 + stage.dropped, 1000);
     /// ```
+    #[track_caller]
     pub fn broadcast_with(
         self,
         queues: impl IntoIterator<Item = (usize, Overflow)>,
@@ -110,10 +111,7 @@ impl<S: Stream> Pipeline<S> {
     {
         let queues: Vec<(usize, Overflow)> = queues.into_iter().collect();
         let branches = queues.len();
-        check_branches("broadcast", branches);
-        for &(capacity, _) in &queues {
-            check_capacity("broadcast", capacity);
-        }
+        check_queues(&queues);
         let split = Split::new(&self.core, "broadcast", branches);
         let (mut senders, receivers) = split.queues(queues.iter().copied());
         let contexts = split.contexts.clone();
@@ -135,6 +133,9 @@ impl<S: Stream> Pipeline<S> {
                 {
                     for i in 0..senders.len() {
                         if !live[i] {
+                            // The branch was dropped (or failed): its copy is
+                            // left out by design.
+                            infos[i].discarded.add(1);
                             continue;
                         }
                         let overflow = queues[i].1;
@@ -151,7 +152,10 @@ impl<S: Stream> Pipeline<S> {
                         };
                         match offered {
                             Offered::Done => {}
-                            Offered::Closed => live[i] = false,
+                            Offered::Closed => {
+                                infos[i].discarded.add(1);
+                                live[i] = false;
+                            }
                             Offered::Overflowed => {
                                 contexts[i].fail(PipelineError::failed(
                                     infos[i].name(),
@@ -176,5 +180,37 @@ impl<S: Stream> Pipeline<S> {
             ending.finish(ran, senders);
         };
         split.into_branches(receivers, task)
+    }
+}
+
+/// The check of [`broadcast_with`](Pipeline::broadcast_with): at least one
+/// queue, none of capacity 0. The suggested call keeps every queue, with 64
+/// in place of a zero capacity.
+#[track_caller]
+fn check_queues(queues: &[(usize, Overflow)]) {
+    use crate::rejection::{or_typical, overflow_expr, reject};
+    if queues.is_empty() {
+        reject(format_args!(
+            "broadcast_with needs at least 1 branch, got 0; \
+             pass one (capacity, overflow) per branch pipeline to return, \
+             e.g. .broadcast_with([(64, Overflow::Backpressure), (64, Overflow::Backpressure)])"
+        ));
+    }
+    if let Some(branch) = queues.iter().position(|&(capacity, _)| capacity == 0) {
+        let fixed: Vec<String> = queues
+            .iter()
+            .map(|&(capacity, overflow)| {
+                format!(
+                    "({}, {})",
+                    or_typical(capacity, 64),
+                    overflow_expr(overflow)
+                )
+            })
+            .collect();
+        reject(format_args!(
+            "broadcast_with capacity of branch {branch} must be at least 1, got 0; \
+             pass the number of items each branch's queue may hold, e.g. .broadcast_with([{}])",
+            fixed.join(", ")
+        ));
     }
 }

@@ -2,9 +2,9 @@ use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, Stream};
 
-use super::upstream::{check_branches, Split, Upstream};
+use super::upstream::{check_fan, Split, Upstream};
 use super::Branch;
-use crate::stage::overflow::{check_capacity, Overflow, YIELD_EVERY};
+use crate::stage::overflow::{Overflow, YIELD_EVERY};
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -41,7 +41,7 @@ impl<S: Stream> Pipeline<S> {
     ///     .try_into()
     ///     .unwrap();
     /// let (even, odd) = futures::executor::block_on(async {
-    ///     futures::join!(even.collect(), odd.collect())
+    ///     futures::join!(even.run_collect(), odd.run_collect())
     /// });
     /// assert_eq!(even.unwrap().0, [2, 4, 6]);
     /// assert_eq!(odd.unwrap().0, [1, 3, 5, 7]);
@@ -57,12 +57,12 @@ impl<S: Stream> Pipeline<S> {
         S::Item: Send + 'static,
         F: FnMut(&S::Item) -> usize + Send + 'static,
     {
-        check_branches("partition", branches);
-        check_capacity("partition", capacity);
+        check_fan("partition", branches, capacity, ", key");
         let split = Split::new(&self.core, "partition", branches);
         let (mut senders, receivers) =
             split.queues(vec![(capacity, Overflow::Backpressure); branches]);
         let infos = split.infos.clone();
+        infos.iter().for_each(|info| info.set_counts_in());
         let mut upstream = Upstream::new(self, YIELD_EVERY);
         let ending = split.ending();
         let task = async move {
@@ -73,8 +73,11 @@ impl<S: Stream> Pipeline<S> {
                 };
                 while let Some(item) = upstream.next(|| flush_all(&mut senders)).await {
                     let i = key(&item) % branches;
+                    // Routed to branch `i`: its input, whether or not it is there.
+                    infos[i].routed_in.add(1);
                     if upstream.send(&mut senders, i, item).await.is_err() {
-                        infos[i].dropped.add(1);
+                        // The branch was dropped: left out by design.
+                        infos[i].discarded.add(1);
                         open = senders.iter().filter(|tx| !tx.is_closed()).count();
                     }
                     if open == 0 {

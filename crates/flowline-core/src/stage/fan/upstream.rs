@@ -109,6 +109,9 @@ pub(crate) struct Split {
     pub(crate) contexts: Vec<Arc<RunContext>>,
     pub(crate) infos: Vec<Arc<StageInfo>>,
     index: usize,
+    /// Whether the branches take from one shared queue (`balance`): each
+    /// then counts what it took as its input.
+    pub(crate) shared: bool,
 }
 
 impl Split {
@@ -119,9 +122,9 @@ impl Split {
         let mut infos = Vec::with_capacity(branches);
         let mut index = 0;
         for branch in 0..branches {
-            let ctx = RunContext::branch_of(&core.ctx);
+            // Named `<prefix>#<index>.<branch>`, like every stage of the branch.
+            let ctx = RunContext::branch_of(&core.ctx, branch);
             let (i, info) = ctx.add_stage(prefix, StageKind::FanOut, vec![core.last_index()]);
-            info.rename(format!("{prefix}#{i}.{branch}"));
             index = i;
             contexts.push(ctx);
             infos.push(info);
@@ -132,6 +135,7 @@ impl Split {
             contexts,
             infos,
             index,
+            shared: false,
         }
     }
 
@@ -177,6 +181,7 @@ impl Split {
             contexts,
             infos,
             index,
+            shared,
             ..
         } = self;
         let task: Shared<BoxFuture<'static, ()>> = task.boxed().shared();
@@ -185,7 +190,7 @@ impl Split {
             .zip(contexts.into_iter().zip(infos))
             .map(|(rx, (ctx, info))| {
                 let core = Core::branch(ctx, index, task.clone().boxed());
-                Pipeline::from_parts(Branch::new(rx, info), core)
+                Pipeline::from_parts(Branch::new(rx, info, shared), core)
             })
             .collect()
     }
@@ -216,11 +221,27 @@ impl Ending {
     }
 }
 
-/// The check shared by the fan-out methods.
-pub(crate) fn check_branches(method: &str, branches: usize) {
-    assert!(
-        branches > 0,
-        "flowline: {method} needs at least 1 branch, got 0; \
-         pass the number of branch pipelines to return, e.g. .{method}(2, ..)"
+/// The check shared by the fan-out methods `.{method}(branches, capacity{rest})`:
+/// `rest` spells the method's other arguments for the suggested call.
+#[track_caller]
+pub(crate) fn check_fan(method: &str, branches: usize, capacity: usize, rest: &str) {
+    use crate::rejection::{or_typical, reject};
+    if branches > 0 && capacity > 0 {
+        return;
+    }
+    let call = format!(
+        ".{method}({}, {}{rest})",
+        or_typical(branches, 2),
+        or_typical(capacity, 64)
     );
+    if branches == 0 {
+        reject(format_args!(
+            "{method} needs at least 1 branch, got 0; \
+             pass the number of branch pipelines to return, e.g. {call}"
+        ));
+    }
+    reject(format_args!(
+        "{method} capacity must be at least 1, got 0; \
+         pass the number of items each branch's queue may hold, e.g. {call}"
+    ));
 }

@@ -1,0 +1,611 @@
+//! The Redis Streams connector over its in-memory backend: acks, settling
+//! stages, failures that ack nothing, redelivery, reclaim, dead letters and
+//! bad input. Runs on smol, tokio and runtime-free.
+
+mod support;
+
+use std::time::Duration;
+
+use flowline::consumer;
+use flowline::redis::backend::{Backend, GroupKey, ReadFrom};
+use flowline::redis::{sink_with, source_with, CommitPolicy, ErrorKind, MemoryBackend, OnError};
+use flowline::{producer, BlockingOptions, PipelineError};
+use support::Rt;
+
+const STREAM: &str = "jobs";
+const GROUP: &str = "workers";
+
+/// A backend holding `n` entries with field `n` = 1..=n.
+async fn filled(n: u64) -> MemoryBackend {
+    let mem = MemoryBackend::new();
+    producer::iter(1..=n)
+        .map(|i| vec![("n".to_string(), i.to_string().into_bytes())])
+        .run(sink_with(mem.clone(), STREAM).batch(64))
+        .await
+        .unwrap();
+    assert_eq!(mem.len(STREAM), n as usize);
+    mem
+}
+
+fn number(e: flowline::redis::Entry) -> u64 {
+    e.get_str("n").unwrap().parse().unwrap()
+}
+
+fn every_entry_taken_is_acked(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(1000).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .count(100)
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let mut out = consumer::collect();
+        let report = source
+            .map(number)
+            .boundary(64)
+            .map(|n| n * 2)
+            .on_runtime(env.runtime)
+            .run(&mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            out.into_vec(),
+            (1..=1000).map(|n| n * 2).collect::<Vec<_>>()
+        );
+        assert_eq!(report.delivered(), 1000);
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        let s = &stats.sources()[0];
+        assert_eq!((s.read, s.taken, s.settled, s.acked), (1000, 1000, 0, 1000));
+        assert_eq!((s.redelivered, s.reclaimed, s.dead_lettered), (0, 0, 0));
+        assert!(s.is_balanced());
+    });
+}
+
+fn filtered_items_settle_their_tokens(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(100).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let mut out = consumer::collect();
+        source
+            .map(number)
+            .filter(|n| n % 3 == 0)
+            .filter_map(|n| (n % 2 == 0).then_some(n))
+            .on_runtime(env.runtime)
+            .run(&mut out)
+            .await
+            .unwrap();
+        assert_eq!(out.into_vec(), (6..=96).step_by(6).collect::<Vec<u64>>());
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        let s = &stats.sources()[0];
+        assert_eq!((s.read, s.taken, s.settled, s.acked), (100, 16, 84, 100));
+        assert!(s.is_balanced());
+    });
+}
+
+fn batches_carry_every_token(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(95).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .count(50)
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let mut out = consumer::collect();
+        source
+            .map(number)
+            .batch(10, Duration::from_secs(60))
+            .map(|batch| batch.iter().sum::<u64>())
+            .on_runtime(env.runtime)
+            .run(&mut out)
+            .await
+            .unwrap();
+        let sums = out.into_vec();
+        assert_eq!(sums.len(), 10);
+        assert_eq!(sums.iter().sum::<u64>(), 95 * 96 / 2);
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        let s = &stats.sources()[0];
+        assert_eq!((s.read, s.taken, s.acked), (95, 95, 95));
+    });
+}
+
+fn concurrent_and_blocking_stages_keep_tokens(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(300).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .count(64)
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let mut out = consumer::collect();
+        source
+            .map(number)
+            .map_concurrent(8, |n| async move { n + 1 })
+            .map_concurrent_unordered(8, |n| async move { n * 10 })
+            .map_blocking_with(BlockingOptions::new().parallelism(2), |n| n + 3)
+            .map_blocking_with(BlockingOptions::new().parallelism(2).unordered(), |n| n - 3)
+            .then(|n| async move { n / 10 })
+            .on_runtime(env.runtime)
+            .run(&mut out)
+            .await
+            .unwrap();
+        let mut got = out.into_vec();
+        got.sort_unstable();
+        assert_eq!(got, (2..=301).collect::<Vec<u64>>());
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        assert!(stats.sources()[0].is_balanced());
+    });
+}
+
+fn try_map_policies_settle_or_leave_pending(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(10).await;
+        let parse = |n: u64| {
+            if n % 4 == 0 {
+                Err(format!("bad {n}"))
+            } else {
+                Ok(n)
+            }
+        };
+        // Skip: the failed items are acked.
+        let source = source_with(mem.clone(), STREAM, "skip", "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let mut out = consumer::collect();
+        source
+            .map(number)
+            .try_map(OnError::Skip, parse)
+            .on_runtime(env.runtime.clone())
+            .run(&mut out)
+            .await
+            .unwrap();
+        assert_eq!(out.into_vec(), [1, 2, 3, 5, 6, 7, 9, 10]);
+        assert_eq!(mem.pending(STREAM, "skip"), 0);
+        assert_eq!(mem.len("jobs:dead"), 0);
+
+        // DeadLetter: moved to jobs:dead with the original fields and the reason.
+        let source = source_with(mem.clone(), STREAM, "dead", "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        source
+            .map(number)
+            .try_map(OnError::DeadLetter, parse)
+            .on_runtime(env.runtime.clone())
+            .run(consumer::discard())
+            .await
+            .unwrap();
+        assert_eq!(mem.pending(STREAM, "dead"), 0);
+        let dead = mem.entries("jobs:dead");
+        assert_eq!(dead.len(), 2);
+        assert_eq!(dead[0].get_str("n"), Some("4"));
+        assert_eq!(dead[0].get_str("reason"), Some("bad 4"));
+        assert_eq!(dead[1].get_str("n"), Some("8"));
+        let ids = mem.entries(STREAM);
+        assert_eq!(
+            dead[1].get_str("dead_letter_of"),
+            Some(ids[7].id.to_string().as_str())
+        );
+        let s = &stats.sources()[0];
+        assert_eq!(
+            (s.taken, s.settled, s.dead_lettered, s.acked),
+            (8, 2, 2, 10)
+        );
+
+        // Stop: the run fails naming the stage; the failed entry stays pending.
+        let source = source_with(mem.clone(), STREAM, "stop", "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let err = source
+            .map(number)
+            .try_map(OnError::Stop, parse)
+            .named("parse")
+            .on_runtime(env.runtime)
+            .run(consumer::discard())
+            .await
+            .unwrap_err();
+        let PipelineError::Failed { stage, source, .. } = err else {
+            panic!("expected Failed, got {err:?}")
+        };
+        assert_eq!(
+            (stage.as_str(), source.to_string()),
+            ("parse", "bad 4".into())
+        );
+        let pending = mem.pending_entries(STREAM, "stop");
+        assert!(pending.iter().any(|(id, _, _)| *id == ids[3].id));
+    });
+}
+
+fn try_then_settles_like_try_map(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(6).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let mut out = consumer::collect();
+        source
+            .map(number)
+            .try_then(OnError::DeadLetter, |n| async move {
+                if n % 3 == 0 {
+                    Err(format!("no {n}"))
+                } else {
+                    Ok(n * 100)
+                }
+            })
+            .on_runtime(env.runtime)
+            .run(&mut out)
+            .await
+            .unwrap();
+        assert_eq!(out.into_vec(), [100, 200, 400, 500]);
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        let reasons: Vec<String> = mem
+            .entries("jobs:dead")
+            .iter()
+            .map(|e| e.get_str("reason").unwrap().to_string())
+            .collect();
+        assert_eq!(reasons, ["no 3", "no 6"]);
+        let s = &stats.sources()[0];
+        assert_eq!((s.taken, s.settled, s.dead_lettered, s.acked), (4, 2, 2, 6));
+    });
+}
+
+fn a_failed_consumer_acks_nothing_more(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(10).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let failing = consumer::from_fn(|n: u64| async move {
+            if n == 5 {
+                Err(std::io::Error::other("disk full"))
+            } else {
+                Ok(())
+            }
+        });
+        let err = source
+            .map(number)
+            .commit_policy(CommitPolicy::default().max_batch(1000))
+            .on_runtime(env.runtime)
+            .run(failing)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        // The items before 5 were never flushed by a successful close: all
+        // ten entries stay pending, to be delivered again.
+        assert_eq!(mem.pending(STREAM, GROUP), 10);
+        assert_eq!(stats.sources()[0].acked, 0);
+    });
+}
+
+fn a_panicking_stage_leaves_entries_pending_for_redelivery(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(5).await;
+        let run = |panic_on: Option<u64>| {
+            let mem = mem.clone();
+            let rt = env.runtime.clone();
+            async move {
+                let source = source_with(mem, STREAM, GROUP, "c1")
+                    .stop_when_empty()
+                    .block(Duration::from_millis(5))
+                    .connect()
+                    .await
+                    .unwrap();
+                let stats = source.stats();
+                let mut out = consumer::collect();
+                let result = source
+                    .map(number)
+                    .map(move |n| {
+                        assert_ne!(Some(n), panic_on, "poison");
+                        n
+                    })
+                    .named("work")
+                    .on_runtime(rt)
+                    .run(&mut out)
+                    .await;
+                (result, out.into_vec(), stats.sources()[0].clone())
+            }
+        };
+        let (result, _, _) = run(Some(3)).await;
+        let Err(PipelineError::Panicked { stage, .. }) = result else {
+            panic!("expected a panic, got {result:?}")
+        };
+        assert_eq!(stage, "work");
+        assert_eq!(mem.pending(STREAM, GROUP), 5);
+
+        let (result, items, stats) = run(None).await;
+        result.unwrap();
+        assert_eq!(items, [1, 2, 3, 4, 5]);
+        assert_eq!((stats.read, stats.redelivered, stats.acked), (5, 5, 5));
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+    });
+}
+
+fn a_poison_entry_is_dead_lettered_after_max_deliveries(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(3).await;
+        let mut outcomes = Vec::new();
+        for _ in 0..4 {
+            // One entry per read, acked as soon as the next item comes:
+            // only the poison entry is ever left pending by a failed run.
+            let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+                .count(1)
+                .max_deliveries(2)
+                .stop_when_empty()
+                .block(Duration::from_millis(5))
+                .connect()
+                .await
+                .unwrap();
+            let stats = source.stats();
+            let result = source
+                .commit_policy(CommitPolicy::default().max_batch(1))
+                .map(number)
+                .map(|n| {
+                    assert_ne!(n, 2, "poison");
+                    n
+                })
+                .on_runtime(env.runtime.clone())
+                .run(consumer::discard())
+                .await;
+            outcomes.push((result.is_ok(), stats.sources()[0].dead_lettered));
+        }
+        // Delivered once, twice (both panic), then a third time: over the
+        // limit, dead-lettered by the source, and the run completes.
+        assert_eq!(outcomes, [(false, 0), (false, 0), (true, 1), (true, 0)]);
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        let dead = mem.entries("jobs:dead");
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].get_str("n"), Some("2"));
+        assert_eq!(dead[0].get_str("deliveries"), Some("3"));
+    });
+}
+
+fn idle_entries_of_a_dead_consumer_are_reclaimed(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(8).await;
+        let key = GroupKey::new(STREAM, GROUP);
+        mem.create_group(key.clone(), true).await.unwrap();
+        // "dead" takes five entries and never acks them.
+        let taken = mem
+            .read(key, "dead".into(), ReadFrom::New(Duration::ZERO), 5)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 5);
+        env.sleep(Duration::from_millis(30)).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "live")
+            .min_idle(Duration::from_millis(20))
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let mut out = consumer::collect();
+        source
+            .map(number)
+            .on_runtime(env.runtime)
+            .run(&mut out)
+            .await
+            .unwrap();
+        let mut got = out.into_vec();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2, 3, 4, 5, 6, 7, 8]);
+        let s = &stats.sources()[0];
+        assert_eq!((s.read, s.reclaimed, s.redelivered, s.acked), (8, 5, 5, 8));
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+    });
+}
+
+fn shutdown_commits_what_the_consumer_took(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(200).await;
+        // A live source: it never ends on its own.
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let handle = source
+            .map(number)
+            .on_runtime(env.runtime.clone())
+            .spawn(consumer::discard());
+        // Awaited together: a runtime-free run progresses only while its
+        // handle is awaited.
+        let stop = handle.stop_handle();
+        let (result, ()) = futures::join!(handle, async {
+            assert!(
+                env.eventually(Duration::from_secs(20), || stats.sources()[0].taken == 200)
+                    .await
+            );
+            stop.shutdown();
+        });
+        result.unwrap();
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        assert_eq!(stats.sources()[0].acked, 200);
+    });
+}
+
+fn abort_acks_nothing_more(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(10).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        // The consumer hangs on item 3: the run never flushes it.
+        let handle = source
+            .map(number)
+            .on_runtime(env.runtime.clone())
+            .spawn(consumer::for_each(|n: u64| async move {
+                if n == 3 {
+                    futures::future::pending::<()>().await;
+                }
+            }));
+        let stop = handle.stop_handle();
+        let (result, ()) = futures::join!(handle, async {
+            assert!(
+                env.eventually(Duration::from_secs(20), || stats.sources()[0].taken == 3)
+                    .await
+            );
+            stop.abort();
+        });
+        assert!(matches!(result, Err(PipelineError::Aborted { .. })));
+        let s = &stats.sources()[0];
+        assert_eq!((s.taken, s.acked), (3, 0));
+        assert_eq!(mem.pending(STREAM, GROUP), 10);
+    });
+}
+
+fn bad_input_is_a_clear_error_before_anything_runs(rt: Rt) {
+    rt.block_on(|_env| async move {
+        let mem = MemoryBackend::new();
+        mem.set_other_type("not-a-stream");
+        let err = source_with(mem.clone(), "not-a-stream", GROUP, "c1")
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WrongType);
+        assert_eq!((err.stream(), err.group()), ("not-a-stream", Some(GROUP)));
+
+        let err = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .create_group(false)
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NoGroup);
+        assert!(err.to_string().contains("`jobs` group `workers`"), "{err}");
+
+        let err = source_with(mem, STREAM, GROUP, "c1")
+            .count(0)
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(
+            err.to_string().contains("count must be at least 1"),
+            "{err}"
+        );
+    });
+}
+
+fn sink_trims_to_max_len(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = MemoryBackend::new();
+        producer::iter(0..100u32)
+            .map(|i| vec![("i".to_string(), i.to_string().into_bytes())])
+            .on_runtime(env.runtime)
+            .run(sink_with(mem.clone(), "log").max_len(10).batch(7))
+            .await
+            .unwrap();
+        let entries = mem.entries("log");
+        assert_eq!(entries.len(), 10);
+        assert_eq!(entries[0].get_str("i"), Some("90"));
+    });
+}
+
+fn merged_sources_are_both_acked(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(50).await;
+        producer::iter(1..=30u64)
+            .map(|i| vec![("n".to_string(), (1000 + i).to_string().into_bytes())])
+            .run(sink_with(mem.clone(), "other"))
+            .await
+            .unwrap();
+        let open = |stream: &'static str| {
+            source_with(mem.clone(), stream, GROUP, "c1")
+                .stop_when_empty()
+                .block(Duration::from_millis(5))
+                .build()
+        };
+        let merged = open(STREAM).merge(open("other"));
+        let stats = merged.stats();
+        let (sum, _) = {
+            let mut out = consumer::collect();
+            let report = merged
+                .map(number)
+                .on_runtime(env.runtime)
+                .run(&mut out)
+                .await
+                .unwrap();
+            (out.into_vec().iter().sum::<u64>(), report)
+        };
+        assert_eq!(sum, 50 * 51 / 2 + 30 * 1000 + 30 * 31 / 2);
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        assert_eq!(mem.pending("other", GROUP), 0);
+        let acked: Vec<u64> = stats.sources().iter().map(|s| s.acked).collect();
+        assert_eq!(acked, [50, 30]);
+        assert_eq!(stats.total().acked, 80);
+    });
+}
+
+#[test]
+fn public_types_are_send_and_sync_where_users_need_it() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<flowline::redis::Delivery<flowline::redis::Entry>>();
+    send::<flowline::redis::AckToken>();
+    send::<flowline::redis::StreamSink>();
+    send::<flowline::redis::Committer<consumer::Discard>>();
+    send::<flowline::redis::SourceBuilder>();
+    send_sync::<flowline::redis::Error>();
+    send_sync::<flowline::redis::Stats>();
+    send_sync::<MemoryBackend>();
+    send_sync::<flowline::redis::RedisBackend>();
+    fn deliveries_send<S: Send>(_: &flowline::redis::Deliveries<S>) {}
+    deliveries_send(
+        &source_with(MemoryBackend::new(), "s", "g", "c")
+            .build()
+            .map(|e| e.id),
+    );
+}
+
+on_all_runtimes!(
+    merged_sources_are_both_acked,
+    every_entry_taken_is_acked,
+    filtered_items_settle_their_tokens,
+    batches_carry_every_token,
+    concurrent_and_blocking_stages_keep_tokens,
+    try_map_policies_settle_or_leave_pending,
+    try_then_settles_like_try_map,
+    a_failed_consumer_acks_nothing_more,
+    a_panicking_stage_leaves_entries_pending_for_redelivery,
+    a_poison_entry_is_dead_lettered_after_max_deliveries,
+    idle_entries_of_a_dead_consumer_are_reclaimed,
+    shutdown_commits_what_the_consumer_took,
+    abort_acks_nothing_more,
+    bad_input_is_a_clear_error_before_anything_runs,
+    sink_trims_to_max_len,
+);
