@@ -15,7 +15,18 @@
 //! `Vec`s that hold exactly their items' memory (an open batch grows only to
 //! the room it was given, and a batch sent part-full is shrunk first), so
 //! the item slots allocated by a queue never exceed `capacity`, whatever the
-//! producer's rhythm: a one-item batch holds one item's memory.
+//! producer's rhythm: a one-item batch holds one item's memory. (Besides:
+//! the receiver's batch in hand, at most one batch, and a few words of
+//! bookkeeping per queued batch.)
+//!
+//! # The geometry
+//!
+//! Batches hold up to a quarter of the capacity (at most 2048 items,
+//! [`batch_size`]); how many are queued follows from the item count, so a
+//! trickle of one-item batches may fill the whole capacity. A full sender
+//! sleeps until the queue is down to half ([`Resume::HalfEmpty`]), or — for
+//! the queues of a fan-out — until there is room for one item
+//! ([`Resume::AnyRoom`]).
 //!
 //! # The end
 //!

@@ -37,8 +37,9 @@ impl<T> Sender<T> {
     /// A batch is sent when it is full, as soon as upstream would wait (so a
     /// trickle crosses item by item with no added latency), or — for an
     /// upstream that never waits — once it has been held for half a
-    /// millisecond (at most about one) while the receiver waits for items. When the queue is
-    /// full the pump sleeps until there is room for a whole batch.
+    /// millisecond (at most about one) while the receiver waits for items.
+    /// When the queue is full the pump sleeps until the queue lets it go on
+    /// (see [`Resume`](super::Resume)).
     ///
     /// # Errors
     ///

@@ -167,7 +167,8 @@ impl Split {
     }
 
     /// Builds the branch pipelines around `receivers` (one per branch), all
-    /// sharing `task`, the fan-out task (see [`guard`](Self::guard)).
+    /// sharing `task`, the fan-out task (which ends the queues with
+    /// [`ending`](Self::ending)).
     pub(crate) fn into_branches<T, F>(
         self,
         receivers: Vec<Receiver<T>>,
