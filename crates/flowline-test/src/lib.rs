@@ -1,0 +1,37 @@
+//! A test kit for [flowline](https://docs.rs/flowline) pipelines.
+//!
+//! - [`VirtualRuntime`]: a [`Runtime`](flowline_core::runtime::Runtime) with a
+//!   virtual clock. Timers take no real time: a pipeline with ten-minute
+//!   batches completes in microseconds, with the same outcome.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use flowline_core::producer;
+//! use flowline_test::VirtualRuntime;
+//!
+//! let rt = VirtualRuntime::new();
+//! let (out, _) = rt
+//!     .block_on(
+//!         producer::iter(1..=3u32)
+//!             .throttle((1, Duration::from_secs(60)), 1) // one a minute
+//!             .on(rt.handle())
+//!             .collect(),
+//!     )
+//!     .unwrap();
+//! assert_eq!(out, [1, 2, 3]);
+//! assert_eq!(rt.elapsed(), Duration::from_secs(120));
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+mod virtual_rt;
+
+pub use virtual_rt::{Settle, VirtualHandle, VirtualRuntime};
