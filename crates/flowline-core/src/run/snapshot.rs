@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::{self, Either};
 use futures::{FutureExt as _, Stream};
@@ -38,7 +38,12 @@ impl Monitor {
         self.ctx
             .lifecycle
             .started()
-            .map_or(Duration::ZERO, |start| start.elapsed())
+            .map_or(Duration::ZERO, |start| {
+                self.ctx
+                    .runtime_or_free()
+                    .now()
+                    .saturating_duration_since(start)
+            })
     }
 
     /// The counts so far, as a [`RunReport`] (`elapsed` from the run's
@@ -206,7 +211,7 @@ impl<S: Stream> Pipeline<S> {
         let task = async move {
             let ctx = monitor.ctx().clone();
             let rt = ctx.runtime_or_free();
-            let mut next = Instant::now() + interval;
+            let mut next = rt.now() + interval;
             loop {
                 let finished = ctx.lifecycle.finished();
                 let tick = rt.sleep_until(next);
