@@ -3,6 +3,9 @@
 //! - [`VirtualRuntime`]: a [`Runtime`](flowline_core::runtime::Runtime) with a
 //!   virtual clock. Timers take no real time: a pipeline with ten-minute
 //!   batches completes in microseconds, with the same outcome.
+//! - [`TestSource`] and [`TestSink`]: probes the test drives step by step
+//!   (send an item, request items, expect the next event, expect silence for
+//!   a while of virtual time).
 //!
 //! # Examples
 //!
@@ -32,6 +35,8 @@
     unreachable_pub
 )]
 
+mod probe;
 mod virtual_rt;
 
+pub use probe::{TestSink, TestSource};
 pub use virtual_rt::{Settle, VirtualHandle, VirtualRuntime};

@@ -134,7 +134,7 @@ fn idle_timeout_and_then_timeout_fire_at_their_limit() {
                 .collect(),
         )
         .unwrap_err();
-    assert!(matches!(&err, PipelineError::Failed { stage, source }
+    assert!(matches!(&err, PipelineError::Failed { stage, source, .. }
         if stage == "feed" && source.is::<Elapsed>()));
     assert_eq!(h.elapsed(), ms(50));
 

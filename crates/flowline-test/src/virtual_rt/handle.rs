@@ -114,6 +114,40 @@ impl VirtualHandle {
         Settle {
             shared: Arc::downgrade(&self.shared),
             done: Arc::new(AtomicBool::new(false)),
+            until_stalled: false,
+        }
+    }
+
+    /// Waits until nothing can happen any more without another thread's
+    /// help: the runtime is quiescent and no timer will fire (in manual mode:
+    /// quiescent, since only [`advance`](Self::advance) fires timers).
+    ///
+    /// Probes race it against the event they expect, to fail with a message
+    /// instead of hanging when a pipeline is stuck.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flowline_core::runtime::RuntimeExt;
+    /// use flowline_test::VirtualRuntime;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let h = rt.handle();
+    /// let (_tx, rx) = futures::channel::oneshot::channel::<()>();
+    /// let waiting = h.spawn(rx); // waits for a message nobody sends
+    /// rt.block_on(async {
+    ///     h.sleep(Duration::from_secs(5)).await;
+    ///     h.stalled().await;
+    /// });
+    /// assert_eq!((rt.elapsed(), h.live_tasks()), (Duration::from_secs(5), 1));
+    /// # drop(waiting);
+    /// ```
+    pub fn stalled(&self) -> Settle {
+        Settle {
+            shared: Arc::downgrade(&self.shared),
+            done: Arc::new(AtomicBool::new(false)),
+            until_stalled: true,
         }
     }
 
@@ -203,12 +237,14 @@ impl Runtime for VirtualHandle {
     }
 }
 
-/// The future returned by [`VirtualHandle::settle`].
+/// The future returned by [`VirtualHandle::settle`] and
+/// [`VirtualHandle::stalled`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct Settle {
     shared: Weak<Shared>,
     done: Arc<AtomicBool>,
+    until_stalled: bool,
 }
 
 impl Future for Settle {
@@ -222,9 +258,16 @@ impl Future for Settle {
             return Poll::Ready(());
         };
         let mut state = shared.lock();
-        state
-            .idle_waiters
-            .push((self.done.clone(), cx.waker().clone()));
+        let waiters = if self.until_stalled {
+            &mut state.stall_waiters
+        } else {
+            &mut state.idle_waiters
+        };
+        // One registration per future: polled again, it refreshes its waker.
+        match waiters.iter_mut().find(|(d, _)| Arc::ptr_eq(d, &self.done)) {
+            Some((_, waker)) => waker.clone_from(cx.waker()),
+            None => waiters.push((self.done.clone(), cx.waker().clone())),
+        }
         Poll::Pending
     }
 }

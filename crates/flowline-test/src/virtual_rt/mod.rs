@@ -226,6 +226,14 @@ impl VirtualRuntime {
             Some(deadline) if self.shared.auto_advance => {
                 self.shared.fire_until(state, deadline);
             }
+            _ if !state.stall_waiters.is_empty() => {
+                let waiters = std::mem::take(&mut state.stall_waiters);
+                drop(state);
+                for (done, waker) in waiters {
+                    done.store(true, Ordering::Release);
+                    waker.wake();
+                }
+            }
             _ => self.shared.wait(state),
         }
     }
@@ -238,6 +246,7 @@ impl Drop for VirtualRuntime {
         let queue = std::mem::take(&mut state.queue);
         let timers = std::mem::take(&mut state.timers);
         let waiters = std::mem::take(&mut state.idle_waiters);
+        let stalled = std::mem::take(&mut state.stall_waiters);
         let live = std::mem::take(&mut state.live_tasks);
         drop(state);
         // Outside the lock: dropping a task's future may wake or schedule
@@ -246,6 +255,7 @@ impl Drop for VirtualRuntime {
         drop(queue);
         drop(timers);
         drop(waiters);
+        drop(stalled);
         for waker in live.into_values() {
             waker.wake();
         }

@@ -35,6 +35,8 @@ pub(crate) struct State {
     pub(crate) next_task: u64,
     /// `settle()` futures waiting for quiescence.
     pub(crate) idle_waiters: Vec<(Arc<std::sync::atomic::AtomicBool>, Waker)>,
+    /// `stalled()` futures waiting until nothing can happen any more.
+    pub(crate) stall_waiters: Vec<(Arc<std::sync::atomic::AtomicBool>, Waker)>,
     /// Something happened since the driver last looked.
     pub(crate) notified: bool,
     /// The owner was dropped: tasks scheduled from now on are cancelled.
