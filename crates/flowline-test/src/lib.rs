@@ -6,6 +6,9 @@
 //! - [`TestSource`] and [`TestSink`]: probes the test drives step by step
 //!   (send an item, request items, expect the next event, expect silence for
 //!   a while of virtual time).
+//! - [`assert_balanced`], [`assert_accounted`] and [`expect_stage`]: checks
+//!   on a [`RunReport`](flowline_core::RunReport) whose failure messages show
+//!   the report table.
 //!
 //! # Examples
 //!
@@ -36,7 +39,9 @@
 )]
 
 mod probe;
+mod report;
 mod virtual_rt;
 
 pub use probe::{TestSink, TestSource};
+pub use report::{assert_accounted, assert_balanced, expect_stage, StageExpectation};
 pub use virtual_rt::{Settle, VirtualHandle, VirtualRuntime};
