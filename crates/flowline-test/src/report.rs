@@ -138,7 +138,6 @@ pub fn assert_accounted(report: &RunReport) {
 /// expect_stage(&report, "thirds").items_in(10).out(4).filtered(6).dropped(0);
 /// ```
 #[derive(Debug, Clone, Copy)]
-#[must_use = "an expectation checks nothing until you call its methods"]
 pub struct StageExpectation<'a> {
     report: &'a RunReport,
     stage: &'a StageReport,
@@ -149,6 +148,7 @@ pub struct StageExpectation<'a> {
 /// # Panics
 ///
 /// If the report has no such stage (listing the ones it has).
+#[must_use = "an expectation checks nothing until you call its methods"]
 pub fn expect_stage<'a>(report: &'a RunReport, name: &str) -> StageExpectation<'a> {
     match report.stage(name) {
         Some(stage) => StageExpectation { report, stage },

@@ -76,7 +76,7 @@ fn expect_stage_failures_name_the_column() {
         "{msg}"
     );
     let msg = panic_message(|| {
-        let _ = expect_stage(&report, "odds");
+        let _unchecked = expect_stage(&report, "odds");
     });
     assert!(
         msg.starts_with(
