@@ -50,6 +50,10 @@ use shared::Shared;
 /// clock while such a thread computes; use real time (or manual mode) for
 /// tests that time such work.
 ///
+/// Virtual time passes only when every task waits: a pipeline that never
+/// waits (an endless producer and no timer in the way) keeps the clock
+/// still, so a test that races it against a sleep never sees the sleep end.
+///
 /// Dropping the runtime cancels every task still on it (their futures are
 /// dropped), as dropping a smol `Executor` does.
 ///
