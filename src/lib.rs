@@ -95,4 +95,7 @@ mod guide_doctests {
     struct ComingFromStreams;
     #[doc = include_str!("../docs/comparison.md")]
     struct Comparison;
+    #[cfg(feature = "test-kit")]
+    #[doc = include_str!("../docs/guide/testing.md")]
+    struct Testing;
 }
