@@ -32,6 +32,11 @@ type Boxed = Pipeline<BoxStream<'static, u64>>;
 /// completed run with a batch cannot balance, so `batch` is left out.
 const GROUPED_COLUMN: bool = false;
 
+/// Whether the report has a column for items a stage drops by design
+/// (`debounce`, `sample`). Until it has, they show as in flight after a
+/// completed run, so those two are left out.
+const BY_DESIGN_COLUMN: bool = false;
+
 /// Whether to check, for pipelines with blocking stages too, that nothing a
 /// run started is alive the moment its future resolves (the outcome
 /// contract; other pipelines always are checked). Off for now: the threads
@@ -160,9 +165,11 @@ fn add_op(
     ops: &mut Vec<String>,
 ) -> Boxed {
     let guard = DropCounter::new(live);
-    let mut op = rng.u8(0..14);
-    while op == 9 && !GROUPED_COLUMN {
-        op = rng.u8(0..14);
+    let left_out =
+        |op: u8| (op == 9 && !GROUPED_COLUMN) || ((op == 16 || op == 17) && !BY_DESIGN_COLUMN);
+    let mut op = rng.u8(0..19);
+    while left_out(op) {
+        op = rng.u8(0..19);
     }
     match op {
         0 => {
@@ -284,10 +291,53 @@ fn add_op(
             })
             .boxed()
         }
-        _ => {
+        13 => {
             ops.push("throttle(200_000/s, 256)".into());
             drop(guard);
             p.throttle(200_000, 256).boxed()
+        }
+        14 => {
+            let n = rng.u64(0..300);
+            ops.push(format!("merge(iter(0..{n}))"));
+            let other = producer::iter(0..n)
+                .map(move |x| {
+                    let _ = &guard;
+                    x
+                })
+                .boxed();
+            p.merge(other).boxed()
+        }
+        15 => {
+            let n = rng.u64(0..300);
+            ops.push(format!("concat(iter(0..{n}))"));
+            let other = producer::iter(0..n)
+                .map(move |x| {
+                    let _ = &guard;
+                    x
+                })
+                .boxed();
+            p.concat(other).boxed()
+        }
+        16 => {
+            let quiet = Duration::from_micros(rng.u64(1..200));
+            ops.push(format!("debounce({quiet:?})"));
+            drop(guard);
+            p.debounce(quiet).boxed()
+        }
+        17 => {
+            let period = Duration::from_micros(rng.u64(50..500));
+            ops.push(format!("sample({period:?})"));
+            drop(guard);
+            p.sample(period).boxed()
+        }
+        _ => {
+            ops.push("idle_timeout(5s).then_timeout(5s)".into());
+            p.idle_timeout(Duration::from_secs(5))
+                .then_timeout(Duration::from_secs(5), move |x| {
+                    let _ = &guard;
+                    async move { x }
+                })
+                .boxed()
         }
     }
 }
