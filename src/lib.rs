@@ -37,7 +37,7 @@
 //! - `redis`: [`redis`], Redis Streams consumer groups for scaling out to
 //!   many workers, with acks that flow back from the consumer (needs Rust
 //!   1.88, for the `redis` crate).
-//! - `test-kit`: [`test`], a virtual-clock runtime, probes and report
+//! - `test-kit`: [`test`](mod@test), a virtual-clock runtime, probes and report
 //!   assertions for testing pipelines.
 //!
 //! Features only add: both runtimes can be enabled at once.

@@ -205,3 +205,14 @@ fn ten_minute_batch_and_throttle_scenario() {
     assert_eq!(rt.elapsed(), secs(599));
     assert_eq!(h.live_tasks(), 0);
 }
+
+#[test]
+fn kit_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<VirtualRuntime>();
+    send_sync::<flowline_test::VirtualHandle>();
+    send_sync::<flowline_test::Settle>();
+    send_sync::<flowline_test::TestSource<u32>>();
+    send::<flowline_test::TestSink<u32>>();
+}
