@@ -216,3 +216,28 @@ fn kit_types_are_send_and_sync() {
     send_sync::<flowline_test::TestSource<u32>>();
     send::<flowline_test::TestSink<u32>>();
 }
+
+/// Code in a stage that needs tokio's context (its spawner, its IO driver)
+/// works when `block_on` runs inside a tokio runtime's context, while the
+/// pipeline's own timers stay virtual.
+#[test]
+fn block_on_inside_a_tokio_context() {
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _context = tokio_rt.enter();
+    let rt = VirtualRuntime::new();
+    let (out, report) = rt
+        .block_on(
+            producer::iter(1..=3u32)
+                .then(|x| async move { tokio::spawn(async move { x * 2 }).await.unwrap() })
+                .throttle((1, secs(3600)), 1)
+                .on(rt.handle())
+                .collect(),
+        )
+        .unwrap();
+    assert_eq!(out, [2, 4, 6]);
+    assert_eq!(report.elapsed, secs(7200));
+}

@@ -46,9 +46,14 @@ use shared::Shared;
 ///
 /// Work on threads the runtime does not start is invisible to it: the worker
 /// threads of `map_blocking`, `from_blocking_iter` and blocking consumers, and
-/// threads of your own pushing into a `Feeder`. Auto-advance may move the
-/// clock while such a thread computes; use real time (or manual mode) for
-/// tests that time such work.
+/// threads of your own pushing into a `Feeder`, tasks on another executor.
+/// Auto-advance may move the clock while such work runs; use real time (or
+/// manual mode) for tests that time it.
+///
+/// Stages that need tokio's context (`tokio::spawn`, tokio IO) work when
+/// `block_on` is called inside it (`let _guard = tokio_runtime.enter();`);
+/// `tokio::time` timers there stay real — time with the pipeline's runtime
+/// (`RuntimeExt::sleep`) instead.
 ///
 /// Virtual time passes only when every task waits: a pipeline that never
 /// waits (an endless producer and no timer in the way) keeps the clock
