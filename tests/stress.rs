@@ -4,7 +4,7 @@
 //! outlive it: no closure, generator or future (each holds a drop counter),
 //! no `flowline-blk*` thread.
 //!
-//! Bounded in time: `FLOWLINE_STRESS_SECS` seconds per runtime (default 4).
+//! Bounded in time: `FLOWLINE_STRESS_SECS` seconds per runtime (default 3).
 //! A failing case prints its seed; `FLOWLINE_STRESS_SEED=<seed>` runs that
 //! case alone (add `FLOWLINE_STRESS_RT=smol|tokio|free` to pick the
 //! runtime). Each run starts from a random seed (printed);
@@ -503,7 +503,7 @@ fn random_pipelines_balance_and_leak_nothing() {
         }
         return;
     }
-    let budget = Duration::from_secs(env_u64("FLOWLINE_STRESS_SECS").unwrap_or(4));
+    let budget = Duration::from_secs(env_u64("FLOWLINE_STRESS_SECS").unwrap_or(3));
     // A new sequence each run, so runs together cover more; printed, and
     // each failing case prints its own seed.
     let base = env_u64("FLOWLINE_STRESS_BASE").unwrap_or_else(|| fastrand::u64(..u64::MAX / 2));
