@@ -168,3 +168,23 @@ fn a_sink_dropped_with_unexpected_events_lists_them() {
         "flowline-test: TestSink dropped with 2 unexpected event(s): Next(1), Next(2)"
     );
 }
+
+#[test]
+fn expect_no_event_moves_a_manual_clock() {
+    let rt = VirtualRuntime::manual();
+    let h = rt.handle();
+    let (source, pipeline) = TestSource::<u32>::new(&h);
+    let mut sink = TestSink::run(&h, pipeline.debounce(ms(100)));
+    rt.block_on(async {
+        sink.request(10);
+        source.send_next(1);
+        sink.expect_no_event(ms(99)).await;
+        assert_eq!(h.elapsed(), ms(99));
+        let msg = format!("{:?}", sink);
+        assert!(msg.contains("events: []"), "{msg}");
+        h.advance(ms(1)).await;
+        assert_eq!(sink.expect_next().await, 1);
+        source.complete();
+        sink.expect_complete().await;
+    });
+}

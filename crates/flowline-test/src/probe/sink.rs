@@ -255,13 +255,20 @@ impl<T: fmt::Debug> TestSink<T> {
     }
 
     /// Waits `duration` of virtual time and checks that nothing reached the
-    /// sink meanwhile (no item, no completion, no failure).
+    /// sink meanwhile (no item, no completion, no failure). On a manual
+    /// runtime it moves the clock itself, with
+    /// [`advance`](crate::VirtualHandle::advance).
     ///
     /// # Panics
     ///
     /// On the first event, listing it.
     pub async fn expect_no_event(&mut self, duration: Duration) {
-        let mut timer = self.clock.sleep(duration);
+        let clock = self.clock.clone();
+        let mut timer: Pin<Box<dyn Future<Output = ()> + Send>> = if clock.auto_advances() {
+            clock.sleep(duration)
+        } else {
+            Box::pin(async move { clock.advance(duration).await })
+        };
         let event = poll_fn(|cx| {
             if let Poll::Ready(event) = self.poll_event(cx) {
                 return Poll::Ready(Some(event));

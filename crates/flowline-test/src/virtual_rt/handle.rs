@@ -60,6 +60,13 @@ impl VirtualHandle {
         self.shared.elapsed()
     }
 
+    /// Whether the clock jumps to the next timer by itself
+    /// ([`VirtualRuntime::new`](super::VirtualRuntime::new)), rather than
+    /// only in [`advance`](Self::advance) ([`VirtualRuntime::manual`](super::VirtualRuntime::manual)).
+    pub fn auto_advances(&self) -> bool {
+        self.shared.auto_advance
+    }
+
     /// Tasks spawned on this runtime that have neither finished nor been
     /// dropped: zero after a clean run.
     ///
