@@ -5,11 +5,13 @@ use flowline_core::{RunReport, StageReport};
 
 /// Where the items that entered a stage went, column by column: every item
 /// is in exactly one. The one place to list a new removal column.
-fn outlets(s: &StageReport) -> [(&'static str, u64); 7] {
+fn outlets(s: &StageReport) -> [(&'static str, u64); 9] {
     [
         ("out", s.items_out),
+        ("grouped", s.grouped),
         ("filtered", s.filtered),
         ("dropped", s.dropped),
+        ("discarded", s.discarded),
         ("skipped", s.skipped),
         ("dead_lettered", s.dead_lettered),
         ("failed", s.failed),
@@ -59,8 +61,8 @@ fn fail(what: &str, problems: &[String], report: &RunReport) -> ! {
 }
 
 /// Checks the accounting invariant of a completed run: in every stage,
-/// `in == out + filtered + dropped + skipped + dead_lettered + failed +
-/// in_flight`, and nothing is in flight.
+/// `in == out + grouped + filtered + dropped + discarded + skipped +
+/// dead_lettered + failed + in_flight`, and nothing is in flight.
 ///
 /// # Panics
 ///
@@ -185,6 +187,11 @@ checks! {
     filtered => filtered, "filtered";
     /// Items an overflow policy dropped.
     dropped => dropped, "dropped";
+    /// Items merged into a unit another item stands for (`batch`, `zip`).
+    grouped => grouped, "grouped";
+    /// Items a stage let go by design (`debounce`, `sample`, an unmatched
+    /// `zip` item).
+    discarded => discarded, "discarded";
     /// Extra attempts made by a retry policy.
     retried => retried, "retried";
     /// Failed items skipped by the error policy.
