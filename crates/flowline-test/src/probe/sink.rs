@@ -232,6 +232,24 @@ impl<T: fmt::Debug> TestSink<T> {
     ///
     /// If an item comes first, the run completes, another stage fails, or it
     /// stalls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    /// use flowline_test::{TestSink, VirtualRuntime};
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let h = rt.handle();
+    /// let parsed = producer::iter(["1", "x"]).try_map(|s| s.parse::<u32>()).named("parse");
+    /// let mut sink = TestSink::run(&h, parsed);
+    /// rt.block_on(async {
+    ///     sink.request(1);
+    ///     assert_eq!(sink.expect_next().await, 1);
+    ///     let err = sink.expect_error("parse").await;
+    ///     assert_eq!(err.report().delivered(), 1);
+    /// });
+    /// ```
     pub async fn expect_error(&mut self, stage: &str) -> PipelineError {
         self.let_the_end_in();
         match self.next_event().await {
@@ -290,6 +308,26 @@ impl<T: fmt::Debug> TestSink<T> {
     /// # Panics
     ///
     /// If the run had already ended (its end is an event to expect).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    /// use flowline_test::{TestSink, VirtualRuntime};
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let h = rt.handle();
+    /// let endless = producer::iter(0u64..).boundary(8);
+    /// let mut sink = TestSink::run(&h, endless);
+    /// let report = rt.block_on(async {
+    ///     sink.request(2);
+    ///     assert_eq!(sink.expect_next().await, 0);
+    ///     assert_eq!(sink.expect_next().await, 1);
+    ///     sink.cancel().await
+    /// });
+    /// assert_eq!(report.delivered(), 2);
+    /// assert_eq!(h.live_tasks(), 0);
+    /// ```
     pub async fn cancel(&mut self) -> RunReport {
         let run = self
             .run

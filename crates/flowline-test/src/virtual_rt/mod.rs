@@ -171,6 +171,25 @@ impl VirtualRuntime {
     /// outstanding, the call waits for another thread to wake something (a
     /// `Feeder` push, a worker thread's result); if none ever does, it waits
     /// forever, as any executor would.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flowline_core::producer;
+    /// use flowline_test::VirtualRuntime;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let report = rt
+    ///     .block_on(
+    ///         producer::iter(0..3)
+    ///             .then_timeout(Duration::from_secs(1), |x| async move { x })
+    ///             .on(rt.handle())
+    ///             .for_each(|_| async {}),
+    ///     )
+    ///     .unwrap();
+    /// assert_eq!((report.delivered(), report.elapsed), (3, Duration::ZERO));
+    /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let mut future = pin!(future);
         let main = Arc::new(MainWaker {
