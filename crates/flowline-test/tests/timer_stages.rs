@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flowline_core::runtime::RuntimeExt;
+use flowline_core::runtime::{Runtime, RuntimeExt};
 use flowline_core::stage::Elapsed;
 use flowline_core::{producer, Backoff, ErrorPolicy, PipelineError};
 use flowline_test::{VirtualHandle, VirtualRuntime};
@@ -216,4 +216,36 @@ fn on_progress_ticks_on_the_virtual_clock() {
     assert_eq!(seen[..2], [(secs(2), false), (secs(4), false)]);
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert!(seen[2].1);
+}
+
+/// User code that sleeps with `flowline::time` (the runtime of the pipeline
+/// polling it) sleeps in virtual time too, in fused stages and in stage
+/// tasks alike.
+#[test]
+fn flowline_time_in_user_code_is_virtual() {
+    let rt = VirtualRuntime::new();
+    let h = rt.handle();
+    let (out, report) = rt
+        .block_on(
+            producer::iter(1..=3u64)
+                .then(|x| async move {
+                    flowline_core::time::sleep(Duration::from_secs(x)).await;
+                    x
+                })
+                .boundary(2)
+                .then(|x| async move {
+                    flowline_core::time::sleep(Duration::from_secs(10)).await;
+                    (x, flowline_core::time::now())
+                })
+                .on(h.clone())
+                .collect(),
+        )
+        .unwrap();
+    let start = h.now() - report.elapsed;
+    let at: Vec<(u64, Duration)> = out.into_iter().map(|(x, t)| (x, t - start)).collect();
+    let secs = Duration::from_secs;
+    // Upstream sleeps 1, 2, 3 s (done at 1, 3, 6 s); downstream 10 s each,
+    // one at a time: 11, 21, 31 s.
+    assert_eq!(at, [(1, secs(11)), (2, secs(21)), (3, secs(31))]);
+    assert_eq!(report.elapsed, secs(31));
 }

@@ -52,8 +52,8 @@ use shared::Shared;
 ///
 /// Stages that need tokio's context (`tokio::spawn`, tokio IO) work when
 /// `block_on` is called inside it (`let _guard = tokio_runtime.enter();`);
-/// `tokio::time` timers there stay real — time with the pipeline's runtime
-/// (`RuntimeExt::sleep`) instead.
+/// `tokio::time` timers there stay real — time with `flowline_core::time`
+/// (the runtime of the pipeline polling the code) instead.
 ///
 /// Virtual time passes only when every task waits: a pipeline that never
 /// waits (an endless producer and no timer in the way) keeps the clock
