@@ -446,7 +446,7 @@ fn zero_limit_by_key_panics() {
     let _ = producer::iter(0..1).map_concurrent_by_key(0, |x| *x, |x| async move { x });
 }
 
-on_all_clocks!(
+on_all_runtimes!(
     ordered_keeps_input_order_and_limit,
     unordered_delivers_every_item_once_within_limit,
     unordered_lets_fast_items_pass_slow_ones,
@@ -457,4 +457,18 @@ on_all_clocks!(
     dropping_the_run_cancels_in_flight_futures,
     task_and_consumer_share_the_engine,
     no_driver_blocks_while_the_other_runs_user_code,
+);
+
+// Not the two-thread tests (`task_and_consumer_share_the_engine`,
+// `no_driver_blocks_while_the_other_runs_user_code`): the virtual clock runs
+// every task on one thread.
+on_virtual_clock!(
+    ordered_keeps_input_order_and_limit,
+    unordered_delivers_every_item_once_within_limit,
+    unordered_lets_fast_items_pass_slow_ones,
+    by_key_keeps_order_per_key_and_one_at_a_time,
+    by_key_hot_key_does_not_lose_items,
+    in_flight_futures_progress_while_consumer_is_busy,
+    panic_in_future_names_the_stage,
+    dropping_the_run_cancels_in_flight_futures,
 );

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use flowline::consumer;
 use flowline::stage::Overflow;
-use flowline::{producer, Backoff, ErrorPolicy, Pipeline, RunReport};
+use flowline::{producer, Backoff, BlockingOptions, ErrorPolicy, Pipeline, RunReport};
 use flowline_test::{assert_accounted, assert_balanced};
 use futures::future::{self, Either};
 use futures::stream::BoxStream;
@@ -233,8 +233,15 @@ fn add_op(
         }
         8 => {
             let n = rng.usize(1..4);
-            ops.push(format!("map_blocking({n})"));
-            p.map_blocking(n, move |x| {
+            let ordered = rng.bool();
+            ops.push(format!("map_blocking(parallelism {n}, ordered: {ordered})"));
+            let options = BlockingOptions::new().parallelism(n);
+            let options = if ordered {
+                options
+            } else {
+                options.unordered()
+            };
+            p.map_blocking_with(options, move |x| {
                 let _ = &guard;
                 x ^ 1
             })
@@ -379,11 +386,11 @@ async fn run_case(env: &Env, case: Case, live: &Arc<AtomicUsize>) {
     let pipeline = pipeline.on_runtime(env.runtime.clone());
     match ending {
         Ending::Complete => {
-            let result = pipeline.for_each(|_| async {}).await;
+            let result = pipeline.run_for_each(|_| async {}).await;
             check(result, Some(items));
         }
         Ending::Drop(after) => {
-            let run = Box::pin(pipeline.for_each(|_| async {}));
+            let run = Box::pin(pipeline.run_for_each(|_| async {}));
             match future::select(run, Box::pin(env.sleep(after))).await {
                 Either::Left((result, _)) => check(result, Some(items)),
                 Either::Right(((), run)) => drop(run),

@@ -23,7 +23,7 @@
 //!         producer::iter(1..=3u32)
 //!             .throttle((1, Duration::from_secs(60)), 1) // one a minute
 //!             .on(rt.handle())
-//!             .collect(),
+//!             .run_collect(),
 //!     )
 //!     .unwrap();
 //! assert_eq!(out, [1, 2, 3]);

@@ -75,7 +75,7 @@ fn fail(what: &str, problems: &[String], report: &RunReport) -> ! {
 /// use flowline_test::assert_balanced;
 ///
 /// let (_, report) = futures::executor::block_on(
-///     producer::iter(0..10).filter(|x| x % 2 == 0).boundary(4).collect(),
+///     producer::iter(0..10).filter(|x| x % 2 == 0).boundary(4).run_collect(),
 /// )
 /// .unwrap();
 /// assert_balanced(&report);
@@ -104,7 +104,7 @@ pub fn assert_balanced(report: &RunReport) {
 ///     producer::iter(0..10u32)
 ///         .map(|x| if x == 5 { panic!("five") } else { x })
 ///         .boundary(4)
-///         .collect(),
+///         .run_collect(),
 /// )
 /// .unwrap_err();
 /// assert_accounted(err.report());
@@ -134,7 +134,7 @@ pub fn assert_accounted(report: &RunReport) {
 /// use flowline_test::expect_stage;
 ///
 /// let (_, report) = futures::executor::block_on(
-///     producer::iter(0..10).filter(|x| x % 3 == 0).named("thirds").collect(),
+///     producer::iter(0..10).filter(|x| x % 3 == 0).named("thirds").run_collect(),
 /// )
 /// .unwrap();
 /// expect_stage(&report, "thirds").items_in(10).out(4).filtered(6).dropped(0);

@@ -18,7 +18,7 @@ fn evens() -> RunReport {
         producer::iter(0..10u32)
             .filter(|x| x % 2 == 0)
             .named("evens")
-            .collect(),
+            .run_collect(),
     )
     .unwrap();
     report

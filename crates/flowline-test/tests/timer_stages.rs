@@ -30,7 +30,7 @@ fn throttle_spaces_items_exactly_at_the_rate() {
                 .throttle(100, 1)
                 .map(stamp(&h))
                 .on(h.clone())
-                .collect(),
+                .run_collect(),
         )
         .unwrap();
     assert_eq!(
@@ -63,7 +63,7 @@ fn batch_flushes_at_max_wait_on_the_virtual_clock() {
                 .batch(10, ms(1000))
                 .map(stamp(&h))
                 .on(h.clone())
-                .collect(),
+                .run_collect(),
         )
         .unwrap();
     // Items at 0, 400, 800 ms go in the first batch (flushed at 1000 ms),
@@ -91,7 +91,7 @@ fn debounce_and_sample_see_virtual_time() {
                 .debounce(ms(60))
                 .map(stamp(&h))
                 .on(h.clone())
-                .collect(),
+                .run_collect(),
         )
         .unwrap();
     // The last of each burst (at 40 ms) passes after 60 ms of quiet;
@@ -108,7 +108,7 @@ fn debounce_and_sample_see_virtual_time() {
         }
     });
     let (out, _) = rt
-        .block_on(readings.sample(ms(104)).on(h.clone()).collect())
+        .block_on(readings.sample(ms(104)).on(h.clone()).run_collect())
         .unwrap();
     // Readings at 0, 10, …, 290 ms; the ticks at 104 and 208 ms take the
     // latest (4 ms off the readings: no tie for real time to break).
@@ -131,7 +131,7 @@ fn idle_timeout_and_then_timeout_fire_at_their_limit() {
                 .idle_timeout(ms(50))
                 .named("feed")
                 .on(h.clone())
-                .collect(),
+                .run_collect(),
         )
         .unwrap_err();
     assert!(matches!(&err, PipelineError::Failed { stage, source, .. }
@@ -153,7 +153,7 @@ fn idle_timeout_and_then_timeout_fire_at_their_limit() {
                 })
                 .named("lookup")
                 .on(h.clone())
-                .collect(),
+                .run_collect(),
         )
         .unwrap_err();
     assert_eq!(err.stage(), "lookup");
@@ -184,7 +184,7 @@ fn retry_backoff_sleeps_on_the_virtual_clock() {
                 })
                 .named("flaky")
                 .on(h.clone())
-                .collect(),
+                .run_collect(),
         )
         .unwrap();
     assert_eq!(out, [7]);
@@ -206,7 +206,7 @@ fn on_progress_ticks_on_the_virtual_clock() {
                     s.lock().unwrap().push((snap.elapsed, snap.finished));
                 })
                 .on(h.clone())
-                .collect(),
+                .run_collect(),
         )
         .unwrap();
     let secs = Duration::from_secs;
@@ -238,7 +238,7 @@ fn flowline_time_in_user_code_is_virtual() {
                     (x, flowline_core::time::now())
                 })
                 .on(h.clone())
-                .collect(),
+                .run_collect(),
         )
         .unwrap();
     let start = h.now() - report.elapsed;

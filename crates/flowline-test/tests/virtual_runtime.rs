@@ -189,7 +189,7 @@ fn ten_minute_batch_and_throttle_scenario() {
                 .boundary(16)
                 .batch(100, Duration::from_millis(90_500))
                 .on(h.clone())
-                .collect(),
+                .run_collect(),
         )
         .unwrap();
     let took = real.elapsed();
@@ -235,7 +235,7 @@ fn block_on_inside_a_tokio_context() {
                 .then(|x| async move { tokio::spawn(async move { x * 2 }).await.unwrap() })
                 .throttle((1, secs(3600)), 1)
                 .on(rt.handle())
-                .collect(),
+                .run_collect(),
         )
         .unwrap();
     assert_eq!(out, [2, 4, 6]);

@@ -78,7 +78,7 @@ impl VirtualHandle {
     ///
     /// let rt = VirtualRuntime::new();
     /// let h = rt.handle();
-    /// rt.block_on(producer::iter(0..100).boundary(8).on(h.clone()).count()).unwrap();
+    /// rt.block_on(producer::iter(0..100).boundary(8).on(h.clone()).run_count()).unwrap();
     /// assert_eq!(h.live_tasks(), 0);
     /// ```
     pub fn live_tasks(&self) -> usize {

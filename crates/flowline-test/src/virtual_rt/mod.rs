@@ -76,7 +76,7 @@ use shared::Shared;
 ///             .batch(100, Duration::from_secs(600)) // ten minutes
 ///             .boundary(4)
 ///             .on(rt.handle())
-///             .collect(),
+///             .run_collect(),
 ///     )
 ///     .unwrap();
 /// assert_eq!(batches, [vec![0, 1, 2, 3, 4]]);
@@ -185,7 +185,7 @@ impl VirtualRuntime {
     ///         producer::iter(0..3)
     ///             .then_timeout(Duration::from_secs(1), |x| async move { x })
     ///             .on(rt.handle())
-    ///             .for_each(|_| async {}),
+    ///             .run_for_each(|_| async {}),
     ///     )
     ///     .unwrap();
     /// assert_eq!((report.delivered(), report.elapsed), (3, Duration::ZERO));
