@@ -300,14 +300,14 @@ fn add_op(
         }
         15 => {
             let n = rng.u64(0..300);
-            ops.push(format!("concat(iter(0..{n}))"));
+            ops.push(format!("chain(iter(0..{n}))"));
             let other = producer::iter(0..n)
                 .map(move |x| {
                     let _ = &guard;
                     x
                 })
                 .boxed();
-            p.concat(other).boxed()
+            p.chain(other).boxed()
         }
         16 => {
             let quiet = Duration::from_micros(rng.u64(1..200));
