@@ -37,6 +37,8 @@
 //! - `redis`: [`redis`], Redis Streams consumer groups for scaling out to
 //!   many workers, with acks that flow back from the consumer (needs Rust
 //!   1.88, for the `redis` crate).
+//! - `test-kit`: [`test`](mod@test), a virtual-clock runtime, probes and report
+//!   assertions for testing pipelines.
 //!
 //! Features only add: both runtimes can be enabled at once.
 //! [`default_runtime`] picks between them at run time, so code that calls it
@@ -65,6 +67,11 @@ pub use flowline_tokio as tokio;
 #[cfg(feature = "redis")]
 pub use flowline_redis as redis;
 
+/// The test kit (feature `test-kit`): a virtual-clock runtime, probes and
+/// report assertions. See `docs/guide/testing.md`.
+#[cfg(feature = "test-kit")]
+pub use flowline_test as test;
+
 pub use flowline_core::runtime::default_runtime;
 
 /// The README's and the guide's code blocks, compiled and run as doctests.
@@ -88,4 +95,7 @@ mod guide_doctests {
     struct ComingFromStreams;
     #[doc = include_str!("../docs/comparison.md")]
     struct Comparison;
+    #[cfg(feature = "test-kit")]
+    #[doc = include_str!("../docs/guide/testing.md")]
+    struct Testing;
 }

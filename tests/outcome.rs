@@ -278,7 +278,9 @@ fn no_runtime_named_means_the_enabled_one(rt: Rt) {
         let pipeline = match env.kind {
             // Nothing named: inside tokio that is tokio, outside it smol.
             Rt::Smol | Rt::Tokio => pipeline,
-            Rt::Free => pipeline.on(RuntimeFree),
+            Rt::Free | Rt::Virtual => {
+                pipeline.on_runtime(env.runtime.clone().or(Some(Arc::new(RuntimeFree))))
+            }
         };
         let (items, _) = pipeline.run_collect().await.unwrap();
         assert_eq!(items.len(), 64);
@@ -288,7 +290,7 @@ fn no_runtime_named_means_the_enabled_one(rt: Rt) {
                 threads.iter().all(|t| *t != here),
                 "the boundary's upstream ran inline on the consumer's thread"
             ),
-            Rt::Free => assert!(threads.iter().all(|t| *t == here)),
+            Rt::Free | Rt::Virtual => assert!(threads.iter().all(|t| *t == here)),
         }
     });
 }

@@ -1,4 +1,5 @@
-//! Shared test support: run one test body on smol, tokio and runtime-free.
+//! Shared test support: run one test body on smol, tokio and runtime-free,
+//! and (for timing logic) on the test kit's virtual clock.
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use flowline::runtime::{Runtime, RuntimeExt, RuntimeFree};
 use flowline::smol::SmolRuntime;
 use flowline::tokio::TokioRuntime;
+use flowline_test::VirtualRuntime;
 
 /// Which executor a test body runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +18,9 @@ pub enum Rt {
     Smol,
     Tokio,
     Free,
+    /// The test kit's virtual clock: timers take no real time and fire at
+    /// exact virtual instants, so timing logic can be asserted exactly.
+    Virtual,
 }
 
 /// What a test body gets: the runtime to hand to `Pipeline::on_runtime`
@@ -27,6 +32,25 @@ pub struct Env {
 }
 
 impl Env {
+    /// The runtime timers and the clock come from (async-io and the real
+    /// clock when runtime-free).
+    pub fn clock(&self) -> Arc<dyn Runtime> {
+        self.runtime
+            .clone()
+            .unwrap_or_else(|| Arc::new(RuntimeFree))
+    }
+
+    /// Now, on the test's clock: virtual on `Rt::Virtual`, real otherwise.
+    pub fn now(&self) -> Instant {
+        self.clock().now()
+    }
+
+    /// Whether the clock is virtual (timings are exact and upper bounds
+    /// can be asserted).
+    pub fn is_virtual(&self) -> bool {
+        self.kind == Rt::Virtual
+    }
+
     /// Sleeps on the test's runtime (async-io when runtime-free).
     pub async fn sleep(&self, d: Duration) {
         match &self.runtime {
@@ -37,8 +61,8 @@ impl Env {
 
     /// Polls `cond` every millisecond until it holds or `limit` passes.
     pub async fn eventually(&self, limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < limit {
+        let start = self.now();
+        while self.now() - start < limit {
             if cond() {
                 return true;
             }
@@ -76,6 +100,15 @@ impl Rt {
                 kind: self,
                 runtime: None,
             })),
+            Rt::Virtual => {
+                let rt = VirtualRuntime::new();
+                let out = rt.block_on(body(Env {
+                    kind: self,
+                    runtime: Some(Arc::new(rt.handle())),
+                }));
+                assert_eq!(rt.handle().live_tasks(), 0, "a task outlived the test body");
+                out
+            }
         }
     }
 }
@@ -110,6 +143,28 @@ macro_rules! on_all_runtimes {
         }
         mod runtime_free {
             $( #[test] fn $name() { super::$name($crate::support::Rt::Free) } )*
+        }
+    };
+}
+
+/// [`on_all_runtimes!`], plus each test on the virtual clock (module
+/// `virtual_clock`), for tests of timing logic.
+#[macro_export]
+macro_rules! on_all_clocks {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_all_runtimes!($($name),*);
+        $crate::on_virtual_clock!($($name),*);
+    };
+}
+
+/// Each listed test on the virtual clock only (module `virtual_clock`).
+/// Not for endless pipelines without timers: virtual time passes only when
+/// every task waits, so their sleeps never end.
+#[macro_export]
+macro_rules! on_virtual_clock {
+    ($($name:ident),* $(,)?) => {
+        mod virtual_clock {
+            $( #[test] fn $name() { super::$name($crate::support::Rt::Virtual) } )*
         }
     };
 }

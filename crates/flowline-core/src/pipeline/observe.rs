@@ -1,7 +1,7 @@
 //! Watching a pipeline: its live counts ([`Monitor`]), progress callbacks
 //! and its stage graph ([`Topology`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::{self, Either};
 use futures::{FutureExt as _, Stream};
@@ -60,7 +60,7 @@ impl<S: Stream> Pipeline<S> {
         let task = async move {
             let ctx = monitor.ctx().clone();
             let rt = ctx.runtime_or_free();
-            let mut next = Instant::now() + interval;
+            let mut next = rt.now() + interval;
             loop {
                 let finished = ctx.lifecycle.finished();
                 let tick = rt.sleep_until(next);

@@ -77,7 +77,7 @@ impl<S: Stream> Stream for TryPipeline<S> {
             return Poll::Ready(None);
         }
         let ctx = this.pipeline.core.ctx.clone();
-        let start = ctx.lifecycle.start();
+        let start = ctx.lifecycle.start(|| ctx.runtime_or_free().now());
         match catch_unwind(AssertUnwindSafe(|| this.pipeline.as_mut().poll_next(cx))) {
             Ok(Poll::Ready(Some(item))) => return Poll::Ready(Some(Ok(item))),
             Ok(Poll::Pending) => return Poll::Pending,
@@ -92,7 +92,8 @@ impl<S: Stream> Stream for TryPipeline<S> {
         match error {
             Some(error) => {
                 this.pipeline.project().core.cancel_tasks();
-                let report = ctx.report(start.elapsed());
+                let report =
+                    ctx.report(ctx.runtime_or_free().now().saturating_duration_since(start));
                 Poll::Ready(Some(Err(error.with_report(report))))
             }
             None => Poll::Ready(None),

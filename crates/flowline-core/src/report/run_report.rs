@@ -123,7 +123,8 @@ impl StageReport {
 pub struct RunReport {
     /// Every stage, source first, consumer last.
     pub stages: Vec<StageReport>,
-    /// Wall time from the first poll to the consumer's close.
+    /// Time from the first poll to the consumer's close, on the runtime's
+    /// clock (wall time, or virtual time on a virtual-clock runtime).
     pub elapsed: Duration,
 }
 

@@ -36,7 +36,12 @@ impl Monitor {
         self.ctx
             .lifecycle
             .started()
-            .map_or(Duration::ZERO, |start| start.elapsed())
+            .map_or(Duration::ZERO, |start| {
+                self.ctx
+                    .runtime_or_free()
+                    .now()
+                    .saturating_duration_since(start)
+            })
     }
 
     /// The counts so far, as a [`RunReport`] (`elapsed` from the run's

@@ -136,7 +136,7 @@ where
     E: Into<BoxError>,
 {
     let ctx = pipeline.core().ctx.clone();
-    let start = ctx.lifecycle.start();
+    let start = ctx.lifecycle.start(|| ctx.runtime_or_free().now());
     // User code polled here (fused stages, the consumer) sees the run's
     // runtime as `time::current_runtime`.
     let runtime = ctx.runtime();
@@ -210,5 +210,5 @@ async fn finish_run<P: Drivable + ?Sized>(
     poll_fn(|cx| core.poll_finish(cx)).await;
     ctx.orphans_gone().await;
     ctx.calls_idle().await;
-    start.elapsed()
+    ctx.runtime_or_free().now().saturating_duration_since(start)
 }

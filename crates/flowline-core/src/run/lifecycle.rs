@@ -140,9 +140,10 @@ impl Lifecycle {
         self.aborting.load(Ordering::SeqCst)
     }
 
-    /// Records the start of the run (first call wins).
-    pub(crate) fn start(&self) -> Instant {
-        *self.started.get_or_init(Instant::now)
+    /// Records the start of the run at `now()` (the runtime's clock, read
+    /// on the first call only; first call wins).
+    pub(crate) fn start(&self, now: impl FnOnce() -> Instant) -> Instant {
+        *self.started.get_or_init(now)
     }
 
     pub(crate) fn started(&self) -> Option<Instant> {
