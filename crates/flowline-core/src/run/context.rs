@@ -313,7 +313,7 @@ impl RunContext {
         }
         let stage = lock(&self.stages)
             .iter()
-            .find(|s| s.has_panicked())
+            .find(|s| s.take_panic_mark())
             .map_or_else(
                 || fallback.to_string(),
                 |s| {

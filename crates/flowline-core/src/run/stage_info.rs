@@ -248,8 +248,10 @@ impl StageInfo {
         }
     }
 
-    pub(crate) fn has_panicked(&self) -> bool {
-        self.panicked.load(Relaxed)
+    /// Whether user code of this stage unwound since the last call: the
+    /// mark is taken, so each panic is charged to its stage once.
+    pub(crate) fn take_panic_mark(&self) -> bool {
+        self.panicked.swap(false, Relaxed)
     }
 
     /// Runs user code `f`, marking this stage if it unwinds.
