@@ -234,6 +234,16 @@ impl RunContext {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Whether the run completed: its stream ended while nothing had failed
+    /// (what happens while its leftover tasks are torn down does not change
+    /// that: the consumer is closed already).
+    pub(crate) fn is_completed(&self) -> bool {
+        if let Some(to) = self.forward.get() {
+            return to.is_completed();
+        }
+        self.completed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Notes that a stage of this run may stop reading an input before it
     /// ends (see [`report`](Self::report)).
     pub(crate) fn set_cuts_inputs(&self) {

@@ -153,7 +153,10 @@ impl Core {
         self.add_lasting_task(Box::pin(async move {
             let ended = ended.wait();
             futures::pin_mut!(ended);
-            futures::future::select(task, ended).await;
+            // The end signal first: a task the run has ended is not polled
+            // again (it would feed nobody, and could see a queue another
+            // ended task left unfinished).
+            futures::future::select(ended, task).await;
         }));
     }
 

@@ -108,9 +108,14 @@ impl Drop for Taken<'_> {
 /// recorded is an abort), or its report. Either way with the counts as they
 /// stand now.
 pub(crate) fn outcome(ctx: &RunContext, elapsed: Duration) -> Result<RunReport, PipelineError> {
-    let error = ctx
-        .take_error()
-        .or_else(|| ctx.lifecycle.is_halted().then(PipelineError::aborted));
+    // A completed run's consumer is closed: a task torn down after that (a
+    // side a `zip` stopped reading) may halt, but the run has completed.
+    let error = if ctx.is_completed() {
+        None
+    } else {
+        ctx.take_error()
+            .or_else(|| ctx.lifecycle.is_halted().then(PipelineError::aborted))
+    };
     #[cfg(feature = "tracing")]
     super::trace::run_finished(ctx, elapsed, error.as_ref());
     let report = ctx.report(elapsed);
