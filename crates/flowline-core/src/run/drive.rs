@@ -211,8 +211,17 @@ async fn finish_run<P: Drivable + ?Sized>(
         // The stream has ended: a stage task still running feeds nobody.
         core.end_tasks();
     }
-    // Nothing the run started outlives it, and the counts are final.
-    poll_fn(|cx| core.poll_finish(cx)).await;
+    // Nothing the run started outlives it, and the counts are final. A
+    // lasting task (a fan-out's upstream) may still fail after the stream
+    // ended; a failed stage then waits forever rather than end, so a halt
+    // (or an abort) while we wait cancels what is left.
+    poll_fn(|cx| {
+        if ctx.lifecycle.poll_abort(cx) || ctx.lifecycle.is_halted() {
+            core.cancel_tasks();
+        }
+        core.poll_finish(cx)
+    })
+    .await;
     ctx.orphans_gone().await;
     ctx.calls_idle().await;
     ctx.runtime_or_free().now().saturating_duration_since(start)
