@@ -1,4 +1,5 @@
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -38,11 +39,11 @@ pub(crate) struct RunContext {
     /// (nested: `.1.0`), so names stay unique across a fan-out's branches.
     suffix: String,
     /// Set when the run completed (its stream ended and nothing failed).
-    completed: std::sync::atomic::AtomicBool,
+    completed: AtomicBool,
     /// Set by a stage that stops reading an input before it ends (`zip`):
     /// what that input's stages still hold when the run completes was left
     /// out by design.
-    cuts_inputs: std::sync::atomic::AtomicBool,
+    cuts_inputs: AtomicBool,
     /// Cancelled tasks of cores dropped before the run ended (a fan-out's
     /// upstream): the run waits for them.
     orphans: Mutex<Vec<JoinHandle<()>>>,
@@ -103,10 +104,7 @@ impl RunContext {
             // The branch's run waits for the shared upstream's blocking calls.
             calls: upstream.calls.clone(),
             suffix: format!("{}.{branch}", upstream.suffix),
-            cuts_inputs: upstream
-                .cuts_inputs
-                .load(std::sync::atomic::Ordering::SeqCst)
-                .into(),
+            cuts_inputs: upstream.cuts_inputs.load(SeqCst).into(),
             ..RunContext::default()
         });
         upstream.lifecycle.feed(&branch.lifecycle);
@@ -149,7 +147,7 @@ impl RunContext {
             mine.push(stage);
         }
         drop(mine);
-        if other.cuts_inputs.load(std::sync::atomic::Ordering::SeqCst) {
+        if other.cuts_inputs.load(SeqCst) {
             this.set_cuts_inputs();
         }
         let mut calls = std::mem::take(&mut *lock(&other.linked_calls));
@@ -230,8 +228,7 @@ impl RunContext {
         if let Some(to) = self.forward.get() {
             return to.mark_completed();
         }
-        self.completed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.completed.store(true, SeqCst);
     }
 
     /// Whether the run completed: its stream ended while nothing had failed
@@ -241,7 +238,7 @@ impl RunContext {
         if let Some(to) = self.forward.get() {
             return to.is_completed();
         }
-        self.completed.load(std::sync::atomic::Ordering::SeqCst)
+        self.completed.load(SeqCst)
     }
 
     /// Notes that a stage of this run may stop reading an input before it
@@ -250,8 +247,7 @@ impl RunContext {
         if let Some(to) = self.forward.get() {
             return to.set_cuts_inputs();
         }
-        self.cuts_inputs
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cuts_inputs.store(true, SeqCst);
     }
 
     /// Takes cancelled tasks the run must wait for.
@@ -388,8 +384,7 @@ impl RunContext {
         let stages = lock(&self.stages);
         // In a completed run whose `zip` stopped reading one side, what that
         // side's stages still held was left out by design: discarded.
-        let cut_off = self.completed.load(std::sync::atomic::Ordering::SeqCst)
-            && self.cuts_inputs.load(std::sync::atomic::Ordering::SeqCst);
+        let cut_off = self.completed.load(SeqCst) && self.cuts_inputs.load(SeqCst);
         // Each stage's `out`, counted or (for pass-through stages) derived;
         // inputs always precede the stages they feed.
         let mut outs: Vec<u64> = Vec::with_capacity(stages.len());

@@ -30,7 +30,6 @@ pub use error::{BoxError, PipelineError};
 pub(crate) use handle::Join;
 pub use handle::{PipelineHandle, StopHandle};
 pub(crate) use lifecycle::Lifecycle;
-#[allow(unused_imports)]
-pub(crate) use signal::{wait_until, CallGuard, Calls, End, Flag};
+pub(crate) use signal::{wait_until, End, Flag};
 pub(crate) use stage_info::StageInfo;
 pub use stage_info::StageKind;
