@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use flowline::{consumer, producer, Pipeline, PipelineError, RunReport, StageKind};
 use futures::Stream;
-use support::{DropCounter, Env, Rt};
+use support::{DropCounter, Env, Rt, Stop};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -81,18 +81,11 @@ fn shutdown_drains_everything_produced(rt: Rt) {
             .on_runtime(env.runtime.clone())
             .spawn(sink);
         let monitor = handle.monitor();
-        let stop = handle.stop_handle();
-        // Awaited together: a runtime-free run progresses only while its
-        // handle is awaited.
-        let (result, ()) = futures::join!(handle, async {
-            assert!(
-                env.eventually(LIMIT, || monitor.snapshot().stages[4].stage.items_out
-                    >= 200)
-                    .await
-            );
-            stop.shutdown();
-        });
-        let report = result.unwrap();
+        let cond = || monitor.snapshot().stages[4].stage.items_out >= 200;
+        let report = env
+            .stop_when(handle, LIMIT, cond, Stop::Shutdown)
+            .await
+            .unwrap();
         let produced = report.stages[0].items_out;
         assert!(produced >= 200);
         // Nothing lost: every item produced before the stop was delivered.
@@ -118,14 +111,14 @@ fn shutdown_wakes_a_waiting_producer(rt: Rt) {
         .on_runtime(env.runtime.clone())
         .spawn(consumer::discard());
         let monitor = handle.monitor();
-        let stop = handle.stop_handle();
-        let (result, ()) = futures::join!(handle, async {
-            assert!(
-                env.eventually(LIMIT, || monitor.report().delivered() == 3)
-                    .await
-            );
-            stop.shutdown();
-        });
+        let result = env
+            .stop_when(
+                handle,
+                LIMIT,
+                || monitor.report().delivered() == 3,
+                Stop::Shutdown,
+            )
+            .await;
         assert_eq!(result.unwrap().delivered(), 3);
     });
 }
@@ -140,14 +133,14 @@ fn abort_stops_now_and_reports_in_flight(rt: Rt) {
             .on_runtime(env.runtime.clone())
             .spawn(sink);
         let monitor = handle.monitor();
-        let stop = handle.stop_handle();
-        let (result, ()) = futures::join!(handle, async {
-            assert!(
-                env.eventually(LIMIT, || monitor.report().delivered() >= 10)
-                    .await
-            );
-            stop.abort();
-        });
+        let result = env
+            .stop_when(
+                handle,
+                LIMIT,
+                || monitor.report().delivered() >= 10,
+                Stop::Abort,
+            )
+            .await;
         let err = result.unwrap_err();
         assert!(matches!(err, PipelineError::Aborted { .. }), "{err}");
         // The error carries the counts at the moment the run stopped.

@@ -10,7 +10,7 @@ use flowline::consumer;
 use flowline::redis::backend::{Backend, GroupKey, ReadFrom};
 use flowline::redis::{sink_with, source_with, CommitPolicy, ErrorKind, MemoryBackend, OnError};
 use flowline::{producer, BlockingOptions, PipelineError};
-use support::Rt;
+use support::{Rt, Stop};
 
 const STREAM: &str = "jobs";
 const GROUP: &str = "workers";
@@ -440,17 +440,14 @@ fn shutdown_commits_what_the_consumer_took(rt: Rt) {
             .map(number)
             .on_runtime(env.runtime.clone())
             .spawn(consumer::discard());
-        // Awaited together: a runtime-free run progresses only while its
-        // handle is awaited.
-        let stop = handle.stop_handle();
-        let (result, ()) = futures::join!(handle, async {
-            assert!(
-                env.eventually(Duration::from_secs(20), || stats.sources()[0].taken == 200)
-                    .await
-            );
-            stop.shutdown();
-        });
-        result.unwrap();
+        env.stop_when(
+            handle,
+            Duration::from_secs(20),
+            || stats.sources()[0].taken == 200,
+            Stop::Shutdown,
+        )
+        .await
+        .unwrap();
         assert_eq!(mem.pending(STREAM, GROUP), 0);
         assert_eq!(stats.sources()[0].acked, 200);
     });
@@ -474,14 +471,14 @@ fn abort_acks_nothing_more(rt: Rt) {
                     futures::future::pending::<()>().await;
                 }
             }));
-        let stop = handle.stop_handle();
-        let (result, ()) = futures::join!(handle, async {
-            assert!(
-                env.eventually(Duration::from_secs(20), || stats.sources()[0].taken == 3)
-                    .await
-            );
-            stop.abort();
-        });
+        let result = env
+            .stop_when(
+                handle,
+                Duration::from_secs(20),
+                || stats.sources()[0].taken == 3,
+                Stop::Abort,
+            )
+            .await;
         assert!(matches!(result, Err(PipelineError::Aborted { .. })));
         let s = &stats.sources()[0];
         assert_eq!((s.taken, s.acked), (3, 0));

@@ -72,6 +72,39 @@ impl Env {
     }
 }
 
+/// How [`Env::stop_when`] stops a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Shutdown,
+    Abort,
+}
+
+impl Env {
+    /// Awaits `handle` until `cond` holds (asserted within `limit`), then
+    /// stops the run with `stop` and returns its result. Awaited together
+    /// because a runtime-free run progresses only while its handle is.
+    pub async fn stop_when(
+        &self,
+        handle: flowline::PipelineHandle,
+        limit: Duration,
+        cond: impl FnMut() -> bool,
+        stop: Stop,
+    ) -> Result<flowline::RunReport, flowline::PipelineError> {
+        let stopper = handle.stop_handle();
+        let (result, ()) = futures::join!(handle, async {
+            assert!(
+                self.eventually(limit, cond).await,
+                "the condition never held"
+            );
+            match stop {
+                Stop::Shutdown => stopper.shutdown(),
+                Stop::Abort => stopper.abort(),
+            }
+        });
+        result
+    }
+}
+
 impl Rt {
     /// Runs `body` to completion on this executor.
     pub fn block_on<F, Fut>(self, body: F) -> Fut::Output
