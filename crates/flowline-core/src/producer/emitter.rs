@@ -178,7 +178,7 @@ impl<T> Emit<'_, T> {
     /// use flowline_core::producer;
     /// use futures::future::{self, Either};
     ///
-    /// let gen = producer::generator(|out| async move {
+    /// let numbers = producer::generator(|out| async move {
     ///     let mut first = out.emit('a');
     ///     // Polled once (parked), then given up before the stream took it.
     ///     if let Either::Right(_) = future::select(&mut first, future::ready(())).await {
@@ -187,7 +187,7 @@ impl<T> Emit<'_, T> {
     ///         out.emit('b').await; // sent instead
     ///     }
     /// });
-    /// let (v, _) = futures::executor::block_on(gen.run_collect()).unwrap();
+    /// let (v, _) = futures::executor::block_on(numbers.run_collect()).unwrap();
     /// assert_eq!(v, ['b']);
     /// ```
     pub fn cancel(mut self) -> Option<T> {

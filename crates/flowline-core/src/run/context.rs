@@ -126,7 +126,10 @@ impl RunContext {
     ///
     /// Stages both lists start with (the shared upstream of two branches of
     /// one fan-out) are kept once; the others are appended and renumbered.
-    pub(crate) fn absorb(self: &Arc<Self>, other: &Arc<RunContext>) -> impl Fn(usize) -> usize {
+    pub(crate) fn absorb(
+        self: &Arc<Self>,
+        other: &Arc<RunContext>,
+    ) -> impl Fn(usize) -> usize + use<> {
         let (this, other) = (self.resolve(), other.resolve());
         if Arc::ptr_eq(&this, &other) {
             crate::rejection::reject(format_args!("a pipeline cannot be joined with itself"));
