@@ -551,4 +551,15 @@ mod tests {
         assert_eq!(cfg.runs, 3);
         assert!(!cfg.quick);
     }
+
+    #[test]
+    fn every_workload_main_measures_can_be_picked() {
+        // main.rs asks `cfg.wants("W1")` … `cfg.wants("W7")`.
+        for w in ["W1", "W2", "W3", "W4", "W5", "W6", "W7"] {
+            let Ok(Command::Run(cfg)) = parse(&["--only", w]) else {
+                panic!("--only {w} was rejected");
+            };
+            assert!(cfg.wants(w));
+        }
+    }
 }
