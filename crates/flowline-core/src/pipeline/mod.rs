@@ -3,11 +3,13 @@
 //! stage adapters live in `crate::stage`.
 //!
 //! Inside: `mod.rs` (the builder, fused stages, `boundary`, its `Stream`
-//! impl), `fallible.rs` (`try_map`, `try_then`, `on_error`), `terminal.rs`
+//! impl), `fallible.rs` (`try_map`, `try_then`, `on_error`), `local.rs`
+//! (`boundary_local`, for upstreams that are not `Send`), `terminal.rs`
 //! (`run`, `run_collect`, …, `spawn`), `observe.rs` (`monitor`,
 //! `on_progress`, `describe`), `try_stream.rs` (`into_try_stream`).
 
 mod fallible;
+mod local;
 mod observe;
 mod terminal;
 mod try_stream;
@@ -312,6 +314,8 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// With a runtime ([`on`](Self::on)) the upstream task is spawned on it on
     /// the first poll; without one it is polled inside this pipeline.
+    /// Upstream and items must be `Send`; for an `Rc` or a `RefCell` of app
+    /// state use [`boundary_local`](Self::boundary_local).
     ///
     /// # Performance
     ///

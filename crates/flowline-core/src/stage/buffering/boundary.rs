@@ -50,7 +50,7 @@ impl<T: Send + 'static> Boundary<T> {
 /// naming the stage that marked itself, else `info`'s).
 pub(crate) fn pump<S>(
     upstream: S,
-    mut tx: Sender<S::Item>,
+    tx: Sender<S::Item>,
     info: Arc<StageInfo>,
     ctx: Arc<RunContext>,
 ) -> BoxFuture<'static, ()>
@@ -58,6 +58,19 @@ where
     S: Stream + Send + 'static,
     S::Item: Send + 'static,
 {
+    pump_future(upstream, tx, info, ctx).boxed()
+}
+
+/// [`pump`] unboxed, with no `Send` bound (`boundary_local` boxes it local).
+// An async block rather than an `async fn`: the body keeps the indentation
+// it had inside `pump`, so concurrent edits to it merge.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn pump_future<S: Stream>(
+    upstream: S,
+    mut tx: Sender<S::Item>,
+    info: Arc<StageInfo>,
+    ctx: Arc<RunContext>,
+) -> impl std::future::Future<Output = ()> {
     async move {
         let pumped = {
             let upstream = pin!(upstream);
@@ -74,7 +87,13 @@ where
             }
         }
     }
-    .boxed()
+}
+
+impl<T> Boundary<T> {
+    /// The downstream end of the queue `rx` (`boundary_local`).
+    pub(crate) fn from_receiver(rx: Receiver<T>, info: Arc<StageInfo>) -> Self {
+        Boundary { rx, info }
+    }
 }
 
 impl<T> Stream for Boundary<T> {

@@ -1,0 +1,110 @@
+//! [`Pipeline::boundary_local`]: the async boundary for upstreams and items
+//! that are not `Send`.
+
+use futures::Stream;
+
+use super::Pipeline;
+use crate::run::StageKind;
+use crate::stage::BoundaryLocal;
+
+impl<S: Stream> Pipeline<S> {
+    /// [`boundary`](Self::boundary) for upstreams and items that are not
+    /// `Send` (an `Rc`, a closure holding a `RefCell` of app state):
+    /// everything upstream runs as a task of its own on this thread, joined
+    /// to downstream by a bounded queue of `capacity` items, with the same
+    /// batching, backpressure and outcome as `boundary`.
+    ///
+    /// Where the upstream task runs:
+    ///
+    /// - runtime-free (`futures::executor::block_on`, `.on_runtime(None)`):
+    ///   polled inside the run's future, as `boundary`'s task is;
+    /// - on a runtime that can spawn locally on this thread
+    ///   ([`Runtime::spawn_local_boxed`](crate::runtime::Runtime::spawn_local_boxed)):
+    ///   a task of its own there — smol's `LocalExecutor` inside
+    ///   `SmolRuntime::run_local`, tokio's `LocalSet` inside
+    ///   `TokioRuntime::run_local`;
+    /// - on any other runtime: polled inside the run's future, while the
+    ///   pipeline's `Send` tasks still go to the runtime.
+    ///
+    /// The pipeline this returns is not `Send`: run it with a terminal
+    /// method (`run`, `run_collect`, …) and await it on this thread; `spawn`,
+    /// `boxed`, `boundary` after it and fan-out (`broadcast`, `balance`,
+    /// `partition`) need `Send` and do not compile. A stage after it whose
+    /// items are `Send` again may be followed by a plain `boundary` only once
+    /// the `!Send` part is behind another `boundary_local`: the compiler says
+    /// which type is not `Send`.
+    ///
+    /// Why a method of its own rather than `boundary` accepting both: Rust
+    /// cannot choose an implementation by whether a type is `Send`, and a
+    /// `boundary` that always took the local path would make every pipeline
+    /// `!Send`, so none could be spawned.
+    ///
+    /// # Rejections
+    ///
+    /// A `!Send` upstream before a plain `boundary` does not compile (the
+    /// error names the type that "cannot be sent between threads safely"):
+    ///
+    /// ```compile_fail
+    /// use std::rc::Rc;
+    /// use flowline_core::producer;
+    ///
+    /// let _ = producer::iter(0..3u32).map(Rc::new).boundary(4); // use boundary_local
+    /// ```
+    ///
+    /// nor does spawning a pipeline with a local boundary (await a terminal
+    /// method on this thread instead):
+    ///
+    /// ```compile_fail
+    /// use std::rc::Rc;
+    /// use flowline_core::{consumer, producer};
+    ///
+    /// let _ = producer::iter(0..3u32).map(Rc::new).boundary_local(4).map(|x| *x)
+    ///     .spawn(consumer::discard());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0, as `boundary`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use flowline_core::producer;
+    ///
+    /// let seen = Rc::new(RefCell::new(Vec::new())); // app state, not `Send`
+    /// let log = seen.clone();
+    /// let (out, report) = futures::executor::block_on(
+    ///     producer::iter(1..=4u32)
+    ///         .map(Rc::new)
+    ///         .inspect(move |x| log.borrow_mut().push(**x))
+    ///         .boundary_local(2)
+    ///         .map(|x| *x * 10)
+    ///         .run_collect(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(out, [10, 20, 30, 40]);
+    /// assert_eq!(*seen.borrow(), [1, 2, 3, 4]);
+    /// assert_eq!(report.stage("boundary#3").unwrap().items_out, 4);
+    /// ```
+    #[track_caller]
+    pub fn boundary_local(mut self, capacity: usize) -> Pipeline<BoundaryLocal<S::Item>>
+    where
+        S: 'static,
+        S::Item: 'static,
+    {
+        if capacity == 0 {
+            crate::rejection::reject(format_args!(
+                "boundary_local capacity must be at least 1, got 0; \
+                 pass the number of items the queue may hold, e.g. .boundary_local(64)"
+            ));
+        }
+        let info = self.core.add_stage("boundary", StageKind::Boundary);
+        let (stream, task) = BoundaryLocal::new(self.stream, capacity, info, self.core.ctx.clone());
+        self.core.add_local_task(task);
+        Pipeline {
+            stream,
+            core: self.core,
+        }
+    }
+}
