@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use flowline::runtime::{BlockingFn, Runtime, Sleep};
 use flowline::smol::SmolRuntime;
@@ -465,6 +465,30 @@ fn a_local_pipeline_read_as_a_stream_drives_its_local_task() {
                 .collect()
                 .await;
             assert_eq!(out, (1..=20).collect::<Vec<_>>());
+        });
+    }
+}
+
+#[test]
+fn a_timed_stage_batches_rc_items_after_a_local_boundary() {
+    for kind in ALL {
+        run_on(kind, |env| async move {
+            let (out, report) = producer::iter((0..7u32).map(Rc::new))
+                .boundary_local(4)
+                .batch(3, Duration::from_secs(3600))
+                .map(|batch| batch.iter().map(|x| **x).collect::<Vec<_>>())
+                .on_runtime(env.runtime.clone())
+                .run_collect()
+                .await
+                .unwrap();
+            assert_eq!(
+                out,
+                [vec![0, 1, 2], vec![3, 4, 5], vec![6]],
+                "{:?}",
+                env.kind
+            );
+            assert_eq!(report.delivered(), 3);
+            assert_balanced(&report);
         });
     }
 }
