@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use flowline::runtime::{BlockingFn, Runtime, Sleep};
 use flowline::smol::SmolRuntime;
 use flowline::tokio::TokioRuntime;
-use flowline::{producer, PipelineError, StageKind};
+use flowline::{producer, Overflow, PipelineError, StageKind};
 use futures::future::{BoxFuture, LocalBoxFuture};
 use futures::{Sink, Stream};
 
@@ -489,6 +489,70 @@ fn a_timed_stage_batches_rc_items_after_a_local_boundary() {
             );
             assert_eq!(report.delivered(), 3);
             assert_balanced(&report);
+        });
+    }
+}
+
+#[test]
+fn buffer_local_keeps_or_counts_every_item() {
+    for kind in ALL {
+        run_on(kind, |env| async move {
+            let (out, report) = producer::iter((0..500u32).map(Rc::new))
+                .buffer_local(8, Overflow::Backpressure)
+                .named("kept")
+                .map(|x| *x)
+                .on_runtime(env.runtime.clone())
+                .run_collect()
+                .await
+                .unwrap();
+            assert_eq!(out, (0..500).collect::<Vec<_>>(), "{:?}", env.kind);
+            assert_eq!(report.stage("kept").unwrap().dropped, 0);
+            assert_eq!(report.stage("kept").unwrap().kind, StageKind::Buffer);
+
+            let (latest, report) = producer::iter((0..300u32).map(Rc::new))
+                .buffer_local(4, Overflow::DropOldest)
+                .named("latest")
+                .then(|x| async move {
+                    // A slow consumer, on the pipeline's runtime.
+                    flowline::time::sleep(Duration::from_micros(50)).await;
+                    *x
+                })
+                .on_runtime(env.runtime.clone())
+                .run_collect()
+                .await
+                .unwrap();
+            let dropped = report.stage("latest").unwrap().dropped;
+            assert_eq!(latest.len() as u64 + dropped, 300);
+            assert_eq!(latest.last(), Some(&299)); // the newest always survives
+            assert!(latest.windows(2).all(|w| w[0] < w[1]), "{latest:?}");
+            assert_balanced(&report);
+        });
+    }
+}
+
+#[test]
+fn buffer_local_fails_the_run_when_full_under_overflow_fail() {
+    for kind in ALL {
+        run_on(kind, |env| async move {
+            let dropped = Rc::new(Cell::new(false));
+            let err = producer::from_stream(endless(DropFlag(dropped.clone())))
+                .buffer_local(4, Overflow::Fail)
+                .named("strict")
+                .on_runtime(env.runtime.clone())
+                // Never takes an item: the queue fills up.
+                .run_for_each(|_| futures::future::pending::<()>())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, PipelineError::Failed { .. }), "{err:?}");
+            assert_eq!(err.stage(), "strict");
+            assert!(
+                err.to_string().contains("queue of 4 items is full"),
+                "{err}"
+            );
+            assert!(dropped.get(), "{:?}: upstream task still alive", env.kind);
+            let stage = err.report().stage("strict").unwrap();
+            assert_eq!(stage.failed, 1);
+            assert_balanced(err.report());
         });
     }
 }

@@ -1,11 +1,12 @@
-//! [`Pipeline::boundary_local`]: the async boundary for upstreams and items
-//! that are not `Send`.
+//! [`Pipeline::boundary_local`] and [`Pipeline::buffer_local`]: the async
+//! boundary and the buffer for upstreams and items that are not `Send`.
 
 use futures::Stream;
 
 use super::Pipeline;
 use crate::run::StageKind;
-use crate::stage::BoundaryLocal;
+use crate::stage::overflow::check_capacity;
+use crate::stage::{BoundaryLocal, Overflow};
 
 impl<S: Stream> Pipeline<S> {
     /// [`boundary`](Self::boundary) for upstreams and items that are not
@@ -27,12 +28,11 @@ impl<S: Stream> Pipeline<S> {
     ///   pipeline's `Send` tasks still go to the runtime.
     ///
     /// The pipeline this returns is not `Send`: run it with a terminal
-    /// method (`run`, `run_collect`, …) and await it on this thread; `spawn`,
-    /// `boxed`, `boundary` after it and fan-out (`broadcast`, `balance`,
-    /// `partition`) need `Send` and do not compile. A stage after it whose
-    /// items are `Send` again may be followed by a plain `boundary` only once
-    /// the `!Send` part is behind another `boundary_local`: the compiler says
-    /// which type is not `Send`.
+    /// method (`run`, `run_collect`, …) and await it on this thread. `spawn`,
+    /// `boxed`, `boundary` and `buffer` after it (use the `_local` ones),
+    /// fan-out (`broadcast`, `balance`, `partition`), the concurrent and the
+    /// blocking stages need `Send` and do not compile; fused and timed
+    /// stages, fan-in and `on_progress` work.
     ///
     /// Why a method of its own rather than `boundary` accepting both: Rust
     /// cannot choose an implementation by whether a type is `Send`, and a
@@ -101,6 +101,59 @@ impl<S: Stream> Pipeline<S> {
         }
         let info = self.core.add_stage("boundary", StageKind::Boundary);
         let (stream, task) = BoundaryLocal::new(self.stream, capacity, info, self.core.ctx.clone());
+        self.core.add_local_task(task);
+        Pipeline {
+            stream,
+            core: self.core,
+        }
+    }
+
+    /// [`buffer`](Self::buffer) for upstreams and items that are not `Send`:
+    /// a [`boundary_local`](Self::boundary_local) whose queue of `capacity`
+    /// items applies `overflow` when it is full. Runs where
+    /// `boundary_local`'s task runs, with the same counts as `buffer`.
+    ///
+    /// # Errors
+    ///
+    /// As `buffer`: with [`Overflow::Fail`], the run ends with
+    /// [`PipelineError::Failed`](crate::PipelineError::Failed) naming this
+    /// stage.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0, as `buffer`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use flowline_core::{producer, Overflow};
+    ///
+    /// let (out, report) = futures::executor::block_on(
+    ///     producer::iter(0..10u32)
+    ///         .map(Rc::new)
+    ///         .buffer_local(4, Overflow::Backpressure)
+    ///         .map(|x| *x)
+    ///         .run_collect(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(out, (0..10).collect::<Vec<_>>());
+    /// assert_eq!(report.stage("buffer#2").unwrap().dropped, 0);
+    /// ```
+    #[track_caller]
+    pub fn buffer_local(
+        mut self,
+        capacity: usize,
+        overflow: Overflow,
+    ) -> Pipeline<BoundaryLocal<S::Item>>
+    where
+        S: 'static,
+        S::Item: 'static,
+    {
+        check_capacity(capacity, overflow);
+        let info = self.core.add_stage("buffer", StageKind::Buffer);
+        let ctx = self.core.ctx.clone();
+        let (stream, task) = BoundaryLocal::buffered(self.stream, capacity, overflow, info, ctx);
         self.core.add_local_task(task);
         Pipeline {
             stream,

@@ -9,12 +9,14 @@ use futures::future::{FutureExt as _, LocalBoxFuture};
 use futures::Stream;
 
 use super::boundary::{pump_future, Boundary};
-use crate::queue;
+use super::buffer::pump_with_policy_future;
+use super::overflow::{queue_batch, Overflow};
+use crate::queue::{self, Resume};
 use crate::run::{RunContext, StageInfo};
 
-/// Stream for [`Pipeline::boundary_local`](crate::Pipeline::boundary_local):
-/// the downstream end of the bounded queue, whose upstream task is not
-/// `Send`.
+/// Stream for [`Pipeline::boundary_local`](crate::Pipeline::boundary_local)
+/// and [`Pipeline::buffer_local`](crate::Pipeline::buffer_local): the
+/// downstream end of the bounded queue, whose upstream task is not `Send`.
 ///
 /// Never `Send` itself, whatever its items: the pipeline holding it keeps a
 /// task that must stay on this thread.
@@ -43,12 +45,34 @@ impl<T: 'static> BoundaryLocal<T> {
     {
         let (tx, rx) = queue::bounded(capacity, ctx.clone());
         let task = pump_future(upstream, tx, info.clone(), ctx).boxed_local();
-        let inner = Boundary::from_receiver(rx, info);
-        let stream = BoundaryLocal {
-            inner,
-            _not_send: PhantomData,
+        (Self::from_receiver(rx, info), task)
+    }
+
+    /// [`new`](Self::new) for `buffer_local`: the queue applies `overflow`.
+    pub(crate) fn buffered<S>(
+        upstream: S,
+        capacity: usize,
+        overflow: Overflow,
+        info: Arc<StageInfo>,
+        ctx: Arc<RunContext>,
+    ) -> (Self, LocalBoxFuture<'static, ()>)
+    where
+        S: Stream<Item = T> + 'static,
+    {
+        let batch = queue_batch(capacity, overflow);
+        let (tx, rx) = queue::bounded_with(capacity, batch, Resume::HalfEmpty, ctx.clone());
+        let task = match overflow {
+            Overflow::Backpressure => pump_future(upstream, tx, info.clone(), ctx).boxed_local(),
+            _ => pump_with_policy_future(upstream, tx, overflow, info.clone(), ctx).boxed_local(),
         };
-        (stream, task)
+        (Self::from_receiver(rx, info), task)
+    }
+
+    fn from_receiver(rx: queue::Receiver<T>, info: Arc<StageInfo>) -> Self {
+        BoundaryLocal {
+            inner: Boundary::from_receiver(rx, info),
+            _not_send: PhantomData,
+        }
     }
 }
 
