@@ -558,6 +558,156 @@ fn buffer_local_fails_the_run_when_full_under_overflow_fail() {
 }
 
 #[test]
+fn map_concurrent_local_runs_limit_futures_and_keeps_input_order() {
+    for kind in ALL {
+        let spawned = run_on(kind, |env| async move {
+            let (now, max) = (Rc::new(Cell::new(0u32)), Rc::new(Cell::new(0u32)));
+            let (n, m) = (now.clone(), max.clone());
+            let (out, report) = producer::iter(0..12u64)
+                .map_concurrent_local(4, move |x| {
+                    let (now, max) = (n.clone(), m.clone());
+                    async move {
+                        now.set(now.get() + 1);
+                        max.set(max.get().max(now.get()));
+                        // Later items finish first.
+                        flowline::time::sleep(Duration::from_millis(12 - x)).await;
+                        now.set(now.get() - 1);
+                        Rc::new(x * 10)
+                    }
+                })
+                .named("lookup")
+                .map(|x| *x)
+                .on_runtime(env.runtime.clone())
+                .run_collect()
+                .await
+                .unwrap();
+            assert_eq!(
+                out,
+                (0..12).map(|x| x * 10).collect::<Vec<_>>(),
+                "{:?}",
+                env.kind
+            );
+            assert_eq!(max.get(), 4);
+            assert_eq!(now.get(), 0);
+            let stage = report.stage("lookup").unwrap();
+            assert_eq!(
+                (stage.kind, stage.items_in, stage.items_out),
+                (StageKind::Concurrent, 12, 12)
+            );
+            assert_balanced(&report);
+        });
+        let expected = if kind.spawns_locally() { 1 } else { 0 };
+        assert_eq!(spawned, expected, "{kind:?}");
+    }
+}
+
+#[test]
+fn map_concurrent_local_futures_progress_while_the_consumer_is_busy() {
+    for kind in ALL {
+        run_on(kind, |env| async move {
+            let done = Rc::new(Cell::new(0u32));
+            let finished = done.clone();
+            let seen_while_busy = Rc::new(Cell::new(0u32));
+            let seen = seen_while_busy.clone();
+            let (n, _) = producer::iter(0..20u32)
+                .map_concurrent_local(4, move |x| {
+                    let finished = finished.clone();
+                    async move {
+                        flowline::time::sleep(Duration::from_millis(1)).await;
+                        finished.set(finished.get() + 1);
+                        x
+                    }
+                })
+                .then(move |x| {
+                    let (done, seen) = (done.clone(), seen.clone());
+                    async move {
+                        if x == 0 {
+                            // Busy on the first item until five futures have
+                            // finished (or, if they stall, five seconds): with
+                            // four at once, the fifth started while busy. The
+                            // queue (2 × 4) holds eight results before the
+                            // stage stops, so five are always reachable.
+                            for _ in 0..5000 {
+                                if done.get() >= 5 {
+                                    break;
+                                }
+                                flowline::time::sleep(Duration::from_millis(1)).await;
+                            }
+                            seen.set(done.get());
+                        }
+                        x
+                    }
+                })
+                .on_runtime(env.runtime.clone())
+                .run_count()
+                .await
+                .unwrap();
+            assert_eq!(n, 20);
+            assert!(
+                seen_while_busy.get() >= 5,
+                "{:?}: {}",
+                env.kind,
+                seen_while_busy.get()
+            );
+        });
+    }
+}
+
+#[test]
+fn map_concurrent_unordered_local_yields_as_futures_finish() {
+    for kind in ALL {
+        run_on(kind, |env| async move {
+            let (out, report) = producer::iter([40u64, 10, 30, 20].map(Rc::new))
+                .map_concurrent_unordered_local(4, |ms| async move {
+                    flowline::time::sleep(Duration::from_millis(*ms)).await;
+                    ms
+                })
+                .map(|ms| *ms)
+                .on_runtime(env.runtime.clone())
+                .run_collect()
+                .await
+                .unwrap();
+            assert_eq!(out, [10, 20, 30, 40], "{:?}", env.kind);
+            assert_eq!(report.delivered(), 4);
+            assert_balanced(&report);
+        });
+    }
+}
+
+#[test]
+fn a_panic_in_a_local_concurrent_future_names_the_stage() {
+    for kind in ALL {
+        run_on(kind, |env| async move {
+            let dropped = Rc::new(Cell::new(false));
+            let err = producer::from_stream(endless(DropFlag(dropped.clone())))
+                .map_concurrent_local(3, |x| async move {
+                    assert!(*x != 7, "lookup of 7 failed");
+                    x
+                })
+                .named("lookup")
+                .on_runtime(env.runtime.clone())
+                .run_count()
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, PipelineError::Panicked { message, .. } if message == "lookup of 7 failed"),
+                "{err:?}"
+            );
+            assert_eq!(err.stage(), "lookup");
+            assert!(dropped.get(), "{:?}: upstream task still alive", env.kind);
+            assert!(err.report().delivered() <= 7);
+            assert_balanced(err.report());
+        });
+    }
+}
+
+#[test]
+#[should_panic(expected = "map_concurrent_local limit must be at least 1, got 0")]
+fn a_zero_limit_local_concurrent_stage_is_rejected() {
+    let _ = producer::iter(0..3u32).map_concurrent_local(0, |x| async move { x });
+}
+
+#[test]
 #[should_panic(expected = "boundary_local capacity must be at least 1, got 0")]
 fn a_zero_capacity_local_boundary_is_rejected() {
     let _ = producer::iter(0..3u32).boundary_local(0);

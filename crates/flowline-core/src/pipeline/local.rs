@@ -1,5 +1,7 @@
 //! [`Pipeline::boundary_local`] and [`Pipeline::buffer_local`]: the async
-//! boundary and the buffer for upstreams and items that are not `Send`.
+//! boundary and the buffer for upstreams and items that are not `Send`
+//! (the concurrent stages' `_local` twins are in
+//! `stage/concurrency/local.rs`).
 
 use futures::Stream;
 
@@ -29,10 +31,10 @@ impl<S: Stream> Pipeline<S> {
     ///
     /// The pipeline this returns is not `Send`: run it with a terminal
     /// method (`run`, `run_collect`, …) and await it on this thread. `spawn`,
-    /// `boxed`, `boundary` and `buffer` after it (use the `_local` ones),
-    /// fan-out (`broadcast`, `balance`, `partition`), the concurrent and the
-    /// blocking stages need `Send` and do not compile; fused and timed
-    /// stages, fan-in and `on_progress` work.
+    /// `boxed`, `boundary`, `buffer` and `map_concurrent*` after it (use the
+    /// `_local` ones), `map_concurrent_by_key`, fan-out (`broadcast`,
+    /// `balance`, `partition`) and the blocking stages need `Send` and do not
+    /// compile; fused and timed stages, fan-in and `on_progress` work.
     ///
     /// Why a method of its own rather than `boundary` accepting both: Rust
     /// cannot choose an implementation by whether a type is `Send`, and a
