@@ -29,8 +29,8 @@ pub(crate) struct Core {
     /// Index of the last stage: the input of the next one.
     last: usize,
     tasks: Tasks,
-    /// Stage tasks that are not `Send` (`boundary_local`): before the start
-    /// and when polled inline. Started ones on a runtime that spawned them
+    /// Stage tasks that are not `Send` (the `_local` stages): before the
+    /// start and when polled inline. Started ones on a runtime that spawned them
     /// locally are in `tasks` as handles.
     local: Option<LocalTasks>,
     /// Whether [`poll_tasks`](Self::poll_tasks) has work: tasks to start, or
@@ -172,7 +172,8 @@ impl Core {
         }));
     }
 
-    /// Adds a stage task that is not `Send` (see [`add_task`](Self::add_task)).
+    /// Adds a stage task that is not `Send` (see [`add_task`](Self::add_task)),
+    /// for the `_local` stages.
     /// It runs on the thread that polls the run: spawned on the runtime's
     /// local executor if it has one there
     /// ([`Runtime::spawn_local_boxed`]), else polled inline by the run.
@@ -189,22 +190,26 @@ impl Core {
     }
 
     fn push_local(&mut self, task: LocalBoxFuture<'static, ()>) {
-        self.local.get_or_insert_with(LocalTasks::new).push(task);
+        let local = self.local.get_or_insert_with(LocalTasks::new);
         self.needs_drive = true;
-        if let (Tasks::Spawned(handles), Some(rt)) = (&mut self.tasks, self.ctx.executor()) {
-            Self::start_local(self.local.as_ref(), &rt, handles);
+        match (&mut self.tasks, self.ctx.executor()) {
+            // Started on a runtime already: this one starts now.
+            (Tasks::Spawned(handles), Some(rt)) => {
+                Self::start_local(local, vec![task], &rt, handles)
+            }
+            _ => local.push(task),
         }
     }
 
-    /// Spawns the parked local tasks on `rt`'s local executor, if it has one
-    /// on this thread; those it refuses stay parked, to be polled inline.
+    /// Spawns `tasks` on `rt`'s local executor, if it has one on this
+    /// thread; those it refuses are parked in `local`, to be polled inline.
     fn start_local(
-        local: Option<&LocalTasks>,
+        local: &LocalTasks,
+        tasks: Vec<LocalBoxFuture<'static, ()>>,
         rt: &Arc<dyn Runtime>,
         handles: &mut Vec<JoinHandle<()>>,
     ) {
-        let Some(local) = local else { return };
-        for task in local.take_all() {
+        for task in tasks {
             let (task, handle) = local_task(InRuntime::new(task, rt.clone()));
             if let Err(task) = rt.spawn_local_boxed(task) {
                 local.push(task);
@@ -257,8 +262,10 @@ impl Core {
                 ),
                 None => Tasks::Inline(tasks.into_iter().collect()),
             };
-            if let (Tasks::Spawned(handles), Some(rt)) = (&mut self.tasks, self.ctx.executor()) {
-                Self::start_local(self.local.as_ref(), &rt, handles);
+            if let (Tasks::Spawned(handles), Some(rt), Some(local)) =
+                (&mut self.tasks, self.ctx.executor(), &self.local)
+            {
+                Self::start_local(local, local.take_all(), &rt, handles);
             }
             // Spawned tasks run by themselves: nothing more to do per poll.
             self.needs_drive = matches!(self.tasks, Tasks::Inline(_))

@@ -1,5 +1,5 @@
-//! [`LocalTasks`]: the stage tasks of a pipeline that are not `Send`
-//! (`boundary_local`), kept on the thread that built them.
+//! [`LocalTasks`]: the stage tasks of a pipeline that are not `Send` (the
+//! `_local` stages: `boundary_local`, …), kept on the thread that built them.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -45,7 +45,7 @@ impl LocalTasks {
         assert_eq!(
             thread::current().id(),
             self.thread,
-            "flowline: a pipeline with `boundary_local` was used on another thread \
+            "flowline: a pipeline with a `_local` stage was used on another thread \
              than the one that built it"
         );
         struct PutBack(u64, Option<Set>);
