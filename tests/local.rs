@@ -7,6 +7,7 @@
 //! local stage tasks are spawned on the local executor; and on a smol
 //! `LocalExecutor` / a multi-threaded tokio runtime without that scope,
 //! where they are polled by the run's own future.
+//! One more runs on the test kit's virtual clock.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -699,6 +700,30 @@ fn a_panic_in_a_local_concurrent_future_names_the_stage() {
             assert_balanced(err.report());
         });
     }
+}
+
+#[test]
+fn local_stages_run_on_the_test_kits_virtual_clock() {
+    // The test kit's runtime has no local spawn: the run polls the local
+    // task itself, on virtual time.
+    let rt = flowline_test::VirtualRuntime::new();
+    let handle = rt.handle();
+    let (out, report) = rt
+        .block_on(
+            producer::iter((0..12u64).map(Rc::new))
+                .map_concurrent_local(4, |x| async move {
+                    flowline::time::sleep(Duration::from_millis(10)).await;
+                    x
+                })
+                .map(|x| *x)
+                .on(handle)
+                .run_collect(),
+        )
+        .unwrap();
+    assert_eq!(out, (0..12).collect::<Vec<_>>());
+    // Three rounds of four 10 ms futures.
+    assert_eq!(report.elapsed, Duration::from_millis(30));
+    assert_eq!(rt.elapsed(), Duration::from_millis(30));
 }
 
 #[test]
