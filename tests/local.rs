@@ -209,6 +209,18 @@ impl Sink<Rc<u64>> for Recorder {
     }
 }
 
+/// Yields to the executor until `cond` holds (at most a million times, so a
+/// stalled run fails the test instead of hanging it).
+async fn yield_until(mut cond: impl FnMut() -> bool) {
+    for _ in 0..1_000_000 {
+        if cond() {
+            return;
+        }
+        smol::future::yield_now().await;
+    }
+    panic!("the condition never held");
+}
+
 fn assert_balanced(report: &flowline::RunReport) {
     for s in &report.stages {
         assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
@@ -724,6 +736,80 @@ fn local_stages_run_on_the_test_kits_virtual_clock() {
     // Three rounds of four 10 ms futures.
     assert_eq!(report.elapsed, Duration::from_millis(30));
     assert_eq!(rt.elapsed(), Duration::from_millis(30));
+}
+
+#[test]
+fn spawn_local_starts_a_local_run_with_a_handle_or_says_what_to_change() {
+    for kind in ALL {
+        run_on(kind, |env| async move {
+            let sink = Recorder::default();
+            let (got, closed) = (sink.got.clone(), sink.closed.clone());
+            let spawned = producer::iter((0..30u64).map(Rc::new))
+                .boundary_local(4)
+                .on_runtime(env.runtime.clone())
+                .spawn_local(sink);
+            if !env.kind.spawns_locally() {
+                let err = spawned.unwrap_err();
+                let name = match env.kind {
+                    Exec::Free => "runtime-free",
+                    Exec::SmolInline => "smol",
+                    _ => "tokio",
+                };
+                let message = err.to_string();
+                assert!(message.contains(&format!("(runtime: {name})")), "{message}");
+                assert!(message.contains("SmolRuntime::run_local"), "{message}");
+                assert!(got.borrow().is_empty());
+                return;
+            }
+            let report = spawned.unwrap().await.unwrap();
+            assert_eq!(*got.borrow(), (0..30).collect::<Vec<_>>());
+            assert!(closed.get());
+            assert_eq!(report.delivered(), 30);
+            assert_balanced(&report);
+        });
+    }
+}
+
+#[test]
+fn a_spawned_local_run_shuts_down_or_aborts_through_its_handle() {
+    for kind in [Exec::SmolLocal, Exec::TokioLocal] {
+        run_on(kind, |env| async move {
+            // Shutdown: what the source produced is delivered, then closed.
+            let dropped = Rc::new(Cell::new(false));
+            let sink = Recorder::default();
+            let (got, closed) = (sink.got.clone(), sink.closed.clone());
+            let handle = producer::from_stream(endless(DropFlag(dropped.clone())))
+                .boundary_local(4)
+                .on_runtime(env.runtime.clone())
+                .spawn_local(sink)
+                .unwrap();
+            yield_until(|| got.borrow().len() >= 20).await;
+            let report = handle.shutdown().await.unwrap();
+            assert!(dropped.get(), "{:?}", env.kind);
+            assert!(closed.get());
+            let got = got.borrow().clone();
+            assert_eq!(got, (0..got.len() as u64).collect::<Vec<_>>());
+            assert_eq!(report.delivered(), got.len() as u64);
+            assert_eq!(report.stages[0].items_out, got.len() as u64);
+            assert_balanced(&report);
+
+            // Abort: the run stops, its consumer is not closed.
+            let dropped = Rc::new(Cell::new(false));
+            let sink = Recorder::default();
+            let (got, closed) = (sink.got.clone(), sink.closed.clone());
+            let handle = producer::from_stream(endless(DropFlag(dropped.clone())))
+                .boundary_local(4)
+                .on_runtime(env.runtime.clone())
+                .spawn_local(sink)
+                .unwrap();
+            yield_until(|| got.borrow().len() >= 20).await;
+            let report = handle.abort().await;
+            assert!(dropped.get(), "{:?}", env.kind);
+            assert!(!closed.get());
+            assert_eq!(report.delivered(), got.borrow().len() as u64);
+            assert_balanced(&report);
+        });
+    }
 }
 
 #[test]

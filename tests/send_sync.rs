@@ -66,7 +66,8 @@ use flowline::time::{Interval, Timeout};
 use flowline::{
     consumer, producer, Backoff, BlockingOptions, BlockingPool, BoxError, DeadLetter, Elapsed,
     ErrorPolicy, Monitor, Overflow, Pipeline, PipelineError, PipelineHandle, Rate, RunReport,
-    Snapshot, StageError, StageKind, StageReport, StageSnapshot, StopHandle, Topology, TryPipeline,
+    Snapshot, SpawnLocalError, StageError, StageKind, StageReport, StageSnapshot, StopHandle,
+    Topology, TryPipeline,
 };
 
 fn send<T: ?Sized + Send>() {}
@@ -214,6 +215,7 @@ fn runs_handles_reports_and_errors() {
     assert_auto!(StageKind: Send & Sync & Unpin);
     assert_auto!(Topology: Send & Sync & Unpin);
     assert_auto!(PipelineError: Send & Sync & Unpin);
+    assert_auto!(SpawnLocalError: Send & Sync & Unpin);
     assert_auto!(BoxError: Send & Sync & Unpin);
     assert_auto!(StageError: Send & Sync & Unpin);
     assert_auto!(ErrorPolicy<Item>: Send & !Sync & Unpin);

@@ -68,7 +68,7 @@ mod run;
 
 pub use blocking::{BlockingOptions, BlockingPool};
 pub use consumer::Consumer;
-pub use pipeline::{Pipeline, TryPipeline};
+pub use pipeline::{Pipeline, SpawnLocalError, TryPipeline};
 pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
 pub use report::{Monitor, RunReport, Snapshot, StageReport, StageSnapshot, Topology};

@@ -1,14 +1,55 @@
 //! [`Pipeline::boundary_local`] and [`Pipeline::buffer_local`]: the async
 //! boundary and the buffer for upstreams and items that are not `Send`
 //! (the concurrent stages' `_local` twins are in
-//! `stage/concurrency/local.rs`).
+//! `stage/concurrency/local.rs`); [`Pipeline::spawn_local`], `spawn` for
+//! pipelines that are not `Send`, and its [`SpawnLocalError`].
 
-use futures::Stream;
+use std::fmt;
+
+use futures::{Sink, Stream};
 
 use super::Pipeline;
-use crate::run::StageKind;
+use crate::report::Monitor;
+use crate::run::{BoxError, Join, PipelineHandle, StageKind};
+use crate::runtime::local_task;
 use crate::stage::overflow::check_capacity;
 use crate::stage::{BoundaryLocal, Overflow};
+
+/// Returned by [`Pipeline::spawn_local`] when there is no local executor on
+/// this thread to run the pipeline on.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use flowline_core::{consumer, producer};
+///
+/// // Runtime-free: nothing to spawn on.
+/// let err = producer::iter((0..3u32).map(Rc::new))
+///     .on_runtime(None)
+///     .spawn_local(consumer::discard())
+///     .unwrap_err();
+/// assert!(err.to_string().contains("run_local"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnLocalError {
+    runtime: &'static str,
+}
+
+impl fmt::Display for SpawnLocalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "flowline: spawn_local found no local executor on this thread (runtime: {}); \
+             call it inside `SmolRuntime::run_local` (smol's LocalExecutor) or \
+             `TokioRuntime::run_local` (tokio's LocalSet), or await a terminal method \
+             (`run`, `run_collect`, ...) on this thread instead",
+            self.runtime
+        )
+    }
+}
+
+impl std::error::Error for SpawnLocalError {}
 
 impl<S: Stream> Pipeline<S> {
     /// [`boundary`](Self::boundary) for upstreams and items that are not
@@ -161,5 +202,56 @@ impl<S: Stream> Pipeline<S> {
             stream,
             core: self.core,
         }
+    }
+
+    /// [`spawn`](Self::spawn) for pipelines that are not `Send`: starts the
+    /// run into `consumer` as a task of the local executor this thread runs
+    /// (inside `SmolRuntime::run_local` or `TokioRuntime::run_local`) and
+    /// returns its [`PipelineHandle`], which is `Send` like any other:
+    /// shut it down, abort it, watch it, or await it for the report.
+    /// Dropping the handle cancels the run.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnLocalError`] when the pipeline's runtime cannot spawn a local
+    /// task here: runtime-free, or outside those scopes. Nothing has run
+    /// then; the pipeline and `consumer` are dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use flowline_core::{consumer, producer, runtime::SmolRuntime};
+    ///
+    /// let ex = Rc::new(smol::LocalExecutor::new());
+    /// let report = smol::block_on(SmolRuntime::run_local(&ex, async {
+    ///     let handle = producer::iter((0..5u32).map(Rc::new))
+    ///         .boundary_local(2)
+    ///         .on(SmolRuntime::new())
+    ///         .spawn_local(consumer::discard())
+    ///         .unwrap();
+    ///     handle.await
+    /// }))
+    /// .unwrap();
+    /// assert_eq!(report.delivered(), 5);
+    /// ```
+    pub fn spawn_local<C>(mut self, consumer: C) -> Result<PipelineHandle, SpawnLocalError>
+    where
+        S: 'static,
+        C: Sink<S::Item> + 'static,
+        C::Error: Into<BoxError>,
+    {
+        let ctx = self.core.ctx.clone();
+        let info = self.core.add_consumer();
+        let refused = |runtime| SpawnLocalError { runtime };
+        let Some(rt) = ctx.executor() else {
+            return Err(refused("runtime-free"));
+        };
+        let (task, handle) = local_task(self.run_into(consumer, info));
+        rt.spawn_local_boxed(task).map_err(|_| refused(rt.name()))?;
+        Ok(PipelineHandle::new(
+            Join::Spawned(handle),
+            Monitor::new(ctx),
+        ))
     }
 }

@@ -27,6 +27,7 @@ use crate::run::{Core, Drivable, StageInfo, StageKind};
 use crate::runtime::Runtime;
 use crate::stage::{Boundary, Filter, FilterMap, Inspect, Map, Then};
 
+pub use local::SpawnLocalError;
 pub use try_stream::TryPipeline;
 
 pin_project! {
