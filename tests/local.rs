@@ -670,7 +670,7 @@ fn map_concurrent_local_futures_progress_while_the_consumer_is_busy() {
 fn map_concurrent_unordered_local_yields_as_futures_finish() {
     for kind in ALL {
         run_on(kind, |env| async move {
-            let (out, report) = producer::iter([40u64, 10, 30, 20].map(Rc::new))
+            let (out, report) = producer::iter([120u64, 30, 90, 60].map(Rc::new))
                 .map_concurrent_unordered_local(4, |ms| async move {
                     flowline::time::sleep(Duration::from_millis(*ms)).await;
                     ms
@@ -680,7 +680,7 @@ fn map_concurrent_unordered_local_yields_as_futures_finish() {
                 .run_collect()
                 .await
                 .unwrap();
-            assert_eq!(out, [10, 20, 30, 40], "{:?}", env.kind);
+            assert_eq!(out, [30, 60, 90, 120], "{:?}", env.kind);
             assert_eq!(report.delivered(), 4);
             assert_balanced(&report);
         });
