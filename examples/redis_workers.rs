@@ -63,7 +63,7 @@ async fn work(rt: Option<Arc<dyn Runtime>>, url: &str, stream: &str) -> Result<(
     let min_idle = Duration::from_millis(arg_or("--min-idle-ms", 5_000)?);
     let idle_exit = Duration::from_millis(arg_or("--idle-exit-ms", 2_000)?);
     let jobs = redis::source(url, stream, "workers", &name)
-        .count(arg_or("--batch", 500)?)
+        .max_count(arg_or("--batch", 500)?)
         .min_idle(min_idle)
         .reclaim_every(min_idle / 2)
         .block(idle_exit)

@@ -42,7 +42,7 @@ fn child_worker() {
     };
     smol::block_on(async {
         let source = fr::source(&url, STREAM, GROUP, "doomed")
-            .count(20)
+            .max_count(20)
             .block(Duration::from_millis(50))
             .no_reclaim()
             .connect()
@@ -110,7 +110,7 @@ fn worker_killed_with_sigkill_mid_run(rt: Rt) {
     let url = server.url();
     let (stats, reclaimed_after) = rt.block_on(|env| async move {
         let source = fr::source(&url, STREAM, GROUP, "survivor")
-            .count(50)
+            .max_count(50)
             .block(Duration::from_millis(20))
             .min_idle(min_idle)
             .reclaim_every(Duration::from_millis(100))
@@ -173,7 +173,7 @@ fn server_restarted_mid_run(rt: Rt) {
     let server_ref = &mut server;
     let stats = rt.block_on(|env| async move {
         let source = fr::source(&url, STREAM, GROUP, "w1")
-            .count(20)
+            .max_count(20)
             .block(Duration::from_millis(20))
             .reconnect_for(Duration::from_secs(60))
             .connect()

@@ -35,7 +35,7 @@ fn every_entry_taken_is_acked(rt: Rt) {
     rt.block_on(|env| async move {
         let mem = filled(1000).await;
         let source = source_with(mem.clone(), STREAM, GROUP, "c1")
-            .count(100)
+            .max_count(100)
             .stop_when_empty()
             .block(Duration::from_millis(5))
             .connect()
@@ -95,7 +95,7 @@ fn batches_carry_every_token(rt: Rt) {
     rt.block_on(|env| async move {
         let mem = filled(95).await;
         let source = source_with(mem.clone(), STREAM, GROUP, "c1")
-            .count(50)
+            .max_count(50)
             .stop_when_empty()
             .block(Duration::from_millis(5))
             .connect()
@@ -124,7 +124,7 @@ fn concurrent_and_blocking_stages_keep_tokens(rt: Rt) {
     rt.block_on(|env| async move {
         let mem = filled(300).await;
         let source = source_with(mem.clone(), STREAM, GROUP, "c1")
-            .count(64)
+            .max_count(64)
             .stop_when_empty()
             .block(Duration::from_millis(5))
             .connect()
@@ -359,7 +359,7 @@ fn a_poison_entry_is_dead_lettered_after_max_deliveries(rt: Rt) {
             // One entry per read, acked as soon as the next item comes:
             // only the poison entry is ever left pending by a failed run.
             let source = source_with(mem.clone(), STREAM, GROUP, "c1")
-                .count(1)
+                .max_count(1)
                 .max_deliveries(2)
                 .stop_when_empty()
                 .block(Duration::from_millis(5))
@@ -506,13 +506,13 @@ fn bad_input_is_a_clear_error_before_anything_runs(rt: Rt) {
         assert!(err.to_string().contains("`jobs` group `workers`"), "{err}");
 
         let err = source_with(mem, STREAM, GROUP, "c1")
-            .count(0)
+            .max_count(0)
             .connect()
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(
-            err.to_string().contains("count must be at least 1"),
+            err.to_string().contains("max_count must be at least 1"),
             "{err}"
         );
     });
@@ -568,7 +568,84 @@ fn merged_sources_are_both_acked(rt: Rt) {
     });
 }
 
+/// With a boundary of 64 after the source and a consumer stalled on its
+/// tenth item, the source asks for no more than the boundary has room for
+/// (a fixed `COUNT` of 256 would read 256 at once): the entries read stop
+/// at what the consumer took, the queue and the receiver's batch in hand.
+fn count_follows_free_downstream_capacity(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(1000).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .max_count(256)
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let (open, gate) = futures::channel::oneshot::channel::<()>();
+        let gate = futures::FutureExt::shared(gate);
+        let handle = source
+            .map(number)
+            .boundary(64)
+            .on_runtime(env.runtime.clone())
+            .spawn(consumer::for_each(move |n: u64| {
+                let gate = gate.clone();
+                async move {
+                    if n == 10 {
+                        let _ = gate.await;
+                    }
+                }
+            }));
+        let (result, ()) = futures::join!(handle, async {
+            // Stalled: the queue fills behind the ten items taken.
+            assert!(
+                env.eventually(Duration::from_secs(20), || stats.sources()[0].read >= 64)
+                    .await
+            );
+            env.sleep(Duration::from_millis(50)).await;
+            let read = stats.sources()[0].read;
+            // 10 taken + 64 queued + at most a batch of 16 in the receiver's hand.
+            assert!(read <= 90, "read {read} entries for a queue of 64");
+            open.send(()).unwrap();
+        });
+        result.unwrap();
+        let counts = mem.read_counts();
+        assert!(counts.iter().all(|&c| c <= 63), "COUNTs {counts:?}");
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        let s = &stats.sources()[0];
+        assert_eq!((s.read, s.taken, s.acked), (1000, 1000, 1000));
+    });
+}
+
+/// Without a boundary the source reads `max_count` at a time.
+fn without_a_boundary_count_is_max_count(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(100).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .max_count(40)
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let mut out = consumer::collect();
+        source
+            .map(number)
+            .on_runtime(env.runtime)
+            .run(&mut out)
+            .await
+            .unwrap();
+        assert_eq!(out.into_vec(), (1..=100).collect::<Vec<u64>>());
+        let counts = mem.read_counts();
+        assert!(counts.len() >= 4, "{counts:?}");
+        assert!(counts.iter().all(|&c| c == 40), "{counts:?}");
+    });
+}
+
 on_all_runtimes!(
+    count_follows_free_downstream_capacity,
+    without_a_boundary_count_is_max_count,
     merged_sources_are_both_acked,
     every_entry_taken_is_acked,
     filtered_items_settle_their_tokens,

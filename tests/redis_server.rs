@@ -38,7 +38,7 @@ fn end_to_end_every_entry_read_once_and_acked(rt: Rt) {
             .unwrap();
         assert_eq!(report.delivered(), 5000);
         let source = fr::source(&url, STREAM, GROUP, "w1")
-            .count(500)
+            .max_count(500)
             .block(Duration::from_millis(50))
             .stop_when_empty()
             .connect()
@@ -82,7 +82,7 @@ fn two_workers_share_the_stream(rt: Rt) {
             let rt = env.runtime.clone();
             async move {
                 let source = fr::source(&url, STREAM, GROUP, name)
-                    .count(100)
+                    .max_count(100)
                     .block(Duration::from_millis(50))
                     .stop_when_empty()
                     .connect()
@@ -127,7 +127,7 @@ fn panics_leave_entries_pending_then_poison_goes_to_dead_letter(rt: Rt) {
         let poison_id = poison;
         let run = || async {
             let source = fr::source(&url, STREAM, GROUP, "w1")
-                .count(1)
+                .max_count(1)
                 .max_deliveries(2)
                 .block(Duration::from_millis(50))
                 .stop_when_empty()

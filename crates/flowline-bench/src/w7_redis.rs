@@ -161,7 +161,7 @@ fn flowline_case(server: &Server, on: On<'_>, n: u64) -> u64 {
     let rt = on.runtime();
     let sum = on.block_on(async move {
         let source = fr::source(&url, STREAM, GROUP, "worker")
-            .count(BATCH)
+            .max_count(BATCH)
             .block(Duration::from_millis(100))
             .no_reclaim()
             .connect()

@@ -37,6 +37,8 @@ struct Inner {
     keys: Mutex<HashMap<String, Key>>,
     /// Notified on every add, for blocked reads.
     added: Event,
+    /// The `COUNT` of every group read, in order.
+    read_counts: Mutex<Vec<usize>>,
 }
 
 #[derive(Debug)]
@@ -141,6 +143,35 @@ impl MemoryBackend {
                 .collect()
         })
         .unwrap_or_default()
+    }
+
+    /// The `COUNT` each group read (`XREADGROUP`) asked for, in order: to
+    /// check how far ahead a source reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_redis::{source_with, MemoryBackend};
+    /// use flowline_core::consumer;
+    ///
+    /// let mem = MemoryBackend::new();
+    /// futures::executor::block_on(async {
+    ///     mem.add_fields("jobs", [("n", "1")]).await.unwrap();
+    ///     let source = source_with(mem.clone(), "jobs", "g", "c")
+    ///         .max_count(10)
+    ///         .stop_when_empty()
+    ///         .build();
+    ///     source.run(consumer::discard()).await.unwrap();
+    /// });
+    /// // Own pending entries first, then new ones until a read comes back empty.
+    /// assert_eq!(mem.read_counts(), [10, 10, 10]);
+    /// ```
+    pub fn read_counts(&self) -> Vec<usize> {
+        self.inner
+            .read_counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn with_group<R>(&self, stream: &str, group: &str, f: impl FnOnce(&Group) -> R) -> Option<R> {
@@ -276,6 +307,11 @@ impl Backend for MemoryBackend {
         from: ReadFrom,
         count: usize,
     ) -> BackendFuture<Vec<Received>> {
+        self.inner
+            .read_counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(count);
         let this = self.clone();
         async move {
             let block = match from {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use flowline_core::producer::free_capacity;
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, Stream};
 
@@ -42,9 +43,11 @@ pub(super) struct Reader {
 pub(super) type Fetch = BoxFuture<'static, (Reader, Result<Vec<Delivery<Entry>>, Error>)>;
 
 impl Reader {
-    async fn fetch(mut self) -> (Self, Result<Vec<Delivery<Entry>>, Error>) {
+    /// Reads up to `count` entries, retrying while the server is
+    /// unreachable (for up to `reconnect_for`).
+    async fn fetch(mut self, count: usize) -> (Self, Result<Vec<Delivery<Entry>>, Error>) {
         loop {
-            match self.fetch_once().await {
+            match self.fetch_once(count).await {
                 Ok(got) => {
                     self.failing_since = None;
                     return (self, Ok(got));
@@ -61,7 +64,7 @@ impl Reader {
         }
     }
 
-    async fn fetch_once(&mut self) -> Result<Vec<Delivery<Entry>>, Error> {
+    async fn fetch_once(&mut self, count: usize) -> Result<Vec<Delivery<Entry>>, Error> {
         let key = self.link.key.clone();
         if !self.started {
             self.link
@@ -70,7 +73,6 @@ impl Reader {
                 .await?;
             self.started = true;
         }
-        let count = self.config.count;
         let received = match self.phase {
             Phase::Pending(after) => {
                 let got = self
@@ -173,6 +175,24 @@ impl Reader {
     }
 }
 
+/// How many entries to read now, holding `held`, or `None` to wait: up to
+/// the room downstream ([`free_capacity`], when a boundary polls the
+/// source) less what the source holds, at most `max_count`; no read while
+/// the source holds more than half of `max_count`, or when downstream has
+/// no room for more than it holds. A source holding nothing always reads
+/// (at least one entry): whoever polls it waits for its read.
+fn fetch_count(max_count: usize, held: usize) -> Option<usize> {
+    if held > max_count / 2 {
+        return None;
+    }
+    let room = free_capacity().map_or(max_count, |free| free.saturating_sub(held));
+    match room.min(max_count) {
+        0 if held == 0 => Some(1),
+        0 => None,
+        n => Some(n),
+    }
+}
+
 /// Reads batches and hands out their deliveries one by one, the next read
 /// in flight while the second half of a batch goes out.
 pub(crate) struct DeliveryStream {
@@ -199,10 +219,9 @@ impl Stream for DeliveryStream {
         loop {
             if this.fetch.is_none() && this.error.is_none() {
                 if let Some(reader) = this.reader.take() {
-                    if this.buf.len() <= reader.config.count / 2 {
-                        this.fetch = Some(reader.fetch().boxed());
-                    } else {
-                        this.reader = Some(reader);
+                    match fetch_count(reader.config.max_count, this.buf.len()) {
+                        Some(count) => this.fetch = Some(reader.fetch(count).boxed()),
+                        None => this.reader = Some(reader),
                     }
                 }
             }
