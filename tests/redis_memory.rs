@@ -4,11 +4,17 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Duration;
 
 use flowline::consumer;
-use flowline::redis::backend::{Backend, GroupKey, ReadFrom};
-use flowline::redis::{sink_with, source_with, CommitPolicy, ErrorKind, MemoryBackend, OnError};
+use flowline::redis::backend::{
+    Backend, BackendFuture, DeadLetterEntry, GroupKey, ReadFrom, Received,
+};
+use flowline::redis::{
+    sink_with, source_with, CommitPolicy, EntryId, Error, ErrorKind, Fields, MemoryBackend, OnError,
+};
 use flowline::{producer, BlockingOptions, PipelineError};
 use support::{Rt, Stop};
 
@@ -642,6 +648,271 @@ fn without_a_boundary_count_is_max_count(rt: Rt) {
         assert!(counts.iter().all(|&c| c == 40), "{counts:?}");
     });
 }
+
+/// A backend that loses its connection: the first `fail_acks` acks fail,
+/// and every read fails while `fail_reads` is set.
+#[derive(Debug, Clone, Default)]
+struct Flaky {
+    mem: MemoryBackend,
+    fail_acks: Arc<AtomicUsize>,
+    fail_reads: Arc<AtomicBool>,
+    ack_attempts: Arc<AtomicUsize>,
+}
+
+fn lost(key: &GroupKey, op: &'static str) -> Error {
+    Error::new(
+        ErrorKind::Connection,
+        &key.stream,
+        Some(&key.group),
+        op,
+        "connection lost",
+    )
+}
+
+impl Backend for Flaky {
+    fn create_group(&self, key: GroupKey, create: bool) -> BackendFuture<()> {
+        self.mem.create_group(key, create)
+    }
+    fn read(
+        &self,
+        key: GroupKey,
+        consumer: Arc<str>,
+        from: ReadFrom,
+        count: usize,
+    ) -> BackendFuture<Vec<Received>> {
+        if self.fail_reads.load(SeqCst) {
+            return Box::pin(futures::future::ready(Err(lost(&key, "XREADGROUP"))));
+        }
+        self.mem.read(key, consumer, from, count)
+    }
+    fn claim(
+        &self,
+        key: GroupKey,
+        consumer: Arc<str>,
+        min_idle: Duration,
+        start: EntryId,
+        count: usize,
+    ) -> BackendFuture<(EntryId, Vec<Received>)> {
+        self.mem.claim(key, consumer, min_idle, start, count)
+    }
+    fn ack(&self, key: GroupKey, ids: Vec<EntryId>) -> BackendFuture<u64> {
+        self.ack_attempts.fetch_add(1, SeqCst);
+        let failing = self
+            .fail_acks
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Box::pin(futures::future::ready(Err(lost(&key, "XACK"))));
+        }
+        self.mem.ack(key, ids)
+    }
+    fn dead_letter(
+        &self,
+        key: GroupKey,
+        dead_stream: Arc<str>,
+        letters: Vec<DeadLetterEntry>,
+    ) -> BackendFuture<()> {
+        self.mem.dead_letter(key, dead_stream, letters)
+    }
+    fn add(
+        &self,
+        stream: Arc<str>,
+        entries: Arc<Vec<Fields>>,
+        max_len: Option<usize>,
+    ) -> BackendFuture<Vec<EntryId>> {
+        self.mem.add(stream, entries, max_len)
+    }
+    fn reader(&self) -> Arc<dyn Backend> {
+        Arc::new(self.clone())
+    }
+}
+
+/// Acks that fail with a lost connection are retried every 100 ms on the
+/// pipeline's clock: 50 failures take 5 s of virtual time and the run
+/// completes with everything acked; failures past `retry_for` (30 s) fail
+/// the run after 30 s of virtual time, acking nothing.
+fn ack_retries_wait_on_the_pipeline_clock(rt: Rt) {
+    rt.block_on(|env| async move {
+        let flaky = Flaky {
+            mem: filled(20).await,
+            ..Flaky::default()
+        };
+        flaky.fail_acks.store(50, SeqCst);
+        let source = source_with(flaky.clone(), STREAM, GROUP, "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let report = source
+            .map(number)
+            .on_runtime(env.runtime.clone())
+            .run(consumer::discard())
+            .await
+            .unwrap();
+        assert_eq!(flaky.ack_attempts.load(SeqCst), 51);
+        assert_eq!(stats.sources()[0].acked, 20);
+        assert_eq!(flaky.mem.pending(STREAM, GROUP), 0);
+        assert!(
+            report.elapsed >= Duration::from_secs(5),
+            "{:?}",
+            report.elapsed
+        );
+        assert!(
+            report.elapsed < Duration::from_secs(6),
+            "{:?}",
+            report.elapsed
+        );
+
+        // Never back within retry_for: the run fails after 30 s.
+        flaky.fail_acks.store(usize::MAX, SeqCst);
+        let source = source_with(flaky.clone(), STREAM, "g2", "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let start = env.now();
+        let err = source
+            .map(number)
+            .commit_policy(CommitPolicy::default().retry_for(Duration::from_secs(30)))
+            .on_runtime(env.runtime.clone())
+            .run(consumer::discard())
+            .await
+            .unwrap_err();
+        let waited = env.now() - start;
+        assert!(err.to_string().contains("connection lost"), "{err}");
+        assert!(waited >= Duration::from_secs(30), "{waited:?}");
+        assert!(waited < Duration::from_secs(31), "{waited:?}");
+        assert_eq!(flaky.mem.pending(STREAM, "g2"), 20);
+    });
+}
+
+/// Reads that fail with a lost connection are retried for `reconnect_for`
+/// (here 30 s of virtual time), then fail the run naming the stream.
+fn read_retries_wait_on_the_pipeline_clock(rt: Rt) {
+    rt.block_on(|env| async move {
+        let flaky = Flaky {
+            mem: filled(5).await,
+            ..Flaky::default()
+        };
+        flaky.fail_reads.store(true, SeqCst);
+        let source = source_with(flaky.clone(), STREAM, GROUP, "c1")
+            .reconnect_for(Duration::from_secs(30))
+            .stop_when_empty()
+            .connect()
+            .await
+            .unwrap();
+        let start = env.now();
+        let err = source
+            .map(number)
+            .on_runtime(env.runtime.clone())
+            .run(consumer::discard())
+            .await
+            .unwrap_err();
+        let waited = env.now() - start;
+        let PipelineError::Failed { stage, source, .. } = err else {
+            panic!("expected Failed, got {err:?}")
+        };
+        assert_eq!(stage, "redis jobs/workers");
+        assert!(source.to_string().contains("connection lost"), "{source}");
+        assert!(waited >= Duration::from_secs(30), "{waited:?}");
+        assert!(waited < Duration::from_secs(31), "{waited:?}");
+    });
+}
+
+/// `max_interval` on the pipeline's clock: a consumer taking 4 s (virtual)
+/// per item, with `max_interval` 10 s and batches too large to fill, sees
+/// a commit every third item (due at the next item after 10 s).
+fn max_interval_commits_on_the_pipeline_clock(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(10).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let acked = stats.clone();
+        source
+            .map(number)
+            .commit_policy(
+                CommitPolicy::default()
+                    .max_batch(1000)
+                    .max_interval(Duration::from_secs(10)),
+            )
+            .on_runtime(env.runtime.clone())
+            .run(consumer::for_each(move |_n: u64| {
+                log.lock().unwrap().push(acked.sources()[0].acked);
+                flowline::time::sleep(Duration::from_secs(4))
+            }))
+            .await
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), [0, 0, 0, 3, 3, 3, 6, 6, 6, 9]);
+        assert_eq!(stats.sources()[0].acked, 10);
+    });
+}
+
+/// Entries a dead consumer left pending are reclaimed once idle for
+/// `min_idle` (60 s), looked for every `reclaim_every` (10 s): on the
+/// virtual clock, after 60–70 s of virtual time.
+fn reclaim_waits_on_the_pipeline_clock(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(6).await;
+        // "dead" reads all six and fails on the first: nothing acked.
+        let dead = source_with(mem.clone(), STREAM, GROUP, "dead")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let result = dead
+            .map(number)
+            .try_map(OnError::Stop, |_| Err::<u64, _>("crash"))
+            .on_runtime(env.runtime.clone())
+            .run(consumer::discard())
+            .await;
+        assert!(result.is_err());
+        assert_eq!(mem.pending(STREAM, GROUP), 6);
+        let start = env.now();
+        let live = source_with(mem.clone(), STREAM, GROUP, "live")
+            .min_idle(Duration::from_secs(60))
+            .reclaim_every(Duration::from_secs(10))
+            .connect()
+            .await
+            .unwrap();
+        let stats = live.stats();
+        let handle = live
+            .map(number)
+            .on_runtime(env.runtime.clone())
+            .spawn(consumer::discard());
+        env.stop_when(
+            handle,
+            Duration::from_secs(120),
+            || stats.sources()[0].acked == 6,
+            Stop::Shutdown,
+        )
+        .await
+        .unwrap();
+        let waited = env.now() - start;
+        assert!(waited >= Duration::from_secs(60), "{waited:?}");
+        assert!(waited < Duration::from_secs(71), "{waited:?}");
+        let s = &stats.sources()[0];
+        assert_eq!((s.reclaimed, s.redelivered, s.acked), (6, 6, 6));
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+    });
+}
+
+on_virtual_clock!(
+    ack_retries_wait_on_the_pipeline_clock,
+    read_retries_wait_on_the_pipeline_clock,
+    max_interval_commits_on_the_pipeline_clock,
+    reclaim_waits_on_the_pipeline_clock,
+);
 
 on_all_runtimes!(
     count_follows_free_downstream_capacity,

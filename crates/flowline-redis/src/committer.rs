@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use flowline_core::time;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, Sink, StreamExt as _};
@@ -62,7 +63,8 @@ impl CommitPolicy {
     }
 
     /// Commit when the oldest taken item has waited this long, checked as
-    /// the next item arrives (default 50 ms).
+    /// the next item arrives (default 50 ms), on the pipeline's clock
+    /// ([`flowline_core::time::now`]: a test kit's virtual clock too).
     pub fn max_interval(mut self, interval: Duration) -> Self {
         self.max_interval = interval;
         self
@@ -279,7 +281,7 @@ impl<T, C: Sink<T>> Sink<Delivery<T>> for Committer<C> {
         let due = this.taken.len() >= this.policy.max_batch
             || this
                 .oldest
-                .is_some_and(|t| t.elapsed() >= this.policy.max_interval);
+                .is_some_and(|t| time::now() - t >= this.policy.max_interval);
         if due {
             futures::ready!(this.inner.as_mut().poll_flush(cx)).map_err(CommitError::Consumer)?;
             start_commits(this.taken, this.links, this.commits, this.policy.retry_for);
@@ -302,7 +304,7 @@ impl<T, C: Sink<T>> Sink<Delivery<T>> for Committer<C> {
         for link in token.links() {
             Counters::add(&link.counters.taken, 1);
         }
-        this.oldest.get_or_insert_with(Instant::now);
+        this.oldest.get_or_insert_with(time::now);
         this.taken.push(token);
         Ok(())
     }

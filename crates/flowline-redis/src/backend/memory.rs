@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use event_listener::Event;
+use flowline_core::time;
 use futures::FutureExt as _;
 
 use super::{Backend, BackendFuture, DeadLetterEntry, GroupKey, ReadFrom, Received};
@@ -241,7 +242,7 @@ impl MemoryBackend {
     ) -> Result<Vec<Received>, crate::Error> {
         let mut keys = self.keys();
         let (entries, group) = group_mut(&mut keys, key, "XREADGROUP")?;
-        let now = Instant::now();
+        let now = time::now();
         let mut out = Vec::new();
         match from {
             ReadFrom::PendingAfter(after) => {
@@ -318,15 +319,15 @@ impl Backend for MemoryBackend {
                 ReadFrom::New(block) => block,
                 ReadFrom::PendingAfter(_) => Duration::ZERO,
             };
-            let deadline = Instant::now() + block;
+            // The pipeline's clock: a virtual one sees the `BLOCK`.
+            let deadline = time::now() + block;
             loop {
                 let listener = this.inner.added.listen();
                 let got = this.try_read(&key, &consumer, from, count)?;
-                if !got.is_empty() || Instant::now() >= deadline {
+                if !got.is_empty() || time::now() >= deadline {
                     return Ok(got);
                 }
-                let timer = async_io::Timer::at(deadline);
-                futures::future::select(listener, timer).await;
+                futures::future::select(listener, time::sleep_until(deadline)).await;
             }
         }
         .boxed()
@@ -342,7 +343,7 @@ impl Backend for MemoryBackend {
     ) -> BackendFuture<(EntryId, Vec<Received>)> {
         let mut keys = self.keys();
         let result = group_mut(&mut keys, &key, "XAUTOCLAIM").map(|(entries, group)| {
-            let now = Instant::now();
+            let now = time::now();
             let mut out = Vec::new();
             let mut cursor = EntryId::default();
             for (id, p) in group.pel.range_mut(start..) {

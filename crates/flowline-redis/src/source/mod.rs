@@ -8,7 +8,7 @@ mod reader;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::Stream;
 
@@ -266,7 +266,7 @@ impl SourceBuilder {
             consumer: self.consumer,
             config: self.config,
             phase: Phase::Pending(EntryId::default()),
-            next_reclaim: Instant::now(),
+            next_reclaim: None,
             claim_cursor: EntryId::default(),
             started,
             drained: false,

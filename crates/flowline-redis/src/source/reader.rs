@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use flowline_core::time;
+
 use flowline_core::producer::free_capacity;
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, Stream};
 
 use super::Config;
 use crate::backend::{Backend, DeadLetterEntry, ReadFrom, Received};
+use crate::error::RETRY_PAUSE;
 use crate::link::{Counters, SourceLink};
 use crate::token::{AckToken, Claim};
 use crate::{Delivery, Entry, EntryId, Error};
@@ -31,7 +34,9 @@ pub(super) struct Reader {
     pub(super) consumer: Arc<str>,
     pub(super) config: Config,
     pub(super) phase: Phase,
-    pub(super) next_reclaim: Instant,
+    /// When to look for idle entries next (`None`: at the first read of
+    /// new entries). On the pipeline's clock, like every time here.
+    pub(super) next_reclaim: Option<Instant>,
     pub(super) claim_cursor: EntryId,
     pub(super) started: bool,
     /// The last read for new entries came back empty.
@@ -53,11 +58,12 @@ impl Reader {
                     return (self, Ok(got));
                 }
                 Err(e) if e.is_connection() => {
-                    let since = *self.failing_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= self.config.reconnect_for {
+                    let now = time::now();
+                    let since = *self.failing_since.get_or_insert(now);
+                    if now - since >= self.config.reconnect_for {
                         return (self, Err(e));
                     }
-                    async_io::Timer::after(Duration::from_millis(100)).await;
+                    time::sleep(RETRY_PAUSE).await;
                 }
                 Err(e) => return (self, Err(e)),
             }
@@ -91,7 +97,7 @@ impl Reader {
                 got
             }
             Phase::New => match self.config.min_idle {
-                Some(min_idle) if Instant::now() >= self.next_reclaim => {
+                Some(min_idle) if self.next_reclaim.is_none_or(|at| time::now() >= at) => {
                     let (cursor, got) = self
                         .link
                         .backend
@@ -105,7 +111,7 @@ impl Reader {
                         .await?;
                     self.claim_cursor = cursor;
                     if cursor == EntryId::default() {
-                        self.next_reclaim = Instant::now() + self.config.reclaim_every;
+                        self.next_reclaim = Some(time::now() + self.config.reclaim_every);
                     }
                     Counters::add(&self.link.counters.reclaimed, got.len() as u64);
                     got
@@ -113,8 +119,9 @@ impl Reader {
                 _ => {
                     let mut block = self.config.block;
                     if self.config.min_idle.is_some() {
-                        let to_reclaim =
-                            self.next_reclaim.saturating_duration_since(Instant::now());
+                        let to_reclaim = self.next_reclaim.map_or(Duration::ZERO, |at| {
+                            at.saturating_duration_since(time::now())
+                        });
                         block = block.min(to_reclaim).max(Duration::from_millis(1));
                     }
                     let got = self
