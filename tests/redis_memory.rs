@@ -2,6 +2,7 @@
 //! stages, failures that ack nothing, redelivery, reclaim, dead letters and
 //! bad input. Runs on smol, tokio and runtime-free.
 
+mod redis_support;
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -12,10 +13,12 @@ use flowline::consumer;
 use flowline::redis::backend::{
     Backend, BackendFuture, DeadLetterEntry, GroupKey, ReadFrom, Received,
 };
+use flowline::redis::is_balanced;
 use flowline::redis::{
     sink_with, source_with, CommitPolicy, EntryId, Error, ErrorKind, Fields, MemoryBackend, OnError,
 };
 use flowline::{producer, BlockingOptions, PipelineError};
+use redis_support::source_counts;
 use support::{Rt, Stop};
 
 const STREAM: &str = "jobs";
@@ -63,10 +66,13 @@ fn every_entry_taken_is_acked(rt: Rt) {
         );
         assert_eq!(report.delivered(), 1000);
         assert_eq!(mem.pending(STREAM, GROUP), 0);
-        let s = &stats.sources()[0];
-        assert_eq!((s.read, s.taken, s.settled, s.acked), (1000, 1000, 0, 1000));
-        assert_eq!((s.redelivered, s.reclaimed, s.dead_lettered), (0, 0, 0));
-        assert!(s.is_balanced());
+        // read, taken, settled, acked, pending, reclaimed, redelivered, dead-lettered
+        assert_eq!(source_counts(&report), [1000, 1000, 0, 1000, 0, 0, 0, 0]);
+        assert!(is_balanced(&report));
+        assert_eq!(
+            flowline::redis::source_reports(&report)[0],
+            stats.sources()[0]
+        );
     });
 }
 
@@ -81,7 +87,7 @@ fn filtered_items_settle_their_tokens(rt: Rt) {
             .unwrap();
         let stats = source.stats();
         let mut out = consumer::collect();
-        source
+        let report = source
             .map(number)
             .filter(|n| n % 3 == 0)
             .filter_map(|n| (n % 2 == 0).then_some(n))
@@ -91,9 +97,9 @@ fn filtered_items_settle_their_tokens(rt: Rt) {
             .unwrap();
         assert_eq!(out.into_vec(), (6..=96).step_by(6).collect::<Vec<u64>>());
         assert_eq!(mem.pending(STREAM, GROUP), 0);
-        let s = &stats.sources()[0];
-        assert_eq!((s.read, s.taken, s.settled, s.acked), (100, 16, 84, 100));
-        assert!(s.is_balanced());
+        assert_eq!(source_counts(&report), [100, 16, 84, 100, 0, 0, 0, 0]);
+        assert!(is_balanced(&report));
+        assert!(stats.sources()[0].is_balanced());
     });
 }
 
@@ -109,7 +115,7 @@ fn batches_carry_every_token(rt: Rt) {
             .unwrap();
         let stats = source.stats();
         let mut out = consumer::collect();
-        source
+        let report = source
             .map(number)
             .batch(10, Duration::from_secs(60))
             .map(|batch| batch.iter().sum::<u64>())
@@ -123,6 +129,10 @@ fn batches_carry_every_token(rt: Rt) {
         assert_eq!(mem.pending(STREAM, GROUP), 0);
         let s = &stats.sources()[0];
         assert_eq!((s.read, s.taken, s.acked), (95, 95, 95));
+        // Ten batches reached the consumer; their tokens ack 95 entries.
+        assert_eq!(report.delivered(), 10);
+        assert_eq!(source_counts(&report), [95, 95, 0, 95, 0, 0, 0, 0]);
+        assert!(is_balanced(&report));
     });
 }
 
@@ -194,13 +204,15 @@ fn try_map_policies_settle_or_leave_pending(rt: Rt) {
             .await
             .unwrap();
         let stats = source.stats();
-        source
+        let report = source
             .map(number)
             .try_map(OnError::DeadLetter, parse)
             .on_runtime(env.runtime.clone())
             .run(consumer::discard())
             .await
             .unwrap();
+        assert_eq!(source_counts(&report), [10, 8, 2, 10, 0, 0, 0, 2]);
+        assert!(is_balanced(&report));
         assert_eq!(mem.pending(STREAM, "dead"), 0);
         let dead = mem.entries("jobs:dead");
         assert_eq!(dead.len(), 2);
@@ -256,7 +268,7 @@ fn try_then_settles_like_try_map(rt: Rt) {
             .unwrap();
         let stats = source.stats();
         let mut out = consumer::collect();
-        source
+        let report = source
             .map(number)
             .try_then(OnError::DeadLetter, |n| async move {
                 if n % 3 == 0 {
@@ -279,6 +291,8 @@ fn try_then_settles_like_try_map(rt: Rt) {
         assert_eq!(reasons, ["no 3", "no 6"]);
         let s = &stats.sources()[0];
         assert_eq!((s.taken, s.settled, s.dead_lettered, s.acked), (4, 2, 2, 6));
+        assert_eq!(source_counts(&report), [6, 4, 2, 6, 0, 0, 0, 2]);
+        assert!(is_balanced(&report));
     });
 }
 
@@ -311,6 +325,9 @@ fn a_failed_consumer_acks_nothing_more(rt: Rt) {
         // ten entries stay pending, to be delivered again.
         assert_eq!(mem.pending(STREAM, GROUP), 10);
         assert_eq!(stats.sources()[0].acked, 0);
+        // All ten read at once; the consumer took 1..=5 (5 refused): nothing acked.
+        assert_eq!(source_counts(err.report()), [10, 5, 0, 0, 10, 0, 0, 0]);
+        assert!(!is_balanced(err.report()));
     });
 }
 
@@ -343,16 +360,20 @@ fn a_panicking_stage_leaves_entries_pending_for_redelivery(rt: Rt) {
             }
         };
         let (result, _, _) = run(Some(3)).await;
-        let Err(PipelineError::Panicked { stage, .. }) = result else {
+        let Err(PipelineError::Panicked { stage, report, .. }) = result else {
             panic!("expected a panic, got {result:?}")
         };
         assert_eq!(stage, "work");
         assert_eq!(mem.pending(STREAM, GROUP), 5);
+        // Read all five, the consumer took 1 and 2, the run acked nothing.
+        assert_eq!(source_counts(&report), [5, 2, 0, 0, 5, 0, 0, 0]);
 
         let (result, items, stats) = run(None).await;
-        result.unwrap();
+        let report = result.unwrap();
         assert_eq!(items, [1, 2, 3, 4, 5]);
         assert_eq!((stats.read, stats.redelivered, stats.acked), (5, 5, 5));
+        assert_eq!(source_counts(&report), [5, 5, 0, 5, 0, 0, 5, 0]);
+        assert!(is_balanced(&report));
         assert_eq!(mem.pending(STREAM, GROUP), 0);
     });
 }
@@ -361,6 +382,7 @@ fn a_poison_entry_is_dead_lettered_after_max_deliveries(rt: Rt) {
     rt.block_on(|env| async move {
         let mem = filled(3).await;
         let mut outcomes = Vec::new();
+        let mut counts = Vec::new();
         for _ in 0..4 {
             // One entry per read, acked as soon as the next item comes:
             // only the poison entry is ever left pending by a failed run.
@@ -383,8 +405,31 @@ fn a_poison_entry_is_dead_lettered_after_max_deliveries(rt: Rt) {
                 .on_runtime(env.runtime.clone())
                 .run(consumer::discard())
                 .await;
+            let report = match &result {
+                Ok(report) => report,
+                Err(e) => e.report(),
+            };
+            assert_eq!(
+                flowline::redis::source_reports(report)[0],
+                stats.sources()[0]
+            );
+            counts.push(source_counts(report));
             outcomes.push((result.is_ok(), stats.sources()[0].dead_lettered));
         }
+        // read, taken, settled, acked, pending, reclaimed, redelivered, dead-lettered
+        assert_eq!(
+            counts,
+            [
+                // 1 taken and acked, 2 read and panics
+                [2, 1, 0, 1, 1, 0, 0, 0],
+                // 2 again (own pending entry): redelivered, panics
+                [1, 0, 0, 0, 1, 0, 1, 0],
+                // 2 over max_deliveries: dead-lettered before it is read; 3 done
+                [1, 1, 0, 1, 0, 0, 0, 1],
+                // nothing left
+                [0, 0, 0, 0, 0, 0, 0, 0],
+            ]
+        );
         // Delivered once, twice (both panic), then a third time: over the
         // limit, dead-lettered by the source, and the run completes.
         assert_eq!(outcomes, [(false, 0), (false, 0), (true, 1), (true, 0)]);
@@ -417,7 +462,7 @@ fn idle_entries_of_a_dead_consumer_are_reclaimed(rt: Rt) {
             .unwrap();
         let stats = source.stats();
         let mut out = consumer::collect();
-        source
+        let report = source
             .map(number)
             .on_runtime(env.runtime)
             .run(&mut out)
@@ -428,6 +473,8 @@ fn idle_entries_of_a_dead_consumer_are_reclaimed(rt: Rt) {
         assert_eq!(got, [1, 2, 3, 4, 5, 6, 7, 8]);
         let s = &stats.sources()[0];
         assert_eq!((s.read, s.reclaimed, s.redelivered, s.acked), (8, 5, 5, 8));
+        assert_eq!(source_counts(&report), [8, 8, 0, 8, 0, 5, 5, 0]);
+        assert!(is_balanced(&report));
         assert_eq!(mem.pending(STREAM, GROUP), 0);
     });
 }
@@ -446,16 +493,19 @@ fn shutdown_commits_what_the_consumer_took(rt: Rt) {
             .map(number)
             .on_runtime(env.runtime.clone())
             .spawn(consumer::discard());
-        env.stop_when(
-            handle,
-            Duration::from_secs(20),
-            || stats.sources()[0].taken == 200,
-            Stop::Shutdown,
-        )
-        .await
-        .unwrap();
+        let report = env
+            .stop_when(
+                handle,
+                Duration::from_secs(20),
+                || stats.sources()[0].taken == 200,
+                Stop::Shutdown,
+            )
+            .await
+            .unwrap();
         assert_eq!(mem.pending(STREAM, GROUP), 0);
         assert_eq!(stats.sources()[0].acked, 200);
+        assert_eq!(source_counts(&report), [200, 200, 0, 200, 0, 0, 0, 0]);
+        assert!(is_balanced(&report));
     });
 }
 
@@ -485,9 +535,14 @@ fn abort_acks_nothing_more(rt: Rt) {
                 Stop::Abort,
             )
             .await;
-        assert!(matches!(result, Err(PipelineError::Aborted { .. })));
+        let Err(PipelineError::Aborted { report, .. }) = result else {
+            panic!("expected an abort, got {result:?}")
+        };
         let s = &stats.sources()[0];
         assert_eq!((s.taken, s.acked), (3, 0));
+        // All ten read and still pending; three taken, none acked.
+        assert_eq!(source_counts(&report), [10, 3, 0, 0, 10, 0, 0, 0]);
+        assert!(!is_balanced(&report));
         assert_eq!(mem.pending(STREAM, GROUP), 10);
     });
 }
@@ -555,7 +610,7 @@ fn merged_sources_are_both_acked(rt: Rt) {
         };
         let merged = open(STREAM).merge(open("other"));
         let stats = merged.stats();
-        let (sum, _) = {
+        let (sum, report) = {
             let mut out = consumer::collect();
             let report = merged
                 .map(number)
@@ -570,6 +625,24 @@ fn merged_sources_are_both_acked(rt: Rt) {
         assert_eq!(mem.pending("other", GROUP), 0);
         let acked: Vec<u64> = stats.sources().iter().map(|s| s.acked).collect();
         assert_eq!(acked, [50, 30]);
+        let sources = flowline::redis::source_reports(&report);
+        let per_source: Vec<_> = sources
+            .iter()
+            .map(|s| {
+                (
+                    s.stream.as_str(),
+                    s.group.as_str(),
+                    s.read,
+                    s.acked,
+                    s.pending(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            per_source,
+            [("jobs", GROUP, 50, 50, 0), ("other", GROUP, 30, 30, 0)]
+        );
+        assert!(is_balanced(&report));
         assert_eq!(stats.total().acked, 80);
     });
 }
@@ -752,6 +825,7 @@ fn ack_retries_wait_on_the_pipeline_clock(rt: Rt) {
             .await
             .unwrap();
         assert_eq!(flaky.ack_attempts.load(SeqCst), 51);
+        assert_eq!(source_counts(&report), [20, 20, 0, 20, 0, 0, 0, 0]);
         assert_eq!(stats.sources()[0].acked, 20);
         assert_eq!(flaky.mem.pending(STREAM, GROUP), 0);
         assert!(
@@ -786,6 +860,7 @@ fn ack_retries_wait_on_the_pipeline_clock(rt: Rt) {
         assert!(waited >= Duration::from_secs(30), "{waited:?}");
         assert!(waited < Duration::from_secs(31), "{waited:?}");
         assert_eq!(flaky.mem.pending(STREAM, "g2"), 20);
+        assert_eq!(source_counts(err.report()), [20, 20, 0, 0, 20, 0, 0, 0]);
     });
 }
 
@@ -890,19 +965,22 @@ fn reclaim_waits_on_the_pipeline_clock(rt: Rt) {
             .map(number)
             .on_runtime(env.runtime.clone())
             .spawn(consumer::discard());
-        env.stop_when(
-            handle,
-            Duration::from_secs(120),
-            || stats.sources()[0].acked == 6,
-            Stop::Shutdown,
-        )
-        .await
-        .unwrap();
+        let report = env
+            .stop_when(
+                handle,
+                Duration::from_secs(120),
+                || stats.sources()[0].acked == 6,
+                Stop::Shutdown,
+            )
+            .await
+            .unwrap();
         let waited = env.now() - start;
         assert!(waited >= Duration::from_secs(60), "{waited:?}");
         assert!(waited < Duration::from_secs(71), "{waited:?}");
         let s = &stats.sources()[0];
         assert_eq!((s.reclaimed, s.redelivered, s.acked), (6, 6, 6));
+        assert_eq!(source_counts(&report), [6, 6, 0, 6, 0, 6, 6, 0]);
+        assert!(is_balanced(&report));
         assert_eq!(mem.pending(STREAM, GROUP), 0);
     });
 }

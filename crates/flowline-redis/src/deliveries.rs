@@ -128,9 +128,11 @@ impl Deliveries<()> {
         name: String,
         link: Arc<SourceLink>,
     ) -> Deliveries<impl Stream<Item = Delivery<Entry>>> {
+        let counts = link.clone();
         let pipeline = stream
             .into_pipeline()
             .named(format!("{name} read"))
+            .with_counters(move || crate::stats::published(&counts))
             // Read errors end the run here, naming the stream and group.
             .try_map(|read| read)
             .named(name);
