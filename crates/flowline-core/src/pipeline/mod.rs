@@ -118,6 +118,29 @@ impl<S: Stream> Pipeline<S> {
         self
     }
 
+    /// Publishes `counters` in the last stage's report entry
+    /// ([`StageReport::counters`](crate::StageReport::counters), shown as
+    /// columns of the report table): named counts the stage's own code
+    /// keeps, such as a connector's acks. Read each time a report is taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (_, report) = futures::executor::block_on(
+    ///     producer::iter(0..3).named("numbers").with_counters(|| vec![("batches", 1)]).run_collect(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(report.stage("numbers").unwrap().counter("batches"), Some(1));
+    /// ```
+    pub fn with_counters(self, counters: impl crate::Counters) -> Self {
+        self.core
+            .last_stage()
+            .add_counters(std::sync::Arc::new(counters));
+        self
+    }
+
     /// Names the consumer stage this pipeline will be run into (by
     /// [`run`](Self::run), [`spawn`](Self::spawn), [`run_collect`](Self::run_collect),
     /// …), for reports and errors; unnamed it is `consumer#<index>`.

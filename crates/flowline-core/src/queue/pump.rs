@@ -67,7 +67,13 @@ impl<T> Sender<T> {
             self.reserve_to(self.hint.max(stop_at));
             let mut held_since: Option<Instant> = None;
             let step = poll_fn(|cx| loop {
-                match fill(&mut self.open, stop_at, upstream.as_mut(), cx) {
+                // What the queue can still take once this fill is done, for
+                // producers that fetch in batches (`producer::free_capacity`).
+                let free = (self.shared.capacity - self.shared.queued()).saturating_sub(stop_at);
+                let filled = crate::producer::feeding(free, || {
+                    fill(&mut self.open, stop_at, upstream.as_mut(), cx)
+                });
+                match filled {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Fill::Waiting) => return Poll::Ready(Step::Waiting),
                     Poll::Ready(Fill::Ended) => return Poll::Ready(Step::Ended),

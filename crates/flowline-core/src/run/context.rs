@@ -451,6 +451,7 @@ impl RunContext {
                 failed,
                 in_flight,
                 busy: Duration::from_nanos(s.busy_nanos.get()),
+                counters: s.counters(),
             });
         }
         RunReport {

@@ -1,6 +1,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::report::Counters;
 
 /// What a stage does, as shown in reports and topology exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,6 +123,9 @@ pub(crate) struct StageInfo {
     /// and async stages; never fused `map`/`filter`, to keep them free).
     pub(crate) busy_nanos: Counter,
     panicked: AtomicBool,
+    /// Named counts published with `Pipeline::with_counters`, read when a
+    /// report is taken.
+    counters: Mutex<Vec<Arc<dyn Counters>>>,
     #[cfg(feature = "tracing")]
     span: std::sync::OnceLock<tracing::Span>,
 }
@@ -146,6 +151,7 @@ impl StageInfo {
             dead_lettered: Counter::default(),
             busy_nanos: Counter::default(),
             panicked: AtomicBool::new(false),
+            counters: Mutex::default(),
             #[cfg(feature = "tracing")]
             span: std::sync::OnceLock::new(),
         }
@@ -156,6 +162,27 @@ impl StageInfo {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Publishes `counters` in this stage's report entries.
+    pub(crate) fn add_counters(&self, counters: Arc<dyn Counters>) {
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(counters);
+    }
+
+    /// The published counts now, in the order they were added.
+    pub(crate) fn counters(&self) -> Vec<(String, u64)> {
+        let all = self
+            .counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        all.iter()
+            .flat_map(|c| c.counters())
+            .map(|(name, n)| (name.to_owned(), n))
+            .collect()
     }
 
     pub(crate) fn rename(&self, name: String) {
