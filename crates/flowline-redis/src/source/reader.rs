@@ -224,26 +224,27 @@ impl Stream for DeliveryStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if this.fetch.is_none() && this.error.is_none() {
-                if let Some(reader) = this.reader.take() {
-                    match fetch_count(reader.config.max_count, this.buf.len()) {
-                        Some(count) => this.fetch = Some(reader.fetch(count).boxed()),
-                        None => this.reader = Some(reader),
-                    }
+            if this.fetch.is_none()
+                && this.error.is_none()
+                && let Some(reader) = this.reader.take()
+            {
+                match fetch_count(reader.config.max_count, this.buf.len()) {
+                    Some(count) => this.fetch = Some(reader.fetch(count).boxed()),
+                    None => this.reader = Some(reader),
                 }
             }
-            if let Some(fetch) = &mut this.fetch {
-                if let Poll::Ready((reader, result)) = fetch.poll_unpin(cx) {
-                    this.fetch = None;
-                    if !(reader.drained && reader.config.stop_when_empty) {
-                        this.reader = Some(reader);
-                    }
-                    match result {
-                        Ok(got) => this.buf.extend(got),
-                        Err(e) => this.error = Some(e),
-                    }
-                    continue;
+            if let Some(fetch) = &mut this.fetch
+                && let Poll::Ready((reader, result)) = fetch.poll_unpin(cx)
+            {
+                this.fetch = None;
+                if !(reader.drained && reader.config.stop_when_empty) {
+                    this.reader = Some(reader);
                 }
+                match result {
+                    Ok(got) => this.buf.extend(got),
+                    Err(e) => this.error = Some(e),
+                }
+                continue;
             }
             if let Some(d) = this.buf.pop_front() {
                 return Poll::Ready(Some(Ok(d)));
