@@ -145,10 +145,7 @@ impl<S: Stream> Pipeline<S> {
         let info = self.core.add_stage("boundary", StageKind::Boundary);
         let (stream, task) = BoundaryLocal::new(self.stream, capacity, info, self.core.ctx.clone());
         self.core.add_local_task(task);
-        Pipeline {
-            stream,
-            core: self.core,
-        }
+        Pipeline::from_parts(stream, self.core)
     }
 
     /// [`buffer`](Self::buffer) for upstreams and items that are not `Send`:
@@ -198,10 +195,7 @@ impl<S: Stream> Pipeline<S> {
         let ctx = self.core.ctx.clone();
         let (stream, task) = BoundaryLocal::buffered(self.stream, capacity, overflow, info, ctx);
         self.core.add_local_task(task);
-        Pipeline {
-            stream,
-            core: self.core,
-        }
+        Pipeline::from_parts(stream, self.core)
     }
 
     /// [`spawn`](Self::spawn) for pipelines that are not `Send`: starts the

@@ -94,7 +94,7 @@ pub fn from_stream<S: Stream>(stream: S) -> Pipeline<Source<S>> {
 /// assert_eq!(out, ['a', 'b']);
 /// ```
 pub fn iter<I: IntoIterator>(items: I) -> Pipeline<Source<stream::Iter<I::IntoIter>>> {
-    Source::pipeline("iter", stream::iter(items))
+    Source::pipeline_with("iter", stream::iter(items), Source::poll_iter_batch)
 }
 
 /// A pipeline whose source is an async generator (stage `generator#0`).

@@ -34,5 +34,5 @@ pub use handle::{PipelineHandle, StopHandle};
 pub(crate) use lifecycle::Lifecycle;
 pub(crate) use local_tasks::LocalTasks;
 pub(crate) use signal::{wait_until, End, Flag};
-pub(crate) use stage_info::StageInfo;
 pub use stage_info::StageKind;
+pub(crate) use stage_info::{CountOnDrop, Counter, StageInfo};
