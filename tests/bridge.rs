@@ -26,7 +26,7 @@ async fn gate(env: &Env, open: &AtomicBool) {
 
 fn many_feeders_deliver_every_item_once_in_order(rt: Rt) {
     const THREADS: u64 = 6;
-    const ITEMS: u64 = 10_000;
+    const ITEMS: u64 = 2_500;
     rt.block_on(|env| async move {
         for capacity in [1, 7, 256] {
             let (feeder, pipeline) = bridge::feeder::<(u64, u64)>(capacity);
