@@ -30,11 +30,12 @@ type Boxed = Pipeline<BoxStream<'static, u64>>;
 
 /// Whether to check, for pipelines with blocking stages too, that nothing a
 /// run started is alive the moment its future resolves (the outcome
-/// contract; other pipelines always are checked). Off for now: the threads
-/// of `from_blocking_iter` and `map_blocking` drop the user's iterator or
-/// closure just after the run resolves, on every runtime, completed runs
-/// included (a race: turn this on and run for a few seconds to see it).
-const STRICT_BLOCKING: bool = false;
+/// contract; other pipelines always are checked). On since the threads of
+/// `from_blocking_iter` and `map_blocking` drop the user's iterator or
+/// closure inside a counted call (they used to drop it just after the run
+/// resolved: `blocking::blocking_closures_are_dropped_before_the_run_returns`
+/// is the regression test); off, only an eventual drop is checked.
+const STRICT_BLOCKING: bool = true;
 
 /// How a case's run ends.
 #[derive(Debug, Clone, Copy)]

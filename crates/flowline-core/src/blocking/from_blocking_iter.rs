@@ -2,8 +2,8 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{fence, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{fence, AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -67,7 +67,9 @@ type Link = Arc<OnceLock<(Arc<RunContext>, Arc<StageInfo>)>>;
 /// # Caveats
 ///
 /// Dropping the pipeline cannot interrupt a `next()` call in progress: the
-/// thread exits as soon as that call returns.
+/// thread drops the iterator and exits as soon as that call returns (a run
+/// waits for that call). Otherwise the iterator is dropped before the drop
+/// of the pipeline returns, and always before a run's future resolves.
 ///
 /// # Examples
 ///
@@ -88,11 +90,17 @@ where
 {
     let (batch, slots) = batch_geometry(CAPACITY);
     let (tx, rx) = async_channel::bounded(slots);
+    let holding = Holding::new();
+    let thread_holding = holding.clone();
+    // Released when the job ends, or is dropped unrun (with the pool, or
+    // never started).
+    let released = Released(thread_holding);
     let start: Start<I::Item> = Box::new(move |tx, ctx| {
         let pool = BlockingPool::named(1, "flowline-blk-it");
         let runtime = ctx.runtime();
         pool.queue().submit(Box::new(move || {
-            run_in(runtime, || produce(items, batch, &tx, &ctx));
+            let released = released;
+            run_in(runtime, || produce(items, batch, &tx, &ctx, &released.0));
         }));
         pool
     });
@@ -104,6 +112,7 @@ where
         failed: false,
         rx,
         current: Vec::new().into_iter(),
+        holding: WaitOnDrop(holding),
     };
     let pipeline = Source::pipeline("blocking_iter", stream);
     let ctx = pipeline.core.ctx.clone();
@@ -114,64 +123,158 @@ where
 
 /// Runs one user call counted as a blocking call of the run, unless the run
 /// has halted (then `None`).
-fn call<R>(ctx: &RunContext, f: impl FnOnce() -> R) -> Option<std::thread::Result<R>> {
-    let _guard = ctx.calls.enter();
-    // Pairs with the halt: either this sees it, or the run sees the call.
-    fence(Ordering::SeqCst);
-    if ctx.lifecycle.is_halted() {
-        return None;
-    }
-    Some(catch_unwind(AssertUnwindSafe(f)))
+/// What the iterator's thread is doing, so that the user's iterator is
+/// dropped before the run resolves. The thread drops it only inside a
+/// counted call (the run waits for those); and a stage being dropped (its
+/// receiver already gone, so a blocked send fails at once) waits for the
+/// thread to let go of it — unless the thread is inside `next()`, user code
+/// that may take any time: then its counted call covers the drop.
+#[derive(Debug, Clone)]
+struct Holding(Arc<HoldingState>);
+
+#[derive(Debug, Default)]
+struct HoldingState {
+    /// One of `HOLDING`, `IN_NEXT`, `RELEASED`.
+    phase: AtomicU8,
+    /// The stage waits on `changed`: the thread then signals each change.
+    waiting: AtomicBool,
+    lock: Mutex<()>,
+    changed: Condvar,
 }
 
-/// The iterator's thread: batches items into `tx` until the iterator ends,
-/// panics, the run halts, or the pipeline is dropped.
+/// Holds the iterator (or the items), not inside `next()`.
+const HOLDING: u8 = 0;
+/// Inside `into_iter()` or `next()`.
+const IN_NEXT: u8 = 1;
+/// Holds nothing of the user's any more.
+const RELEASED: u8 = 2;
+
+impl Holding {
+    fn new() -> Self {
+        Holding(Arc::default())
+    }
+
+    fn set(&self, phase: u8) {
+        let s = &*self.0;
+        s.phase.store(phase, Ordering::SeqCst);
+        // Pairs with `wait`: it sets `waiting` before it looks at the phase.
+        if s.waiting.load(Ordering::SeqCst) {
+            let _lock = s.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            s.changed.notify_all();
+        }
+    }
+
+    /// Runs user code `f` (`into_iter`, `next`) marked as such.
+    fn user<R>(&self, f: impl FnOnce() -> R) -> std::thread::Result<R> {
+        self.set(IN_NEXT);
+        let result = catch_unwind(AssertUnwindSafe(f));
+        self.set(HOLDING);
+        result
+    }
+
+    /// Waits while the thread holds the iterator outside `next()`.
+    fn wait(&self) {
+        let s = &*self.0;
+        let mut lock = s.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        s.waiting.store(true, Ordering::SeqCst);
+        while s.phase.load(Ordering::SeqCst) == HOLDING {
+            lock = s.changed.wait(lock).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Marks the job released when it ends, or is dropped unrun with its pool.
+struct Released(Holding);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        self.0.set(RELEASED);
+    }
+}
+
+/// The stage's side: declared after the receiver, so the receiver is gone
+/// (a blocked send fails) before this waits.
+#[derive(Debug)]
+struct WaitOnDrop(Holding);
+
+impl Drop for WaitOnDrop {
+    fn drop(&mut self) {
+        self.0.wait();
+    }
+}
+
+/// Whether the iterator's thread should stop (checked inside a call).
+fn stopping<T>(ctx: &RunContext, tx: &Sender<T>) -> bool {
+    // Pairs with the halt: either this sees it, or the run sees the call.
+    fence(Ordering::SeqCst);
+    ctx.lifecycle.is_halted() || tx.is_closed()
+}
+
+/// Runs the user's iterator on its thread, inside counted calls: the guard
+/// is held across `next()` calls and let go only to send a batch, and the
+/// iterator is dropped inside one, before an end or a panic is sent.
 fn produce<I: IntoIterator>(
     items: I,
     max_batch: usize,
     tx: &Sender<Msg<I::Item>>,
     ctx: &RunContext,
+    holding: &Holding,
 ) {
-    let mut iter = match call(ctx, || items.into_iter()) {
-        Some(Ok(iter)) => iter,
-        Some(Err(payload)) => {
+    let guard = ctx.calls.enter();
+    if stopping(ctx, tx) {
+        drop(items);
+        return;
+    }
+    let mut iter = match holding.user(|| items.into_iter()) {
+        Ok(iter) => iter,
+        Err(payload) => {
+            drop(guard);
             let _ = tx.send_blocking(Msg::Panicked(payload));
             return;
         }
-        None => return,
     };
+    let mut guard = guard;
     let mut batch = Vec::with_capacity(max_batch);
     let mut first = Instant::now();
     loop {
-        if tx.is_closed() {
-            return;
-        }
         let called = Instant::now();
-        match call(ctx, || iter.next()) {
-            None => return,
-            Some(Ok(Some(item))) => {
+        match holding.user(|| iter.next()) {
+            Ok(Some(item)) => {
                 let now = Instant::now();
                 if batch.is_empty() {
                     first = now;
                 }
                 batch.push(item);
                 let hungry = tx.is_empty() && now - called >= SLOW_NEXT;
-                if (hungry || batch.len() >= max_batch || now - first >= MAX_BATCH_DELAY)
-                    && tx
-                        .send_blocking(Msg::Items(std::mem::take(&mut batch)))
-                        .is_err()
-                {
+                if hungry || batch.len() >= max_batch || now - first >= MAX_BATCH_DELAY {
+                    drop(guard);
+                    let sent = tx.send_blocking(Msg::Items(std::mem::take(&mut batch)));
+                    guard = ctx.calls.enter();
+                    if sent.is_err() {
+                        drop(iter);
+                        drop(guard);
+                        return;
+                    }
+                }
+                if stopping(ctx, tx) {
+                    drop(iter);
+                    drop(guard);
                     return;
                 }
             }
-            Some(Ok(None)) => {
+            Ok(None) => {
+                // Dropped before `End` is sent: the run cannot complete first.
+                drop(iter);
+                drop(guard);
                 if !batch.is_empty() {
                     let _ = tx.send_blocking(Msg::Items(batch));
                 }
                 let _ = tx.send_blocking(Msg::End);
                 return;
             }
-            Some(Err(payload)) => {
+            Err(payload) => {
+                drop(iter);
+                drop(guard);
                 if !batch.is_empty() {
                     let _ = tx.send_blocking(Msg::Items(std::mem::take(&mut batch)));
                 }
@@ -194,6 +297,9 @@ pin_project! {
         #[pin]
         rx: Receiver<Msg<T>>,
         current: std::vec::IntoIter<T>,
+        // Last: waits, once the receiver is gone, for the thread to let go
+        // of the user's iterator (see `Holding`).
+        holding: WaitOnDrop,
     }
 }
 
