@@ -878,8 +878,36 @@ fn blocking_closures_are_dropped_before_the_run_returns(rt: Rt) {
     });
 }
 
+/// The same for a blocking consumer's closure.
+fn blocking_consumer_closure_is_dropped_before_the_run_returns(rt: Rt) {
+    rt.block_on(|env| async move {
+        for round in 0..150u64 {
+            let live = Arc::new(AtomicUsize::new(0));
+            let in_consumer = DropCounter::new(&live);
+            let fail = round % 3 == 2;
+            let result = producer::iter(0..40u64)
+                .map(move |x| {
+                    assert!(!(fail && x == 20), "planted at {x}");
+                    x
+                })
+                .on_runtime(env.runtime.clone())
+                .run(consumer::blocking(move |_x: u64| {
+                    let _ = &in_consumer;
+                }))
+                .await;
+            assert_eq!(
+                live.load(SeqCst),
+                0,
+                "round {round}: the consumer outlived the run ({result:?})"
+            );
+            assert_eq!(result.is_err(), fail, "round {round}");
+        }
+    });
+}
+
 on_all_runtimes!(
     blocking_closures_are_dropped_before_the_run_returns,
+    blocking_consumer_closure_is_dropped_before_the_run_returns,
     blocking_consumer_calls_end_with_a_failed_run,
     slow_async_consumer_keeps_workers_busy,
     failed_stage_never_closes_the_consumer,

@@ -1,9 +1,8 @@
 use std::any::Any;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{fence, AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{fence, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use async_channel::{Receiver, Sender};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
+use super::holding::{Holding, Released, WaitOnDrop};
 use super::pool::run_in;
 use super::BlockingPool;
 use crate::pipeline::Pipeline;
@@ -123,86 +123,6 @@ where
 
 /// Runs one user call counted as a blocking call of the run, unless the run
 /// has halted (then `None`).
-/// What the iterator's thread is doing, so that the user's iterator is
-/// dropped before the run resolves. The thread drops it only inside a
-/// counted call (the run waits for those); and a stage being dropped (its
-/// receiver already gone, so a blocked send fails at once) waits for the
-/// thread to let go of it — unless the thread is inside `next()`, user code
-/// that may take any time: then its counted call covers the drop.
-#[derive(Debug, Clone)]
-struct Holding(Arc<HoldingState>);
-
-#[derive(Debug, Default)]
-struct HoldingState {
-    /// One of `HOLDING`, `IN_NEXT`, `RELEASED`.
-    phase: AtomicU8,
-    /// The stage waits on `changed`: the thread then signals each change.
-    waiting: AtomicBool,
-    lock: Mutex<()>,
-    changed: Condvar,
-}
-
-/// Holds the iterator (or the items), not inside `next()`.
-const HOLDING: u8 = 0;
-/// Inside `into_iter()` or `next()`.
-const IN_NEXT: u8 = 1;
-/// Holds nothing of the user's any more.
-const RELEASED: u8 = 2;
-
-impl Holding {
-    fn new() -> Self {
-        Holding(Arc::default())
-    }
-
-    fn set(&self, phase: u8) {
-        let s = &*self.0;
-        s.phase.store(phase, Ordering::SeqCst);
-        // Pairs with `wait`: it sets `waiting` before it looks at the phase.
-        if s.waiting.load(Ordering::SeqCst) {
-            let _lock = s.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            s.changed.notify_all();
-        }
-    }
-
-    /// Runs user code `f` (`into_iter`, `next`) marked as such.
-    fn user<R>(&self, f: impl FnOnce() -> R) -> std::thread::Result<R> {
-        self.set(IN_NEXT);
-        let result = catch_unwind(AssertUnwindSafe(f));
-        self.set(HOLDING);
-        result
-    }
-
-    /// Waits while the thread holds the iterator outside `next()`.
-    fn wait(&self) {
-        let s = &*self.0;
-        let mut lock = s.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        s.waiting.store(true, Ordering::SeqCst);
-        while s.phase.load(Ordering::SeqCst) == HOLDING {
-            lock = s.changed.wait(lock).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
-/// Marks the job released when it ends, or is dropped unrun with its pool.
-struct Released(Holding);
-
-impl Drop for Released {
-    fn drop(&mut self) {
-        self.0.set(RELEASED);
-    }
-}
-
-/// The stage's side: declared after the receiver, so the receiver is gone
-/// (a blocked send fails) before this waits.
-#[derive(Debug)]
-struct WaitOnDrop(Holding);
-
-impl Drop for WaitOnDrop {
-    fn drop(&mut self) {
-        self.0.wait();
-    }
-}
-
 /// Whether the iterator's thread should stop (checked inside a call).
 fn stopping<T>(ctx: &RunContext, tx: &Sender<T>) -> bool {
     // Pairs with the halt: either this sees it, or the run sees the call.
