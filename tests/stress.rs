@@ -4,7 +4,7 @@
 //! outlive it: no closure, generator or future (each holds a drop counter),
 //! no `flowline-blk*` thread.
 //!
-//! Bounded in time: `FLOWLINE_STRESS_SECS` seconds per runtime (default 3),
+//! Bounded in time: `FLOWLINE_STRESS_SECS` seconds per runtime (default 2),
 //! one test per runtime (`smol_rt::`, `tokio_rt::`, `runtime_free::`), so
 //! they run in parallel. A failing case prints its seed and the command
 //! that runs it alone (`FLOWLINE_STRESS_SEED=<seed>` and the test's name).
@@ -499,7 +499,7 @@ fn random_pipelines_balance_and_leak_nothing(rt: Rt) {
         stress(rt, std::iter::once(seed), Duration::MAX);
         return;
     }
-    let budget = Duration::from_secs(env_u64("FLOWLINE_STRESS_SECS").unwrap_or(3));
+    let budget = Duration::from_secs(env_u64("FLOWLINE_STRESS_SECS").unwrap_or(2));
     // A new sequence each run (and each runtime), so runs together cover
     // more; printed, and each failing case prints its own seed.
     let base = env_u64("FLOWLINE_STRESS_BASE").unwrap_or_else(|| fastrand::u64(..u64::MAX / 2));
