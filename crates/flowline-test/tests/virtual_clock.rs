@@ -146,3 +146,75 @@ fn settle_waits_for_blocking_calls(
 fn settle_waits_for_blocking_calls_on_smol_and_tokio() {
     on_smol_and_tokio(settle_waits_for_blocking_calls);
 }
+
+/// The same executors under an auto-advancing clock: the caller does not
+/// step time, and a pipeline whose timers span hours completes at once with
+/// its real-time outcome at exact virtual instants.
+fn on_smol_and_tokio_auto(
+    test: fn(VirtualClock, &dyn Fn(futures::future::BoxFuture<'static, ()>)),
+) {
+    test(
+        VirtualClock::auto_over(flowline_smol::SmolRuntime::new()),
+        &|f| smol::block_on(f),
+    );
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt = flowline_tokio::TokioRuntime::from_handle(tokio.handle().clone());
+    test(VirtualClock::auto_over(rt), &|f| tokio.block_on(f));
+}
+
+/// Bursts 250 virtual ms apart (the generator sleeps with `flowline::time`,
+/// the pipeline's clock) through a 60 ms debounce, behind a boundary, and a
+/// throttle of one an hour: the outcome of real time, at exact instants.
+fn timers_take_no_real_time(
+    clock: VirtualClock,
+    block_on: &dyn Fn(futures::future::BoxFuture<'static, ()>),
+) {
+    let bursts = producer::generator(|out| async move {
+        for burst in 0..3u32 {
+            for i in 0..5 {
+                out.emit(burst * 10 + i).await;
+            }
+            flowline_core::time::sleep(Duration::from_millis(250)).await;
+        }
+        out.emit(99).await; // emitted at once when upstream ends
+    });
+    let at = clock.clone();
+    let run = clock.spawn(
+        bursts
+            .debounce(Duration::from_millis(60))
+            .boundary(4)
+            .throttle((1, secs(3600)), 1)
+            .map(move |x| (x, at.elapsed()))
+            .on(clock.clone())
+            .run_collect(),
+    );
+    let c = clock.clone();
+    block_on(Box::pin(async move {
+        let (out, report) = run.await.unwrap().unwrap();
+        // Debounced at 60, 310 and 560 ms; 99 when upstream ends at 750 ms;
+        // the throttle lets the first through at once, then one an hour.
+        let hour_and = |h: u64| secs(h * 3600) + Duration::from_millis(60);
+        assert_eq!(
+            out,
+            [
+                (4, hour_and(0)),
+                (14, hour_and(1)),
+                (24, hour_and(2)),
+                (99, hour_and(3))
+            ]
+        );
+        assert_eq!(report.elapsed, hour_and(3));
+        c.settle().await;
+    }));
+    let end = secs(10_800) + Duration::from_millis(60);
+    assert_eq!((clock.elapsed(), clock.live_tasks()), (end, 0));
+}
+
+#[test]
+fn timers_take_no_real_time_on_smol_and_tokio() {
+    on_smol_and_tokio_auto(timers_take_no_real_time);
+}

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -105,10 +105,57 @@ impl VirtualClock {
     /// assert_eq!((clock.elapsed(), clock.name()), (Duration::from_secs(3600), "virtual"));
     /// ```
     pub fn over(runtime: impl Runtime) -> Self {
+        Self::with_mode(runtime, false)
+    }
+
+    /// A virtual clock over `runtime` that also moves by itself: whenever
+    /// nothing it started is busy, it jumps to the next timer, as
+    /// [`VirtualRuntime::new`](super::VirtualRuntime::new) does, so timers
+    /// take no real time.
+    ///
+    /// Run the pipeline as a task of the clock (`clock.spawn(run)`, or the
+    /// pipeline's own `spawn`) and await its handle: then the clock sees all
+    /// of the run's work. A run awaited directly in the test's future is
+    /// invisible to it, so time could jump while that future has work left.
+    ///
+    /// # Caveats
+    ///
+    /// As with `VirtualRuntime`, work it cannot see (other threads, IO) may
+    /// see time jump while it runs: the clock moves when its own tasks and
+    /// blocking calls are all waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flowline_core::producer;
+    /// use flowline_core::runtime::RuntimeExt;
+    /// use flowline_test::VirtualClock;
+    ///
+    /// let clock = VirtualClock::auto_over(flowline_smol::SmolRuntime::new());
+    /// let run = clock.spawn(
+    ///     producer::iter(0..3u32)
+    ///         .throttle((1, Duration::from_secs(3600)), 1) // one an hour
+    ///         .on(clock.clone())
+    ///         .run_collect(),
+    /// );
+    /// let (out, report) = smol::block_on(run).unwrap().unwrap();
+    /// assert_eq!((out, report.elapsed), (vec![0, 1, 2], Duration::from_secs(7200)));
+    /// ```
+    pub fn auto_over(runtime: impl Runtime) -> Self {
+        Self::with_mode(runtime, true)
+    }
+
+    fn with_mode(runtime: impl Runtime, auto_advance: bool) -> Self {
+        let clock = Arc::new(Shared::new(false));
+        let tracker = Arc::new(Tracker {
+            auto_advance: auto_advance.then(|| Arc::downgrade(&clock)),
+            ..Tracker::default()
+        });
         VirtualClock {
             inner: Arc::new(runtime),
-            clock: Arc::new(Shared::new(false)),
-            tracker: Arc::default(),
+            clock,
+            tracker,
         }
     }
 
@@ -224,11 +271,25 @@ impl Runtime for VirtualClock {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Box::pin(VirtualSleep {
+        let sleep = VirtualSleep {
             shared: self.clock.clone(),
             deadline,
             key: None,
-        })
+        };
+        if self.tracker.auto_advance.is_none() {
+            return Box::pin(sleep);
+        }
+        // A sleep polled outside this clock's tasks (the test's own future,
+        // a pipeline awaited there) may be the only thing left to wait for.
+        let tracker = self.tracker.clone();
+        let mut sleep = sleep;
+        Box::pin(futures::future::poll_fn(move |cx| {
+            let poll = Pin::new(&mut sleep).poll(cx);
+            if poll.is_pending() {
+                tracker.advance_if_idle();
+            }
+            poll
+        }))
     }
 
     fn now(&self) -> Instant {
@@ -248,6 +309,9 @@ impl Runtime for VirtualClock {
 #[derive(Debug, Default)]
 struct Tracker {
     state: Mutex<TrackerState>,
+    /// The clock, in auto-advance mode: it jumps to the next timer whenever
+    /// nothing is busy.
+    auto_advance: Option<Weak<Shared>>,
 }
 
 #[derive(Debug, Default)]
@@ -278,9 +342,28 @@ impl Tracker {
         } else {
             Vec::new()
         };
+        let idle = state.busy == 0;
         drop(state);
         for waker in waiters {
             waker.wake();
+        }
+        if idle {
+            self.advance_if_idle();
+        }
+    }
+
+    /// In auto-advance mode, with nothing busy: moves the clock to the next
+    /// timer and fires it (and whatever else is due then).
+    fn advance_if_idle(&self) {
+        let Some(clock) = self.auto_advance.as_ref().and_then(Weak::upgrade) else {
+            return;
+        };
+        let state = clock.lock();
+        if self.lock().busy != 0 {
+            return;
+        }
+        if let Some(deadline) = Shared::next_deadline(&state) {
+            clock.fire_until(state, deadline);
         }
     }
 }
