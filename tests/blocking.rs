@@ -862,6 +862,8 @@ fn blocking_closures_are_dropped_before_the_run_returns(rt: Rt) {
                     x
                 },
             )
+            // Every other round the stages run in a task of their own.
+            .boundary(if round % 2 == 0 { 4 } else { 1 })
             .on_runtime(env.runtime.clone())
             .run_count()
             .await;
