@@ -4,12 +4,14 @@
 //!
 //! Inside: `shared.rs` (run queue, timers, the clock), `sleep.rs` (the timer
 //! future), `handle.rs` (the `Runtime` implementation, `advance`, `settle`),
-//! `over.rs` (`VirtualClock`: tasks on smol's, tokio's or any executor).
+//! `over.rs` (`VirtualClock`: tasks on smol's, tokio's or any executor) and
+//! `tracked.rs` (what of its work is busy).
 
 mod handle;
 mod over;
 mod shared;
 mod sleep;
+mod tracked;
 
 use std::future::Future;
 use std::pin::pin;
