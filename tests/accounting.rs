@@ -443,23 +443,52 @@ async fn stop_case(env: Env, n: u64, ops: Vec<Op>, end: End) {
 }
 
 fn spawned_runs_stop_without_losing_items(rt: Rt) {
-    let mut runner = TestRunner::new(Config {
-        cases: cases(900),
-        failure_persistence: None,
-        ..Config::default()
+    let strategy = || {
+        let end = prop_oneof![
+            (0u64..3000).prop_map(End::Shutdown),
+            (0u64..3000).prop_map(End::Abort),
+        ];
+        (0u64..400, proptest::collection::vec(op(), 1..7), end)
+    };
+    run_cases(rt, cases(900), strategy, |rt, (n, ops, end)| {
+        rt.block_on(|env| stop_case(env, n, ops, end))
     });
-    let end = prop_oneof![
-        (0u64..3000).prop_map(End::Shutdown),
-        (0u64..3000).prop_map(End::Abort),
-    ];
-    let strategy = (0u64..400, proptest::collection::vec(op(), 1..7), end);
+}
+
+/// Threads a test's cases are spread over. Most of a case's time is spent
+/// waiting on timers (tokio's are 1 ms coarse), so cases on parallel
+/// threads overlap their waits; every thread runs its own cases on its own
+/// kept executor.
+const SHARDS: u32 = 3;
+
+/// Runs `cases` cases of the strategy `strategy` makes through `case`,
+/// spread over [`SHARDS`] threads, each with its own randomly seeded
+/// proptest runner.
+fn run_cases<S: Strategy>(
+    rt: Rt,
+    cases: u32,
+    strategy: fn() -> S,
+    case: fn(&support::Reused, S::Value),
+) {
     quiet_panics();
-    runner
-        .run(&strategy, |(n, ops, end)| {
-            rt.block_on(|env| stop_case(env, n, ops, end));
-            Ok(())
-        })
-        .unwrap();
+    std::thread::scope(|scope| {
+        for shard in 0..SHARDS {
+            scope.spawn(move || {
+                let mut runner = TestRunner::new(Config {
+                    cases: cases / SHARDS + u32::from(shard < cases % SHARDS),
+                    failure_persistence: None,
+                    ..Config::default()
+                });
+                let rt = rt.reused();
+                runner
+                    .run(&strategy(), |value| {
+                        case(&rt, value);
+                        Ok(())
+                    })
+                    .unwrap();
+            });
+        }
+    });
 }
 
 /// `default` cases, scaled by `FLOWLINE_PROPTEST_CASES` (a count per test
@@ -489,19 +518,10 @@ fn quiet_panics() {
 }
 
 fn invariant_holds_for_random_pipelines(rt: Rt) {
-    quiet_panics();
-    let mut runner = TestRunner::new(Config {
-        cases: cases(2500),
-        failure_persistence: None,
-        ..Config::default()
+    let strategy = || (0u64..200, proptest::collection::vec(op(), 1..7));
+    run_cases(rt, cases(2500), strategy, |rt, (n, ops)| {
+        rt.block_on(|env| run_case(env, n, ops))
     });
-    let strategy = (0u64..200, proptest::collection::vec(op(), 1..7));
-    runner
-        .run(&strategy, |(n, ops)| {
-            rt.block_on(|env| run_case(env, n, ops));
-            Ok(())
-        })
-        .unwrap();
 }
 
 /// A linear pipeline whose stages all move whole batches between its

@@ -830,7 +830,86 @@ fn blocking_consumer_calls_end_with_a_failed_run(rt: Rt) {
     });
 }
 
+/// The outcome contract for blocking stages: a user's iterator or closure
+/// (here holding a drop counter) is dropped before the run's future
+/// resolves, on completed and failed runs alike. A race before the fix (an
+/// idle worker or the iterator's thread held it a moment longer): many
+/// rounds, each checked the instant `run` returns.
+fn blocking_closures_are_dropped_before_the_run_returns(rt: Rt) {
+    rt.block_on(|env| async move {
+        for round in 0..150u64 {
+            let live = Arc::new(AtomicUsize::new(0));
+            let (in_iter, in_map, in_unordered) = (
+                DropCounter::new(&live),
+                DropCounter::new(&live),
+                DropCounter::new(&live),
+            );
+            let fail = round % 3 == 2;
+            let result = producer::from_blocking_iter((0..40u64).inspect(move |_| {
+                let _ = &in_iter;
+            }))
+            .map_blocking(move |x| {
+                let _ = &in_map;
+                if fail && x == 20 {
+                    panic!("planted at {x}");
+                }
+                x
+            })
+            .map_blocking_with(
+                BlockingOptions::new().parallelism(2).unordered(),
+                move |x| {
+                    let _ = &in_unordered;
+                    x
+                },
+            )
+            // Every other round the stages run in a task of their own.
+            .boundary(if round % 2 == 0 { 4 } else { 1 })
+            .on_runtime(env.runtime.clone())
+            .run_count()
+            .await;
+            assert_eq!(
+                live.load(SeqCst),
+                0,
+                "round {round}: a closure outlived the run ({result:?})"
+            );
+            match result {
+                Ok((n, _)) => assert!(!fail && n == 40, "round {round}: {n}"),
+                Err(e) => assert!(fail, "round {round}: {e}"),
+            }
+        }
+    });
+}
+
+/// The same for a blocking consumer's closure.
+fn blocking_consumer_closure_is_dropped_before_the_run_returns(rt: Rt) {
+    rt.block_on(|env| async move {
+        for round in 0..150u64 {
+            let live = Arc::new(AtomicUsize::new(0));
+            let in_consumer = DropCounter::new(&live);
+            let fail = round % 3 == 2;
+            let result = producer::iter(0..40u64)
+                .map(move |x| {
+                    assert!(!(fail && x == 20), "planted at {x}");
+                    x
+                })
+                .on_runtime(env.runtime.clone())
+                .run(consumer::blocking(move |_x: u64| {
+                    let _ = &in_consumer;
+                }))
+                .await;
+            assert_eq!(
+                live.load(SeqCst),
+                0,
+                "round {round}: the consumer outlived the run ({result:?})"
+            );
+            assert_eq!(result.is_err(), fail, "round {round}");
+        }
+    });
+}
+
 on_all_runtimes!(
+    blocking_closures_are_dropped_before_the_run_returns,
+    blocking_consumer_closure_is_dropped_before_the_run_returns,
     blocking_consumer_calls_end_with_a_failed_run,
     slow_async_consumer_keeps_workers_busy,
     failed_stage_never_closes_the_consumer,

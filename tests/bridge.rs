@@ -26,7 +26,7 @@ async fn gate(env: &Env, open: &AtomicBool) {
 
 fn many_feeders_deliver_every_item_once_in_order(rt: Rt) {
     const THREADS: u64 = 6;
-    const ITEMS: u64 = 10_000;
+    const ITEMS: u64 = 2_500;
     rt.block_on(|env| async move {
         for capacity in [1, 7, 256] {
             let (feeder, pipeline) = bridge::feeder::<(u64, u64)>(capacity);
@@ -264,6 +264,132 @@ fn push_timeout_times_out_and_succeeds(rt: Rt) {
         thread::sleep(Duration::from_millis(30));
         closer.close();
         assert_eq!(waiter.join().unwrap(), Err(PushTimeoutError::Closed(2)));
+    });
+}
+
+/// Runs `f` on a thread of its own; the future resolves to its result
+/// without a timer, so a virtual clock sees only the thread's own waits.
+fn on_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = T> {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    async move { rx.await.expect("the thread panicked") }
+}
+
+/// How long the timeout tests wait: ten seconds of virtual time take none.
+fn timeout_for(env: &Env) -> Duration {
+    if env.is_virtual() {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_millis(50)
+    }
+}
+
+/// Once the run has started, `push_timeout` times on the run's clock: ten
+/// virtual seconds on the virtual clock, exactly.
+fn push_timeout_times_on_the_run_s_clock(rt: Rt) {
+    rt.block_on(|env| async move {
+        let timeout = timeout_for(&env);
+        let waited = push_timeout_case(&env, timeout).await;
+        if env.is_virtual() {
+            assert_eq!(waited, timeout);
+        } else {
+            assert!(waited >= timeout, "{waited:?}");
+        }
+    });
+}
+
+/// On tokio's paused clock too: ten seconds of tokio time, no real ones.
+#[test]
+fn push_timeout_times_on_tokio_s_paused_clock() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let env = Env {
+        kind: Rt::Tokio,
+        runtime: Some(Arc::new(flowline::tokio::TokioRuntime::from_handle(
+            rt.handle().clone(),
+        ))),
+    };
+    let waited = rt.block_on(push_timeout_case(&env, Duration::from_secs(10)));
+    // Tokio's timers fire on whole milliseconds.
+    assert!(
+        waited >= Duration::from_secs(10) && waited <= Duration::from_millis(10_001),
+        "{waited:?}"
+    );
+}
+
+/// Starts a run whose consumer holds item 1, fills the feeder from a thread
+/// and returns how long, on the run's clock, a `push_timeout(timeout)` then
+/// took to time out.
+async fn push_timeout_case(env: &Env, timeout: Duration) -> Duration {
+    let (feeder, pipeline) = bridge::feeder::<u32>(1);
+    let (open, gate) = futures::channel::oneshot::channel::<()>();
+    let gate = Mutex::new(Some(gate));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let consumer_seen = seen.clone();
+    // Item 1 is held (no timer) until the test has its answer.
+    let run = pipeline
+        .on_runtime(env.runtime.clone())
+        .run_for_each(move |x| {
+            consumer_seen.lock().unwrap().push(x);
+            let gate = gate.lock().unwrap().take();
+            async move {
+                if let Some(gate) = gate {
+                    let _ = gate.await;
+                }
+            }
+        });
+    let clock = env.clock();
+    let pusher = on_thread(move || {
+        feeder.push(1).unwrap();
+        // Room for 2 once the run took 1: the run has started.
+        feeder.push(2).unwrap();
+        let start = clock.now();
+        let full = feeder.push_timeout(3, timeout);
+        (full, clock.now() - start)
+    });
+    let check = async {
+        let (full, waited) = pusher.await;
+        assert_eq!(full, Err(PushTimeoutError::Timeout(3)));
+        open.send(()).unwrap();
+        waited
+    };
+    let (report, waited) = futures::join!(run, check);
+    assert_eq!(report.unwrap().delivered(), 2);
+    assert_eq!(*seen.lock().unwrap(), [1, 2]);
+    waited
+}
+
+/// `recv_timeout` times on the run's clock: ten virtual seconds on the
+/// virtual clock, exactly; then an item pushed arrives.
+fn recv_timeout_times_on_the_run_s_clock(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<u32>(4);
+        let mut drain = pipeline.on_runtime(env.runtime.clone()).into_drain(4);
+        let (clock, timeout) = (env.clock(), timeout_for(&env));
+        let (empty, waited, next, report) = on_thread(move || {
+            let start = clock.now();
+            let empty = drain.recv_timeout(timeout);
+            let waited = clock.now() - start;
+            feeder.push(7).unwrap();
+            let next = drain.recv_timeout(LIMIT);
+            drop(feeder);
+            (empty, waited, next, drain.finish())
+        })
+        .await;
+        assert_eq!((empty, next), (Err(RecvTimeoutError::Timeout), Ok(7)));
+        if env.is_virtual() {
+            assert_eq!(waited, timeout);
+        } else {
+            assert!(waited >= timeout, "{waited:?}");
+        }
+        assert_eq!(report.unwrap().delivered(), 1);
     });
 }
 
@@ -587,6 +713,12 @@ on_all_runtimes!(
     drain_ends_after_last_item,
     drain_reads_a_feeder_round_trip,
     drain_reports_a_panic,
+    push_timeout_times_on_the_run_s_clock,
+    recv_timeout_times_on_the_run_s_clock,
+);
+on_virtual_clock!(
+    push_timeout_times_on_the_run_s_clock,
+    recv_timeout_times_on_the_run_s_clock,
 );
 
 #[test]

@@ -4,17 +4,18 @@
 //! outlive it: no closure, generator or future (each holds a drop counter),
 //! no `flowline-blk*` thread.
 //!
-//! Bounded in time: `FLOWLINE_STRESS_SECS` seconds per runtime (default 3).
-//! A failing case prints its seed; `FLOWLINE_STRESS_SEED=<seed>` runs that
-//! case alone (add `FLOWLINE_STRESS_RT=smol|tokio|free` to pick the
-//! runtime). Each run starts from a random seed (printed);
-//! `FLOWLINE_STRESS_BASE=<n>` fixes it.
+//! Bounded in time: `FLOWLINE_STRESS_SECS` seconds per runtime (default 2),
+//! one test per runtime (`smol_rt::`, `tokio_rt::`, `runtime_free::`), so
+//! they run in parallel. A failing case prints its seed and the command
+//! that runs it alone (`FLOWLINE_STRESS_SEED=<seed>` and the test's name).
+//! Each run starts from a random seed (printed); `FLOWLINE_STRESS_BASE=<n>`
+//! fixes it.
 
 mod support;
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use flowline::consumer;
@@ -29,11 +30,12 @@ type Boxed = Pipeline<BoxStream<'static, u64>>;
 
 /// Whether to check, for pipelines with blocking stages too, that nothing a
 /// run started is alive the moment its future resolves (the outcome
-/// contract; other pipelines always are checked). Off for now: the threads
-/// of `from_blocking_iter` and `map_blocking` drop the user's iterator or
-/// closure just after the run resolves, on every runtime, completed runs
-/// included (a race: turn this on and run for a few seconds to see it).
-const STRICT_BLOCKING: bool = false;
+/// contract; other pipelines always are checked). On since the threads of
+/// `from_blocking_iter` and `map_blocking` drop the user's iterator or
+/// closure inside a counted call (they used to drop it just after the run
+/// resolved: `blocking::blocking_closures_are_dropped_before_the_run_returns`
+/// is the regression test); off, only an eventual drop is checked.
+const STRICT_BLOCKING: bool = true;
 
 /// How a case's run ends.
 #[derive(Debug, Clone, Copy)]
@@ -455,10 +457,14 @@ fn stress(rt: Rt, seeds: impl Iterator<Item = u64>, budget: Duration) -> u64 {
             })
         }));
         if let Err(panic) = outcome {
-            let rt_name = format!("{rt:?}").to_lowercase();
+            let module = match rt {
+                Rt::Smol => "smol_rt",
+                Rt::Tokio => "tokio_rt",
+                _ => "runtime_free",
+            };
             eprintln!(
                 "stress: case failed on {rt:?}: {}\n  reproduce: FLOWLINE_STRESS_SEED={seed} \
-                 FLOWLINE_STRESS_RT={rt_name} cargo test --all-features --test stress",
+                 cargo test --all-features --test stress {module}::",
                 ops.join(" -> ")
             );
             resume_unwind(panic);
@@ -468,42 +474,41 @@ fn stress(rt: Rt, seeds: impl Iterator<Item = u64>, budget: Duration) -> u64 {
     cases
 }
 
-#[test]
-fn random_pipelines_balance_and_leak_nothing() {
-    // The random panics are caught by flowline and expected: keep them out
-    // of the output, so a real failure stands out.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let planted = info
-            .payload()
-            .downcast_ref::<String>()
-            .is_some_and(|m| m.starts_with("random panic"));
-        if !planted {
-            default_hook(info);
-        }
-    }));
-    let runtimes = match std::env::var("FLOWLINE_STRESS_RT").as_deref() {
-        Ok("smol") => vec![Rt::Smol],
-        Ok("tokio") => vec![Rt::Tokio],
-        Ok("free") => vec![Rt::Free],
-        _ => vec![Rt::Smol, Rt::Tokio, Rt::Free],
-    };
+/// Keeps the random panics (caught by flowline and expected) out of the
+/// output, so a real failure stands out.
+fn quiet_planted_panics() {
+    static QUIET: Once = Once::new();
+    QUIET.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let planted = info
+                .payload()
+                .downcast_ref::<String>()
+                .is_some_and(|m| m.starts_with("random panic"));
+            if !planted {
+                default_hook(info);
+            }
+        }));
+    });
+}
+
+/// One test per runtime, so the three run in parallel.
+fn random_pipelines_balance_and_leak_nothing(rt: Rt) {
+    quiet_planted_panics();
     if let Some(seed) = env_u64("FLOWLINE_STRESS_SEED") {
-        for rt in runtimes {
-            stress(rt, std::iter::once(seed), Duration::MAX);
-        }
+        stress(rt, std::iter::once(seed), Duration::MAX);
         return;
     }
-    let budget = Duration::from_secs(env_u64("FLOWLINE_STRESS_SECS").unwrap_or(3));
-    // A new sequence each run, so runs together cover more; printed, and
-    // each failing case prints its own seed.
+    let budget = Duration::from_secs(env_u64("FLOWLINE_STRESS_SECS").unwrap_or(2));
+    // A new sequence each run (and each runtime), so runs together cover
+    // more; printed, and each failing case prints its own seed.
     let base = env_u64("FLOWLINE_STRESS_BASE").unwrap_or_else(|| fastrand::u64(..u64::MAX / 2));
-    eprintln!("stress: first seed {base} (FLOWLINE_STRESS_BASE={base} repeats this sequence)");
-    for (i, rt) in runtimes.into_iter().enumerate() {
-        // Each runtime its own seeds, so the three together cover more.
-        let first = base + (i as u64) * 1_000_000;
-        let cases = stress(rt, first.., budget);
-        eprintln!("stress: {cases} random pipelines on {rt:?}");
-        assert!(cases > 0);
-    }
+    eprintln!(
+        "stress: first seed on {rt:?} {base} (FLOWLINE_STRESS_BASE={base} repeats this sequence)"
+    );
+    let cases = stress(rt, base.., budget);
+    eprintln!("stress: {cases} random pipelines on {rt:?}");
+    assert!(cases > 0);
 }
+
+on_all_runtimes!(random_pipelines_balance_and_leak_nothing);

@@ -105,7 +105,52 @@ impl Env {
     }
 }
 
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// An executor kept across many test bodies (a property test's cases), so
+/// each case does not pay for starting and joining a tokio runtime's
+/// threads. Every body still gets a fresh [`Env`].
+#[derive(Debug)]
+pub struct Reused {
+    rt: Rt,
+    tokio: Option<tokio::runtime::Runtime>,
+}
+
+impl Reused {
+    /// Runs `body` to completion on the kept executor.
+    pub fn block_on<F, Fut>(&self, body: F) -> Fut::Output
+    where
+        F: FnOnce(Env) -> Fut,
+        Fut: Future,
+    {
+        match &self.tokio {
+            Some(tokio) => tokio.block_on(async {
+                body(Env {
+                    kind: Rt::Tokio,
+                    runtime: Some(Arc::new(TokioRuntime::current())),
+                })
+                .await
+            }),
+            None => self.rt.block_on(body),
+        }
+    }
+}
+
 impl Rt {
+    /// This executor, kept for many [`Reused::block_on`] calls.
+    pub fn reused(self) -> Reused {
+        Reused {
+            rt: self,
+            tokio: (self == Rt::Tokio).then(tokio_runtime),
+        }
+    }
+
     /// Runs `body` to completion on this executor.
     pub fn block_on<F, Fut>(self, body: F) -> Fut::Output
     where
@@ -117,18 +162,13 @@ impl Rt {
                 kind: self,
                 runtime: Some(Arc::new(SmolRuntime::new())),
             })),
-            Rt::Tokio => tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("tokio runtime")
-                .block_on(async {
-                    body(Env {
-                        kind: self,
-                        runtime: Some(Arc::new(TokioRuntime::current())),
-                    })
-                    .await
-                }),
+            Rt::Tokio => tokio_runtime().block_on(async {
+                body(Env {
+                    kind: self,
+                    runtime: Some(Arc::new(TokioRuntime::current())),
+                })
+                .await
+            }),
             Rt::Free => futures::executor::block_on(body(Env {
                 kind: self,
                 runtime: None,

@@ -3,6 +3,9 @@
 //! - [`VirtualRuntime`]: a [`Runtime`](flowline_core::runtime::Runtime) with a
 //!   virtual clock. Timers take no real time: a pipeline with ten-minute
 //!   batches completes in microseconds, with the same outcome.
+//! - [`VirtualClock`]: virtual time over another runtime's executor (smol,
+//!   tokio, any `Runtime`): tasks run there, time moves when the test calls
+//!   `advance`.
 //! - [`TestSource`] and [`TestSink`]: probes the test drives step by step
 //!   (send an item, request items, expect the next event, expect silence for
 //!   a while of virtual time).
@@ -44,4 +47,4 @@ mod virtual_rt;
 
 pub use probe::{TestSink, TestSource};
 pub use report::{assert_accounted, assert_balanced, expect_stage, StageExpectation};
-pub use virtual_rt::{Settle, VirtualHandle, VirtualRuntime};
+pub use virtual_rt::{Settle, VirtualClock, VirtualHandle, VirtualRuntime};

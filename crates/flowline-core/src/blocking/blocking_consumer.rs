@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 
+use super::holding::{Holding, Released, WaitOnDrop};
 use super::pool::run_in;
 use super::{run_scope, BlockingPool};
 use crate::run::RunContext;
@@ -74,6 +75,7 @@ where
         done: None,
         cancel: CancelOnDrop(Arc::new(AtomicBool::new(false))),
         pool: None,
+        holding: None,
     }
 }
 
@@ -102,6 +104,9 @@ pin_project! {
         cancel: CancelOnDrop,
         // Keeps the thread's pool alive; dropping it lets the thread go.
         pool: Option<BlockingPool>,
+        // Last: once the queue is gone, waits for the thread to let go of
+        // the closure (see `Holding`); set when the thread starts.
+        holding: Option<WaitOnDrop>,
     }
 }
 
@@ -122,31 +127,54 @@ where
     /// Starts the worker thread. Inside a run (`run`), its calls count
     /// among the run's blocking calls, stop when the run halts, and run in
     /// the run's runtime context.
-    fn start(f: F, cancel: Arc<AtomicBool>, run: Option<Arc<RunContext>>) -> Started<T> {
+    fn start(
+        f: F,
+        cancel: Arc<AtomicBool>,
+        run: Option<Arc<RunContext>>,
+        holding: &Holding,
+    ) -> Started<T> {
         let (tx, mut rx) = mpsc::channel::<Vec<T>>(QUEUED_BATCHES - 1);
         let (done_tx, done_rx) = oneshot::channel();
-        let mut f = f;
         let pool = BlockingPool::named(1, "flowline-blk-cs");
         let runtime = run.as_ref().and_then(|ctx| ctx.runtime());
         let stopping = move |run: &Option<Arc<RunContext>>| {
             cancel.load(Relaxed) || run.as_ref().is_some_and(|c| c.lifecycle.is_halted())
         };
+        let holding = holding.clone();
+        // Released when the job ends, or is dropped unrun with the pool.
+        let released = Released(holding.clone());
         pool.queue().submit(Box::new(move || {
-            run_in(runtime, || {
+            let released = released;
+            run_in(runtime, move || {
+                let mut f = f;
+                let mut guard = None;
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     while let Some(batch) = futures::executor::block_on(rx.next()) {
-                        let _guard = run.as_ref().map(|ctx| ctx.calls.enter());
+                        guard = run.as_ref().map(|ctx| ctx.calls.enter());
                         // Pairs with the halt: either this sees it, or the
                         // run sees the calls in progress and waits.
                         fence(SeqCst);
+                        if stopping(&run) {
+                            // Still marked outside user code: the consumer's
+                            // drop waits for the closure's drop below.
+                            return;
+                        }
+                        holding.calling(true);
                         for item in batch {
                             if stopping(&run) {
                                 return;
                             }
                             f(item);
                         }
+                        holding.calling(false);
+                        guard = None;
                     }
                 }));
+                // Stopped or panicked mid-batch: still inside the counted
+                // call; at the end, before `done` tells the consumer.
+                drop(f);
+                drop(guard);
+                drop(released);
                 let _ = done_tx.send(result);
             });
         }));
@@ -210,7 +238,9 @@ where
         let this = self.project();
         if let Some(f) = this.f.take() {
             let run = run_scope::current();
-            let (tx, done, pool) = Self::start(f, this.cancel.0.clone(), run);
+            let holding = Holding::new();
+            let (tx, done, pool) = Self::start(f, this.cancel.0.clone(), run, &holding);
+            *this.holding = Some(WaitOnDrop(holding));
             *this.tx = Some(tx);
             *this.done = Some(done);
             *this.pool = Some(pool);

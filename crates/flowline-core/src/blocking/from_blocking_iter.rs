@@ -1,6 +1,5 @@
 use std::any::Any;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{fence, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -11,6 +10,7 @@ use async_channel::{Receiver, Sender};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
+use super::holding::{Holding, Released, WaitOnDrop};
 use super::pool::run_in;
 use super::BlockingPool;
 use crate::pipeline::Pipeline;
@@ -67,7 +67,9 @@ type Link = Arc<OnceLock<(Arc<RunContext>, Arc<StageInfo>)>>;
 /// # Caveats
 ///
 /// Dropping the pipeline cannot interrupt a `next()` call in progress: the
-/// thread exits as soon as that call returns.
+/// thread drops the iterator and exits as soon as that call returns (a run
+/// waits for that call). Otherwise the iterator is dropped before the drop
+/// of the pipeline returns, and always before a run's future resolves.
 ///
 /// # Examples
 ///
@@ -88,11 +90,17 @@ where
 {
     let (batch, slots) = batch_geometry(CAPACITY);
     let (tx, rx) = async_channel::bounded(slots);
+    let holding = Holding::new();
+    let thread_holding = holding.clone();
+    // Released when the job ends, or is dropped unrun (with the pool, or
+    // never started).
+    let released = Released(thread_holding);
     let start: Start<I::Item> = Box::new(move |tx, ctx| {
         let pool = BlockingPool::named(1, "flowline-blk-it");
         let runtime = ctx.runtime();
         pool.queue().submit(Box::new(move || {
-            run_in(runtime, || produce(items, batch, &tx, &ctx));
+            let released = released;
+            run_in(runtime, || produce(items, batch, &tx, &ctx, &released.0));
         }));
         pool
     });
@@ -104,6 +112,7 @@ where
         failed: false,
         rx,
         current: Vec::new().into_iter(),
+        holding: WaitOnDrop(holding),
     };
     let pipeline = Source::pipeline("blocking_iter", stream);
     let ctx = pipeline.core.ctx.clone();
@@ -114,64 +123,78 @@ where
 
 /// Runs one user call counted as a blocking call of the run, unless the run
 /// has halted (then `None`).
-fn call<R>(ctx: &RunContext, f: impl FnOnce() -> R) -> Option<std::thread::Result<R>> {
-    let _guard = ctx.calls.enter();
+/// Whether the iterator's thread should stop (checked inside a call).
+fn stopping<T>(ctx: &RunContext, tx: &Sender<T>) -> bool {
     // Pairs with the halt: either this sees it, or the run sees the call.
     fence(Ordering::SeqCst);
-    if ctx.lifecycle.is_halted() {
-        return None;
-    }
-    Some(catch_unwind(AssertUnwindSafe(f)))
+    ctx.lifecycle.is_halted() || tx.is_closed()
 }
 
-/// The iterator's thread: batches items into `tx` until the iterator ends,
-/// panics, the run halts, or the pipeline is dropped.
+/// Runs the user's iterator on its thread, inside counted calls: the guard
+/// is held across `next()` calls and let go only to send a batch, and the
+/// iterator is dropped inside one, before an end or a panic is sent.
 fn produce<I: IntoIterator>(
     items: I,
     max_batch: usize,
     tx: &Sender<Msg<I::Item>>,
     ctx: &RunContext,
+    holding: &Holding,
 ) {
-    let mut iter = match call(ctx, || items.into_iter()) {
-        Some(Ok(iter)) => iter,
-        Some(Err(payload)) => {
+    let guard = ctx.calls.enter();
+    if stopping(ctx, tx) {
+        drop(items);
+        return;
+    }
+    let mut iter = match holding.user(|| items.into_iter()) {
+        Ok(iter) => iter,
+        Err(payload) => {
+            drop(guard);
             let _ = tx.send_blocking(Msg::Panicked(payload));
             return;
         }
-        None => return,
     };
+    let mut guard = guard;
     let mut batch = Vec::with_capacity(max_batch);
     let mut first = Instant::now();
     loop {
-        if tx.is_closed() {
-            return;
-        }
         let called = Instant::now();
-        match call(ctx, || iter.next()) {
-            None => return,
-            Some(Ok(Some(item))) => {
+        match holding.user(|| iter.next()) {
+            Ok(Some(item)) => {
                 let now = Instant::now();
                 if batch.is_empty() {
                     first = now;
                 }
                 batch.push(item);
                 let hungry = tx.is_empty() && now - called >= SLOW_NEXT;
-                if (hungry || batch.len() >= max_batch || now - first >= MAX_BATCH_DELAY)
-                    && tx
-                        .send_blocking(Msg::Items(std::mem::take(&mut batch)))
-                        .is_err()
-                {
+                if hungry || batch.len() >= max_batch || now - first >= MAX_BATCH_DELAY {
+                    drop(guard);
+                    let sent = tx.send_blocking(Msg::Items(std::mem::take(&mut batch)));
+                    guard = ctx.calls.enter();
+                    if sent.is_err() {
+                        drop(iter);
+                        drop(guard);
+                        return;
+                    }
+                }
+                if stopping(ctx, tx) {
+                    drop(iter);
+                    drop(guard);
                     return;
                 }
             }
-            Some(Ok(None)) => {
+            Ok(None) => {
+                // Dropped before `End` is sent: the run cannot complete first.
+                drop(iter);
+                drop(guard);
                 if !batch.is_empty() {
                     let _ = tx.send_blocking(Msg::Items(batch));
                 }
                 let _ = tx.send_blocking(Msg::End);
                 return;
             }
-            Some(Err(payload)) => {
+            Err(payload) => {
+                drop(iter);
+                drop(guard);
                 if !batch.is_empty() {
                     let _ = tx.send_blocking(Msg::Items(std::mem::take(&mut batch)));
                 }
@@ -194,6 +217,9 @@ pin_project! {
         #[pin]
         rx: Receiver<Msg<T>>,
         current: std::vec::IntoIter<T>,
+        // Last: waits, once the receiver is gone, for the thread to let go
+        // of the user's iterator (see `Holding`).
+        holding: WaitOnDrop,
     }
 }
 

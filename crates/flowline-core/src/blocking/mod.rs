@@ -26,11 +26,13 @@
 //!
 //! Inside: `options.rs` (the builder), `pool.rs` (the threads), `worker.rs`
 //! (the worker loop and the queues), `map_blocking.rs` (the stage),
-//! `from_blocking_iter.rs`, `blocking_consumer.rs`, `run_scope.rs` (which
-//! run a consumer belongs to), `unblock.rs`.
+//! `from_blocking_iter.rs`, `blocking_consumer.rs`, `holding.rs` (their
+//! threads hand the user's code back before the run resolves), `run_scope.rs`
+//! (which run a consumer belongs to), `unblock.rs`.
 
 mod blocking_consumer;
 mod from_blocking_iter;
+mod holding;
 mod map_blocking;
 mod options;
 mod pool;

@@ -45,7 +45,11 @@ pub(crate) struct Queues<T, U> {
 
 /// Shared by a blocking stage and its workers.
 pub(crate) struct Shared<T, U, F> {
-    f: F,
+    /// The user's function, taken out (dropped) when the stage ends. A
+    /// worker holds a clone only inside a counted call, so the last clone
+    /// goes before the run can resolve: nothing of the user's outlives it,
+    /// whatever an idle worker thread still holds.
+    f: Mutex<Option<Arc<F>>>,
     queues: Mutex<Queues<T, U>>,
     pub(crate) waker: AtomicWaker,
     /// Most worker loops at once.
@@ -74,7 +78,7 @@ where
 {
     pub(crate) fn new(f: F, parallelism: usize, ctx: Arc<RunContext>, pool: PoolQueue) -> Self {
         Shared {
-            f,
+            f: Mutex::new(Some(Arc::new(f))),
             queues: Mutex::new(Queues {
                 inbound: VecDeque::new(),
                 outbound: Vec::new(),
@@ -176,12 +180,16 @@ where
         // Pairs with the halt and the run's idle check: either this worker
         // sees the halt below, or the run sees this call in progress.
         fence(Ordering::SeqCst);
+        let f = lock(&self.f).clone();
         for (seq, item) in taken {
-            if seq > self.stop_after.load(Ordering::Relaxed) || self.stopping() {
+            let Some(f) = f
+                .as_ref()
+                .filter(|_| seq <= self.stop_after.load(Ordering::Relaxed) && !self.stopping())
+            else {
                 results.push((seq, Outcome::Skipped));
                 continue;
-            }
-            match catch_unwind(AssertUnwindSafe(|| (self.f)(item))) {
+            };
+            match catch_unwind(AssertUnwindSafe(|| f(item))) {
                 Ok(u) => results.push((seq, Outcome::Done(u))),
                 Err(payload) => {
                     self.stop_after.fetch_min(seq, Ordering::Relaxed);
@@ -189,6 +197,9 @@ where
                 }
             }
         }
+        // The last clone may be this one (the stage has ended): dropped
+        // while the call still counts, so before the run can resolve.
+        drop(f);
         drop(guard);
         let sample = (start.elapsed().as_nanos() as u64 / n.max(1)).max(1);
         let old = self.cost_ns.load(Ordering::Relaxed);
@@ -206,11 +217,14 @@ impl<T, U, F> Shared<T, U, F> {
         lock(&self.queues)
     }
 
-    /// Ends the stage's side: workers start no new call and queued items
-    /// are dropped.
+    /// Ends the stage's side: workers start no new call, queued items are
+    /// dropped, and so is the user's function (unless a call in progress
+    /// holds it: that worker drops it as its call ends).
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
         let dropped = mem::take(&mut self.queues().inbound);
         drop(dropped);
+        let f = lock(&self.f).take();
+        drop(f);
     }
 }

@@ -1,19 +1,20 @@
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread, ThreadId};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, Waker};
+use std::thread::{self, ThreadId};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::Stream;
 
+use super::deadline::{Deadline, ThreadWaker};
 use super::drain_sink::DrainSink;
 use super::shared::Shared;
 use super::{Feed, Feeder, RecvTimeoutError, TryRecvError};
 use crate::pipeline::Pipeline;
 use crate::report::RunReport;
 use crate::run::PipelineError;
-use crate::runtime::{JoinError, JoinHandle, RuntimeExt as _};
+use crate::runtime::{JoinError, JoinHandle, Runtime, RuntimeExt as _};
 
 /// A pipeline's output as a blocking [`Iterator`], for synchronous callers:
 /// the async → sync half of the bridge. Made by
@@ -58,6 +59,9 @@ pub struct Drain<T> {
     feed: Feed<T>,
     run: Run,
     waker: Option<(ThreadId, Waker)>,
+    /// The clock `recv_timeout` times on: the pipeline's runtime (`None`
+    /// when runtime-free: the real clock).
+    clock: Option<Arc<dyn Runtime>>,
 }
 
 type RunResult = Result<RunReport, PipelineError>;
@@ -86,19 +90,6 @@ impl Run {
             Run::Inline(_) => false,
             Run::Done(_) => true,
         }
-    }
-}
-
-/// Wakes a thread parked in a [`Drain`] call.
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
     }
 }
 
@@ -140,7 +131,8 @@ impl<S: Stream> Pipeline<S> {
         let shared = Arc::new(Shared::new(capacity));
         let sink = DrainSink::new(Feeder::new(shared.clone()));
         let feed = Feed::new(shared, None);
-        let run = match self.core.ctx.executor() {
+        let clock = self.core.ctx.executor();
+        let run = match &clock {
             Some(rt) => Run::Spawned(rt.spawn(self.run(sink))),
             None => Run::Inline(Box::pin(self.run(sink))),
         };
@@ -148,12 +140,18 @@ impl<S: Stream> Pipeline<S> {
             feed,
             run,
             waker: None,
+            clock,
         }
     }
 }
 
 impl<T> Drain<T> {
     /// Waits up to `timeout` for the next item.
+    ///
+    /// The timeout is measured on the pipeline's clock (`Runtime::now`,
+    /// waiting on the runtime's timer): on a virtual clock (the test kit's,
+    /// tokio's paused one) it ends in virtual time; runtime-free, on the real
+    /// clock. No timer is made when an item is ready at once.
     ///
     /// # Errors
     ///
@@ -170,7 +168,8 @@ impl<T> Drain<T> {
     /// assert_eq!(drain.recv_timeout(Duration::from_secs(10)), Ok(5));
     /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_deadline(Instant::now().checked_add(timeout))
+        let clock = self.clock.clone();
+        self.recv_until(Some((timeout, clock)))
     }
 
     /// Takes the next item if one is ready; never blocks.
@@ -227,7 +226,7 @@ impl<T> Drain<T> {
     /// assert_eq!(err.stage(), "map#1");
     /// ```
     pub fn finish(mut self) -> Result<RunReport, PipelineError> {
-        while self.recv_deadline(None).is_ok() {}
+        while self.recv_until(None).is_ok() {}
         let joined = match std::mem::replace(&mut self.run, Run::Done(Ok(RunReport::default()))) {
             Run::Spawned(join) => futures::executor::block_on(join),
             Run::Inline(run) => Ok(futures::executor::block_on(run)),
@@ -249,34 +248,42 @@ impl<T> Drain<T> {
         match &self.waker {
             Some((owner, waker)) if *owner == id => waker.clone(),
             _ => {
-                let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+                let waker = ThreadWaker::current();
                 self.waker = Some((id, waker.clone()));
                 waker
             }
         }
     }
 
-    fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    /// The next item, waiting for it without a limit (`None`) or for up to
+    /// a timeout on a clock.
+    fn recv_until(
+        &mut self,
+        limit: Option<(Duration, Option<Arc<dyn Runtime>>)>,
+    ) -> Result<T, RecvTimeoutError> {
         let waker = self.thread_waker();
         let mut cx = Context::from_waker(&waker);
+        let mut limit = limit;
+        // Made on the first wait: no clock read when an item is ready.
+        let mut deadline = None;
         loop {
             // Runtime-free, the reader makes the run progress.
             self.run.drive(&mut cx);
             match self.feed.poll_item(&mut cx) {
                 Poll::Ready(Some(item)) => return Ok(item),
                 Poll::Ready(None) => return Err(RecvTimeoutError::Ended),
-                // A spurious unpark only costs another poll.
-                Poll::Pending => match deadline {
-                    None => thread::park(),
-                    Some(deadline) => {
-                        let now = Instant::now();
-                        if now >= deadline {
-                            return Err(RecvTimeoutError::Timeout);
-                        }
-                        thread::park_timeout(deadline - now);
-                    }
-                },
+                Poll::Pending => {}
             }
+            let deadline = match (&mut deadline, limit.take()) {
+                (Some(deadline), _) => deadline,
+                (slot, Some((timeout, clock))) => slot.insert(Deadline::after(timeout, clock)),
+                (slot, None) => slot.insert(Deadline::Never),
+            };
+            if deadline.poll_expired(&mut cx).is_ready() {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            // A spurious unpark only costs another poll.
+            deadline.park();
         }
     }
 }
@@ -286,7 +293,7 @@ impl<T> Iterator for Drain<T> {
 
     /// Blocks until the next item, or returns `None` after the last one.
     fn next(&mut self) -> Option<T> {
-        self.recv_deadline(None).ok()
+        self.recv_until(None).ok()
     }
 }
 

@@ -3,11 +3,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use event_listener::{EventListener, Listener as _};
 use futures::Sink;
 
+use super::deadline::{self, Deadline};
 use super::shared::Shared;
 use super::{PushError, PushTimeoutError, TryPushError};
 
@@ -155,6 +156,13 @@ impl<T> Feeder<T> {
     /// Pushes `item`, blocking the calling thread for at most `timeout` while
     /// the feeder is full.
     ///
+    /// The timeout is measured on the clock of the pipeline the feeder feeds,
+    /// once its run has started (`Runtime::now`, waiting on the runtime's
+    /// timer): on a virtual clock (the test kit's, tokio's paused one) it
+    /// ends in virtual time. A runtime-free pipeline, or one not started
+    /// yet, has the real clock. No clock is read and no timer made when
+    /// there is room at once.
+    ///
     /// # Errors
     ///
     /// [`PushTimeoutError::Timeout`] if there was no room in time,
@@ -177,32 +185,29 @@ impl<T> Feeder<T> {
     /// assert_eq!(full, Err(PushTimeoutError::Timeout(2)));
     /// ```
     pub fn push_timeout(&self, item: T, timeout: Duration) -> Result<(), PushTimeoutError<T>> {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut item = item;
+        let mut item = match self.shared.try_push(item) {
+            Ok(()) => return Ok(()),
+            Err(TryPushError::Closed(item)) => return Err(PushTimeoutError::Closed(item)),
+            Err(TryPushError::Full(item)) => item,
+        };
+        // Full: only now read a clock (and, on a runtime, make a timer).
+        let mut deadline = Deadline::after(timeout, self.shared.clock());
         loop {
+            let mut listener = self.shared.listen_for_space();
             item = match self.shared.try_push(item) {
                 Ok(()) => return Ok(()),
                 Err(TryPushError::Closed(item)) => return Err(PushTimeoutError::Closed(item)),
                 Err(TryPushError::Full(item)) => item,
             };
-            let listener = self.shared.listen_for_space();
-            item = match self.shared.try_push(item) {
-                Ok(()) => return Ok(()),
-                Err(TryPushError::Closed(item)) => return Err(PushTimeoutError::Closed(item)),
-                Err(TryPushError::Full(item)) => item,
-            };
-            match deadline {
-                Some(deadline) => {
-                    if listener.wait_deadline(deadline).is_none() {
-                        // One last look: room may have been made just now.
-                        return self.shared.try_push(item).map_err(|e| match e {
-                            TryPushError::Full(item) => PushTimeoutError::Timeout(item),
-                            TryPushError::Closed(item) => PushTimeoutError::Closed(item),
-                        });
-                    }
-                }
-                None => listener.wait(), // a timeout too long to represent
+            if !deadline::wait(&mut listener, &mut deadline) {
+                // One last look: room may have been made just now.
+                return self.shared.try_push(item).map_err(|e| match e {
+                    TryPushError::Full(item) => PushTimeoutError::Timeout(item),
+                    TryPushError::Closed(item) => PushTimeoutError::Closed(item),
+                });
             }
+            // The run may have started while this call waited.
+            deadline.follow(self.shared.clock());
         }
     }
 

@@ -11,7 +11,8 @@
 //!
 //! Inside: `shared.rs` (the queue both share: one mutex, batch hand-off),
 //! `feeder.rs`, `feed.rs` (the pipeline's source stage), `drain.rs`,
-//! `drain_sink.rs` (the consumer a drained pipeline runs into), `error.rs`.
+//! `drain_sink.rs` (the consumer a drained pipeline runs into), `deadline.rs`
+//! (timeouts on the pipeline's clock), `error.rs`.
 //!
 //! # Examples
 //!
@@ -29,6 +30,7 @@
 //! assert_eq!(celsius, [41.0, 42.0, 45.0]);
 //! ```
 
+mod deadline;
 mod drain;
 mod drain_sink;
 mod error;

@@ -1,13 +1,14 @@
 use std::collections::VecDeque;
 use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use event_listener::{Event, EventListener};
 use futures::task::{ArcWake, AtomicWaker};
 
 use super::TryPushError;
+use crate::runtime::Runtime;
 
 /// The queue between the pushing side (any number of [`Feeder`](super::Feeder)s)
 /// and the one consuming side ([`Feed`](super::Feed), or a
@@ -40,6 +41,10 @@ pub(crate) struct Shared<T> {
     /// Pushers waiting for room, and the run's shutdown signal.
     gate: Arc<Gate>,
     capacity: usize,
+    /// The consuming pipeline's runtime, for `push_timeout`'s deadline: set
+    /// when the consumer first looks (the run has started); `None` inside
+    /// when it has no executor of its own (runtime-free: the real clock).
+    clock: OnceLock<Option<Arc<dyn Runtime>>>,
 }
 
 /// The part of a queue that does not depend on the item type, so the run's
@@ -100,11 +105,19 @@ impl<T> Shared<T> {
             }),
             gate: Arc::default(),
             capacity,
+            clock: OnceLock::new(),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The clock `push_timeout` times on: the consuming pipeline's runtime,
+    /// once its run has started and if it has an executor; else `None`, the
+    /// real clock.
+    pub(crate) fn clock(&self) -> Option<Arc<dyn Runtime>> {
+        self.clock.get().cloned().flatten()
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -154,6 +167,12 @@ impl<T> Shared<T> {
     /// the stream has ended.
     pub(crate) fn poll_take(&self, batch: &mut VecDeque<T>, cx: &mut Context<'_>) -> Poll<bool> {
         debug_assert!(batch.is_empty());
+        if self.clock.get().is_none() {
+            // The first look of the consumer: its pipeline's runtime is
+            // current now (none when runtime-free, or for a `Drain`'s reader).
+            let runtime = crate::time::pipeline_runtime().filter(|rt| rt.has_executor());
+            let _ = self.clock.set(runtime);
+        }
         let mut state = self.lock();
         if !state.queue.is_empty() {
             // Pushers block only on a full queue, and only the consumer makes

@@ -31,6 +31,11 @@ pub fn current_runtime() -> Arc<dyn Runtime> {
         .unwrap_or_else(|| Arc::new(RuntimeFree))
 }
 
+/// The runtime of the pipeline polling this code, if any (no fallback).
+pub(crate) fn pipeline_runtime() -> Option<Arc<dyn Runtime>> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
 /// Runs `f` with `runtime` current (restoring the previous one after, also
 /// when `f` unwinds).
 pub(crate) fn enter<R>(runtime: Option<&Arc<dyn Runtime>>, f: impl FnOnce() -> R) -> R {

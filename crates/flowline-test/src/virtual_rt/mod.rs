@@ -1,12 +1,17 @@
 //! A [`Runtime`] whose clock and timers are virtual: [`VirtualRuntime`] (the
-//! owner, which drives the tasks) and [`VirtualHandle`] (what pipelines run on).
+//! owner, which drives the tasks) and [`VirtualHandle`] (what pipelines run
+//! on); and [`VirtualClock`], virtual time over another runtime's executor.
 //!
 //! Inside: `shared.rs` (run queue, timers, the clock), `sleep.rs` (the timer
-//! future), `handle.rs` (the `Runtime` implementation, `advance`, `settle`).
+//! future), `handle.rs` (the `Runtime` implementation, `advance`, `settle`),
+//! `over.rs` (`VirtualClock`: tasks on smol's, tokio's or any executor) and
+//! `tracked.rs` (what of its work is busy).
 
 mod handle;
+mod over;
 mod shared;
 mod sleep;
+mod tracked;
 
 use std::future::Future;
 use std::pin::pin;
@@ -16,6 +21,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 pub use handle::{Settle, VirtualHandle};
+pub use over::VirtualClock;
 use shared::Shared;
 
 /// A single-threaded executor with a virtual clock.
@@ -48,7 +54,8 @@ use shared::Shared;
 /// threads of `map_blocking`, `from_blocking_iter` and blocking consumers, and
 /// threads of your own pushing into a `Feeder`, tasks on another executor.
 /// Auto-advance may move the clock while such work runs; use real time (or
-/// manual mode) for tests that time it.
+/// manual mode) for tests that time it. To keep smol's or tokio's executor
+/// and still step through virtual time, use [`VirtualClock`].
 ///
 /// Stages that need tokio's context (`tokio::spawn`, tokio IO) work when
 /// `block_on` is called inside it (`let _guard = tokio_runtime.enter();`);

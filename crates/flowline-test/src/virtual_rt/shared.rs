@@ -121,11 +121,22 @@ impl Shared {
             }
             return None;
         }
-        let key = key.unwrap_or_else(|| {
-            state.next_timer += 1;
-            (deadline, state.next_timer)
-        });
-        state.timers.insert(key, waker.clone());
+        let key = match key {
+            Some(key) => key,
+            None => {
+                state.next_timer += 1;
+                // A new timer: the driver may be waiting with none to jump
+                // to (the timer is a thread's, not a task's: a `Feeder` or
+                // `Drain` deadline), so tell it.
+                state.notified = true;
+                (deadline, state.next_timer)
+            }
+        };
+        let new = state.timers.insert(key, waker.clone()).is_none();
+        drop(state);
+        if new {
+            self.changed.notify_all();
+        }
         Some(key)
     }
 
