@@ -229,7 +229,10 @@ fn panic_fails_the_stage_without_losing_or_duplicating(rt: Rt) {
             let work = move |x: u64| {
                 c[x as usize].fetch_add(1, SeqCst);
                 r.run(|| {
-                    std::thread::sleep(jitter(x));
+                    // At least 1 ms: calls this slow are taken one at a
+                    // time, so the stage admits at most 2 × 4 items ahead
+                    // (cheap calls are taken in chunks, with a larger window).
+                    std::thread::sleep(jitter(x) + Duration::from_millis(1));
                     assert!(x != 37, "boom {x}");
                     x
                 })
