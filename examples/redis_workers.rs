@@ -63,18 +63,18 @@ async fn work(rt: Option<Arc<dyn Runtime>>, url: &str, stream: &str) -> Result<(
     let min_idle = Duration::from_millis(arg_or("--min-idle-ms", 5_000)?);
     let idle_exit = Duration::from_millis(arg_or("--idle-exit-ms", 2_000)?);
     let jobs = redis::source(url, stream, "workers", &name)
-        .count(arg_or("--batch", 500)?)
+        .max_count(arg_or("--batch", 500)?)
         .min_idle(min_idle)
         .reclaim_every(min_idle / 2)
         .block(idle_exit)
         .stop_when_empty()
         .connect()
         .await?;
-    let stats = jobs.stats();
     let worker = name.clone();
     let rt2 = rt.clone();
     let results = format!("{stream}:results");
-    jobs.commit_policy(CommitPolicy::default().max_batch(500))
+    let report = jobs
+        .commit_policy(CommitPolicy::default().max_batch(500))
         .map(|entry| entry.get_str("n").and_then(|n| n.parse::<u64>().ok()))
         // An entry without a number is acked and dropped.
         .filter_map(|n| n)
@@ -100,11 +100,13 @@ async fn work(rt: Option<Arc<dyn Runtime>>, url: &str, stream: &str) -> Result<(
         .on_runtime(rt)
         .run(redis::sink(url, &results))
         .await?;
-    let r = stats.total();
+    // The source's counts are in the run's report (and its table).
+    let r = &redis::source_reports(&report)[0];
     println!(
-        "worker {name}: read {} (redelivered {}, reclaimed {}), processed {}, skipped {}, acked {}, dead-lettered {}",
-        r.read, r.redelivered, r.reclaimed, r.taken, r.settled, r.acked, r.dead_lettered
+        "worker {name}: read {} (redelivered {}, reclaimed {}), processed {}, skipped {}, acked {}, pending {}, dead-lettered {}",
+        r.read, r.redelivered, r.reclaimed, r.taken, r.settled, r.acked, r.pending(), r.dead_lettered
     );
+    println!("{report}");
     Ok(())
 }
 

@@ -93,6 +93,8 @@ mod guide_doctests {
     struct ErrorsAndLifecycle;
     #[doc = include_str!("../docs/guide/coming-from-streams.md")]
     struct ComingFromStreams;
+    #[doc = include_str!("../docs/guide/local.md")]
+    struct Local;
     #[doc = include_str!("../docs/comparison.md")]
     struct Comparison;
     #[cfg(feature = "test-kit")]

@@ -5,7 +5,9 @@
 //! dropped branch, balance and partition merged back), completed, failed and
 //! cancelled, on smol, tokio and runtime-free. Every stage must balance, a
 //! completed run holds nothing in flight, and (for linear pipelines) every
-//! source item must end in exactly one place.
+//! source item must end in exactly one place. Unboxed linear pipelines of
+//! map, filter and inspect between boundaries (whose upstream tasks then
+//! move whole batches) must give exactly the items and per-stage counts.
 //!
 //! `FLOWLINE_PROPTEST_CASES` scales the case counts (CI runs the default:
 //! over 10,000 cases in all).
@@ -522,7 +524,245 @@ fn invariant_holds_for_random_pipelines(rt: Rt) {
     });
 }
 
+/// A linear pipeline whose stages all move whole batches between its
+/// boundaries (not boxed, so the boundaries' upstream tasks take the batch
+/// path): source → map → filter → map that may panic → inspect → boundary →
+/// map → filter → boundary → filter. Exactly the items and per-stage counts
+/// item-by-item semantics give; on a panic, a balanced failed run.
+#[derive(Debug, Clone)]
+struct Linear {
+    n: u64,
+    keep_a: u64,
+    keep_b: u64,
+    keep_c: u64,
+    panic_one_in: Option<u64>,
+    capacities: (usize, usize),
+    /// Consumed by `run_fold` (which takes whole batches), whose closure
+    /// panics at this item if set, rather than by `run_collect`.
+    fold: Option<Option<usize>>,
+}
+
+fn linear() -> impl Strategy<Value = Linear> {
+    (
+        0u64..3000,
+        (2u64..5, 2u64..5, 2u64..5),
+        proptest::option::weighted(0.3, 50u64..2000),
+        (1usize..600, 1usize..600),
+        proptest::option::of(proptest::option::weighted(0.3, 0usize..1500)),
+    )
+        .prop_map(
+            |(n, (keep_a, keep_b, keep_c), panic_one_in, capacities, fold)| Linear {
+                n,
+                keep_a,
+                keep_b,
+                keep_c,
+                panic_one_in,
+                capacities,
+                fold,
+            },
+        )
+}
+
+async fn linear_case(env: Env, case: Linear) {
+    let Linear {
+        n,
+        keep_a,
+        keep_b,
+        keep_c,
+        panic_one_in,
+        capacities,
+        fold,
+    } = case.clone();
+    let inspected = Arc::new(Mutex::new(0u64));
+    let seen = inspected.clone();
+    let p = producer::iter(0..n)
+        .map(|x| x * 3)
+        .filter(move |x| x % keep_a != 0)
+        .map(move |x| {
+            if panic_one_in.is_some_and(|k| hit(x, 3, k)) {
+                panic!("{BOOM}");
+            }
+            x + 1
+        })
+        .inspect(move |_| *seen.lock().unwrap() += 1)
+        .boundary(capacities.0)
+        .map(|x| x ^ 5)
+        .filter(move |x| x % keep_b != 0)
+        .boundary(capacities.1)
+        .filter(move |x| x % keep_c != 0)
+        .on_runtime(env.runtime.clone());
+    let monitor = p.monitor();
+    let result = match fold {
+        None => p.run_collect().await,
+        Some(panic_at) => {
+            p.run_fold(Vec::new(), move |mut out, x| {
+                if Some(out.len()) == panic_at {
+                    panic!("{BOOM}");
+                }
+                out.push(x);
+                out
+            })
+            .await
+        }
+    };
+    let report: RunReport = monitor.report();
+    for s in &report.stages {
+        assert!(s.is_balanced(), "unbalanced {s:?}\n{report}\n{case:?}");
+    }
+    let mut want = Vec::new();
+    let mut filtered = [0u64; 3];
+    let mut fatal = false;
+    for x in 0..n {
+        let x = x * 3;
+        if x % keep_a == 0 {
+            filtered[0] += 1;
+            continue;
+        }
+        if panic_one_in.is_some_and(|k| hit(x, 3, k)) {
+            fatal = true;
+            break;
+        }
+        let x = (x + 1) ^ 5;
+        if x % keep_b == 0 {
+            filtered[1] += 1;
+            continue;
+        }
+        if x % keep_c == 0 {
+            filtered[2] += 1;
+            continue;
+        }
+        want.push(x);
+    }
+    let consumer_panics = fold.flatten().is_some_and(|at| at < want.len());
+    if fatal {
+        let err = result.expect_err("a panicking map fails the run");
+        // Unless the fold panicked first (another task: either may).
+        if !consumer_panics {
+            assert_eq!(err.stage(), "map#3", "{report}");
+            assert_eq!(report.stages[3].failed, 1, "{report}");
+            let failed: u64 = report.stages.iter().map(|s| s.failed).sum();
+            assert_eq!(failed, 1, "{report}");
+        }
+        assert!(report.delivered() as usize <= want.len(), "{report}");
+        assert_eq!(report.stages[0].items_out, report.stages[0].items_in);
+    } else if consumer_panics {
+        let err = result.expect_err("a panicking fold fails the run");
+        assert_eq!(err.stage(), "consumer#10", "{report}");
+        assert_eq!(
+            report.delivered(),
+            fold.flatten().unwrap() as u64,
+            "{report}"
+        );
+        assert_eq!(report.stages[10].failed, 1, "{report}");
+    } else {
+        let (out, _) = result.unwrap_or_else(|e| panic!("{e}\n{report}\n{case:?}"));
+        assert_eq!(out, want, "{case:?}");
+        assert_eq!(report.in_flight(), 0, "{report}");
+        assert_eq!(report.stages[0].items_out, n);
+        let counts: Vec<u64> = [2, 7, 9]
+            .iter()
+            .map(|&i| report.stages[i].filtered)
+            .collect();
+        assert_eq!(counts, filtered, "{report}");
+        assert_eq!(report.stages[4].items_out, *inspected.lock().unwrap());
+        assert_eq!(report.delivered(), want.len() as u64);
+    }
+}
+
+fn batched_linear_pipelines_account_exactly(rt: Rt) {
+    quiet_panics();
+    let mut runner = TestRunner::new(Config {
+        cases: cases(300),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&linear(), |case| {
+            rt.block_on(|env| linear_case(env, case));
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A panic in the middle of a batch: the items before it go on (and are
+/// delivered), the items after it, never reached, are given back to the
+/// stage that counted them — in flight at a filter (not filtered: its
+/// predicate let them through), uncounted at a source — so every stage
+/// balances and reports what happened to its items.
+fn a_panic_mid_batch_gives_back_what_it_did_not_reach(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        let p = producer::iter(0..10u64)
+            .filter(|x| x % 2 == 0)
+            .map(|x| if x == 4 { panic!("{BOOM}") } else { x })
+            .on_runtime(env.runtime.clone());
+        let monitor = p.monitor();
+        let err = p.run_collect().await.unwrap_err();
+        assert_eq!(err.stage(), "map#2");
+        let report = monitor.report();
+        for s in &report.stages {
+            assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
+        }
+        let counts = |i: usize| {
+            let s = &report.stages[i];
+            (s.items_in, s.items_out, s.filtered, s.failed, s.in_flight)
+        };
+        // The source handed over its batch of 10; the filter looked at all
+        // of them (0, 2, 4, 6, 8 kept); the map reached 0 and 2, failed on
+        // 4, and gave 6 and 8 back to the filter.
+        assert_eq!(counts(0), (10, 10, 0, 0, 0), "{report}");
+        assert_eq!(counts(1), (10, 3, 5, 0, 2), "{report}");
+        assert_eq!(counts(2), (3, 2, 0, 1, 0), "{report}");
+        // What the map passed on before it failed was delivered, as it
+        // would have been item by item.
+        assert_eq!(report.delivered(), 2, "{report}");
+    });
+}
+
+/// A predicate or an inspect closure that panics mid-batch: exactly the
+/// counts and deliveries of item-by-item polling.
+fn a_panic_in_a_filter_or_inspect_mid_batch_counts_as_one_by_one(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        let p = producer::iter(0..10u64)
+            .filter(|x| {
+                if *x == 5 {
+                    panic!("{BOOM}")
+                } else {
+                    x % 2 == 0
+                }
+            })
+            .on_runtime(env.runtime.clone());
+        let monitor = p.monitor();
+        assert_eq!(p.run_collect().await.unwrap_err().stage(), "filter#1");
+        let report = monitor.report();
+        let s = &report.stages[1];
+        assert_eq!(
+            (s.items_in, s.items_out, s.filtered, s.failed, s.in_flight),
+            (6, 3, 2, 1, 0),
+            "{report}"
+        );
+        assert_eq!((report.stages[0].items_out, report.delivered()), (6, 3));
+
+        let p = producer::iter(0..10u64)
+            .inspect(|x| assert!(*x != 5, "{BOOM}"))
+            .on_runtime(env.runtime.clone());
+        let monitor = p.monitor();
+        assert_eq!(p.run_collect().await.unwrap_err().stage(), "inspect#1");
+        let report = monitor.report();
+        let s = &report.stages[1];
+        assert_eq!((s.items_in, s.items_out, s.failed), (6, 5, 1), "{report}");
+        assert_eq!(report.delivered(), 5, "{report}");
+        for s in &report.stages {
+            assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
+        }
+    });
+}
+
 on_all_runtimes!(
     invariant_holds_for_random_pipelines,
-    spawned_runs_stop_without_losing_items
+    spawned_runs_stop_without_losing_items,
+    batched_linear_pipelines_account_exactly,
+    a_panic_mid_batch_gives_back_what_it_did_not_reach,
+    a_panic_in_a_filter_or_inspect_mid_batch_counts_as_one_by_one
 );

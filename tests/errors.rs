@@ -85,6 +85,42 @@ fn skip_counts_and_goes_on(rt: Rt) {
     });
 }
 
+/// `skip_errors` skips failures of items that are not `Clone` (no copy is
+/// kept), in `try_map` and `try_then`, before and after a boundary.
+fn skip_errors_needs_no_clone(rt: Rt) {
+    /// Owns its value and cannot be copied, like a connection or a file.
+    #[derive(Debug, PartialEq)]
+    struct Job(u32);
+    rt.block_on(|env| async move {
+        let (out, report) = producer::iter((0..12).map(Job))
+            .try_map(|Job(n)| if n % 3 == 0 { Err(Bad(n)) } else { Ok(Job(n)) })
+            .skip_errors()
+            .named("sync")
+            .boundary(2)
+            .try_then(|Job(n)| async move {
+                if n % 2 == 0 {
+                    Err(Bad(n))
+                } else {
+                    Ok(Job(n * 10))
+                }
+            })
+            .skip_errors()
+            .named("async")
+            .on_runtime(env.runtime)
+            .run_collect()
+            .await
+            .unwrap();
+        assert_eq!(out, [Job(10), Job(50), Job(70), Job(110)]);
+        let counts = |name| {
+            let s = report.stage(name).unwrap();
+            (s.items_in, s.items_out, s.skipped, s.failed)
+        };
+        assert_eq!(counts("sync"), (12, 8, 4, 0));
+        assert_eq!(counts("async"), (8, 4, 4, 0));
+        check_balanced(&report);
+    });
+}
+
 fn retry_calls_again_with_the_same_item(rt: Rt) {
     rt.block_on(|env| async move {
         // Item x fails its first x % 3 attempts.
@@ -369,6 +405,7 @@ fn stage_error_is_a_std_error(_rt: Rt) {
 on_all_runtimes!(
     stop_is_the_default_and_names_the_stage,
     skip_counts_and_goes_on,
+    skip_errors_needs_no_clone,
     retry_calls_again_with_the_same_item,
     retry_waits_on_the_runtime_timer,
     exhausted_retries_stop_the_run,

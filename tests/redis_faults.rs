@@ -42,7 +42,7 @@ fn child_worker() {
     };
     smol::block_on(async {
         let source = fr::source(&url, STREAM, GROUP, "doomed")
-            .count(20)
+            .max_count(20)
             .block(Duration::from_millis(50))
             .no_reclaim()
             .connect()
@@ -110,7 +110,7 @@ fn worker_killed_with_sigkill_mid_run(rt: Rt) {
     let url = server.url();
     let (stats, reclaimed_after) = rt.block_on(|env| async move {
         let source = fr::source(&url, STREAM, GROUP, "survivor")
-            .count(50)
+            .max_count(50)
             .block(Duration::from_millis(20))
             .min_idle(min_idle)
             .reclaim_every(Duration::from_millis(100))
@@ -133,8 +133,12 @@ fn worker_killed_with_sigkill_mid_run(rt: Rt) {
             .await;
         let reclaimed_after = killed_at.elapsed();
         assert!(done, "the survivor did not finish the stream");
-        handle.shutdown().await.unwrap();
-        (stats.sources()[0].clone(), reclaimed_after)
+        let report = handle.shutdown().await.unwrap();
+        // The run's report has the same counts as the live stats, balanced.
+        let counts = fr::source_reports(&report);
+        assert_eq!(counts, stats.sources());
+        assert!(fr::is_balanced(&report), "{report}");
+        (counts[0].clone(), reclaimed_after)
     });
     eprintln!(
         "{} orphaned entries reclaimed {:?} after the kill (min_idle {min_idle:?}, reclaim every 100ms)",
@@ -150,7 +154,12 @@ fn worker_killed_with_sigkill_mid_run(rt: Rt) {
     // The survivor took over exactly the dead worker's pending entries, and
     // acked once every entry it took.
     assert_eq!(stats.reclaimed, orphans.len() as u64);
+    assert_eq!(stats.redelivered, orphans.len() as u64);
     assert_eq!(stats.acked, stats.taken);
+    assert_eq!(
+        (stats.settled, stats.pending(), stats.dead_lettered),
+        (0, 0, 0)
+    );
     // Processed twice: only entries the dead worker held when it died.
     let duplicates = results.len() as u64 - N;
     assert!(
@@ -173,7 +182,7 @@ fn server_restarted_mid_run(rt: Rt) {
     let server_ref = &mut server;
     let stats = rt.block_on(|env| async move {
         let source = fr::source(&url, STREAM, GROUP, "w1")
-            .count(20)
+            .max_count(20)
             .block(Duration::from_millis(20))
             .reconnect_for(Duration::from_secs(60))
             .connect()
@@ -215,8 +224,10 @@ fn server_restarted_mid_run(rt: Rt) {
             })
             .await;
         assert!(done, "the worker did not finish after the restart");
-        handle.shutdown().await.unwrap();
-        stats.sources()[0].clone()
+        let report = handle.shutdown().await.unwrap();
+        let counts = fr::source_reports(&report);
+        assert_eq!(counts, stats.sources());
+        counts[0].clone()
     });
     // Nothing acked that was not processed: no entry is pending, and every
     // one has a result.
@@ -224,6 +235,10 @@ fn server_restarted_mid_run(rt: Rt) {
     assert_eq!(seen, (1..=N).collect::<BTreeSet<_>>());
     assert_eq!(server.pending(STREAM, GROUP), 0);
     assert!(stats.read >= N, "{stats:?}");
+    // Every entry read was taken; an XACK retried after the restart counts
+    // only the ids still pending, so acked never exceeds taken.
+    assert_eq!(stats.taken, stats.read, "{stats:?}");
+    assert!(stats.acked <= stats.taken, "{stats:?}");
 }
 
 macro_rules! on_smol_and_tokio {

@@ -2,14 +2,23 @@
 //! stages, failures that ack nothing, redelivery, reclaim, dead letters and
 //! bad input. Runs on smol, tokio and runtime-free.
 
+mod redis_support;
 mod support;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Duration;
 
 use flowline::consumer;
-use flowline::redis::backend::{Backend, GroupKey, ReadFrom};
-use flowline::redis::{sink_with, source_with, CommitPolicy, ErrorKind, MemoryBackend, OnError};
+use flowline::redis::backend::{
+    Backend, BackendFuture, DeadLetterEntry, GroupKey, ReadFrom, Received,
+};
+use flowline::redis::is_balanced;
+use flowline::redis::{
+    sink_with, source_with, CommitPolicy, EntryId, Error, ErrorKind, Fields, MemoryBackend, OnError,
+};
 use flowline::{producer, BlockingOptions, PipelineError};
+use redis_support::source_counts;
 use support::{Rt, Stop};
 
 const STREAM: &str = "jobs";
@@ -35,7 +44,7 @@ fn every_entry_taken_is_acked(rt: Rt) {
     rt.block_on(|env| async move {
         let mem = filled(1000).await;
         let source = source_with(mem.clone(), STREAM, GROUP, "c1")
-            .count(100)
+            .max_count(100)
             .stop_when_empty()
             .block(Duration::from_millis(5))
             .connect()
@@ -57,10 +66,13 @@ fn every_entry_taken_is_acked(rt: Rt) {
         );
         assert_eq!(report.delivered(), 1000);
         assert_eq!(mem.pending(STREAM, GROUP), 0);
-        let s = &stats.sources()[0];
-        assert_eq!((s.read, s.taken, s.settled, s.acked), (1000, 1000, 0, 1000));
-        assert_eq!((s.redelivered, s.reclaimed, s.dead_lettered), (0, 0, 0));
-        assert!(s.is_balanced());
+        // read, taken, settled, acked, pending, reclaimed, redelivered, dead-lettered
+        assert_eq!(source_counts(&report), [1000, 1000, 0, 1000, 0, 0, 0, 0]);
+        assert!(is_balanced(&report));
+        assert_eq!(
+            flowline::redis::source_reports(&report)[0],
+            stats.sources()[0]
+        );
     });
 }
 
@@ -75,7 +87,7 @@ fn filtered_items_settle_their_tokens(rt: Rt) {
             .unwrap();
         let stats = source.stats();
         let mut out = consumer::collect();
-        source
+        let report = source
             .map(number)
             .filter(|n| n % 3 == 0)
             .filter_map(|n| (n % 2 == 0).then_some(n))
@@ -85,9 +97,9 @@ fn filtered_items_settle_their_tokens(rt: Rt) {
             .unwrap();
         assert_eq!(out.into_vec(), (6..=96).step_by(6).collect::<Vec<u64>>());
         assert_eq!(mem.pending(STREAM, GROUP), 0);
-        let s = &stats.sources()[0];
-        assert_eq!((s.read, s.taken, s.settled, s.acked), (100, 16, 84, 100));
-        assert!(s.is_balanced());
+        assert_eq!(source_counts(&report), [100, 16, 84, 100, 0, 0, 0, 0]);
+        assert!(is_balanced(&report));
+        assert!(stats.sources()[0].is_balanced());
     });
 }
 
@@ -95,7 +107,7 @@ fn batches_carry_every_token(rt: Rt) {
     rt.block_on(|env| async move {
         let mem = filled(95).await;
         let source = source_with(mem.clone(), STREAM, GROUP, "c1")
-            .count(50)
+            .max_count(50)
             .stop_when_empty()
             .block(Duration::from_millis(5))
             .connect()
@@ -103,7 +115,7 @@ fn batches_carry_every_token(rt: Rt) {
             .unwrap();
         let stats = source.stats();
         let mut out = consumer::collect();
-        source
+        let report = source
             .map(number)
             .batch(10, Duration::from_secs(60))
             .map(|batch| batch.iter().sum::<u64>())
@@ -117,6 +129,10 @@ fn batches_carry_every_token(rt: Rt) {
         assert_eq!(mem.pending(STREAM, GROUP), 0);
         let s = &stats.sources()[0];
         assert_eq!((s.read, s.taken, s.acked), (95, 95, 95));
+        // Ten batches reached the consumer; their tokens ack 95 entries.
+        assert_eq!(report.delivered(), 10);
+        assert_eq!(source_counts(&report), [95, 95, 0, 95, 0, 0, 0, 0]);
+        assert!(is_balanced(&report));
     });
 }
 
@@ -124,7 +140,7 @@ fn concurrent_and_blocking_stages_keep_tokens(rt: Rt) {
     rt.block_on(|env| async move {
         let mem = filled(300).await;
         let source = source_with(mem.clone(), STREAM, GROUP, "c1")
-            .count(64)
+            .max_count(64)
             .stop_when_empty()
             .block(Duration::from_millis(5))
             .connect()
@@ -188,13 +204,15 @@ fn try_map_policies_settle_or_leave_pending(rt: Rt) {
             .await
             .unwrap();
         let stats = source.stats();
-        source
+        let report = source
             .map(number)
             .try_map(OnError::DeadLetter, parse)
             .on_runtime(env.runtime.clone())
             .run(consumer::discard())
             .await
             .unwrap();
+        assert_eq!(source_counts(&report), [10, 8, 2, 10, 0, 0, 0, 2]);
+        assert!(is_balanced(&report));
         assert_eq!(mem.pending(STREAM, "dead"), 0);
         let dead = mem.entries("jobs:dead");
         assert_eq!(dead.len(), 2);
@@ -250,7 +268,7 @@ fn try_then_settles_like_try_map(rt: Rt) {
             .unwrap();
         let stats = source.stats();
         let mut out = consumer::collect();
-        source
+        let report = source
             .map(number)
             .try_then(OnError::DeadLetter, |n| async move {
                 if n % 3 == 0 {
@@ -273,6 +291,8 @@ fn try_then_settles_like_try_map(rt: Rt) {
         assert_eq!(reasons, ["no 3", "no 6"]);
         let s = &stats.sources()[0];
         assert_eq!((s.taken, s.settled, s.dead_lettered, s.acked), (4, 2, 2, 6));
+        assert_eq!(source_counts(&report), [6, 4, 2, 6, 0, 0, 0, 2]);
+        assert!(is_balanced(&report));
     });
 }
 
@@ -305,6 +325,9 @@ fn a_failed_consumer_acks_nothing_more(rt: Rt) {
         // ten entries stay pending, to be delivered again.
         assert_eq!(mem.pending(STREAM, GROUP), 10);
         assert_eq!(stats.sources()[0].acked, 0);
+        // All ten read at once; the consumer took 1..=5 (5 refused): nothing acked.
+        assert_eq!(source_counts(err.report()), [10, 5, 0, 0, 10, 0, 0, 0]);
+        assert!(!is_balanced(err.report()));
     });
 }
 
@@ -337,16 +360,20 @@ fn a_panicking_stage_leaves_entries_pending_for_redelivery(rt: Rt) {
             }
         };
         let (result, _, _) = run(Some(3)).await;
-        let Err(PipelineError::Panicked { stage, .. }) = result else {
+        let Err(PipelineError::Panicked { stage, report, .. }) = result else {
             panic!("expected a panic, got {result:?}")
         };
         assert_eq!(stage, "work");
         assert_eq!(mem.pending(STREAM, GROUP), 5);
+        // Read all five, the consumer took 1 and 2, the run acked nothing.
+        assert_eq!(source_counts(&report), [5, 2, 0, 0, 5, 0, 0, 0]);
 
         let (result, items, stats) = run(None).await;
-        result.unwrap();
+        let report = result.unwrap();
         assert_eq!(items, [1, 2, 3, 4, 5]);
         assert_eq!((stats.read, stats.redelivered, stats.acked), (5, 5, 5));
+        assert_eq!(source_counts(&report), [5, 5, 0, 5, 0, 0, 5, 0]);
+        assert!(is_balanced(&report));
         assert_eq!(mem.pending(STREAM, GROUP), 0);
     });
 }
@@ -355,11 +382,12 @@ fn a_poison_entry_is_dead_lettered_after_max_deliveries(rt: Rt) {
     rt.block_on(|env| async move {
         let mem = filled(3).await;
         let mut outcomes = Vec::new();
+        let mut counts = Vec::new();
         for _ in 0..4 {
             // One entry per read, acked as soon as the next item comes:
             // only the poison entry is ever left pending by a failed run.
             let source = source_with(mem.clone(), STREAM, GROUP, "c1")
-                .count(1)
+                .max_count(1)
                 .max_deliveries(2)
                 .stop_when_empty()
                 .block(Duration::from_millis(5))
@@ -377,8 +405,31 @@ fn a_poison_entry_is_dead_lettered_after_max_deliveries(rt: Rt) {
                 .on_runtime(env.runtime.clone())
                 .run(consumer::discard())
                 .await;
+            let report = match &result {
+                Ok(report) => report,
+                Err(e) => e.report(),
+            };
+            assert_eq!(
+                flowline::redis::source_reports(report)[0],
+                stats.sources()[0]
+            );
+            counts.push(source_counts(report));
             outcomes.push((result.is_ok(), stats.sources()[0].dead_lettered));
         }
+        // read, taken, settled, acked, pending, reclaimed, redelivered, dead-lettered
+        assert_eq!(
+            counts,
+            [
+                // 1 taken and acked, 2 read and panics
+                [2, 1, 0, 1, 1, 0, 0, 0],
+                // 2 again (own pending entry): redelivered, panics
+                [1, 0, 0, 0, 1, 0, 1, 0],
+                // 2 over max_deliveries: dead-lettered before it is read; 3 done
+                [1, 1, 0, 1, 0, 0, 0, 1],
+                // nothing left
+                [0, 0, 0, 0, 0, 0, 0, 0],
+            ]
+        );
         // Delivered once, twice (both panic), then a third time: over the
         // limit, dead-lettered by the source, and the run completes.
         assert_eq!(outcomes, [(false, 0), (false, 0), (true, 1), (true, 0)]);
@@ -411,7 +462,7 @@ fn idle_entries_of_a_dead_consumer_are_reclaimed(rt: Rt) {
             .unwrap();
         let stats = source.stats();
         let mut out = consumer::collect();
-        source
+        let report = source
             .map(number)
             .on_runtime(env.runtime)
             .run(&mut out)
@@ -422,6 +473,8 @@ fn idle_entries_of_a_dead_consumer_are_reclaimed(rt: Rt) {
         assert_eq!(got, [1, 2, 3, 4, 5, 6, 7, 8]);
         let s = &stats.sources()[0];
         assert_eq!((s.read, s.reclaimed, s.redelivered, s.acked), (8, 5, 5, 8));
+        assert_eq!(source_counts(&report), [8, 8, 0, 8, 0, 5, 5, 0]);
+        assert!(is_balanced(&report));
         assert_eq!(mem.pending(STREAM, GROUP), 0);
     });
 }
@@ -440,16 +493,19 @@ fn shutdown_commits_what_the_consumer_took(rt: Rt) {
             .map(number)
             .on_runtime(env.runtime.clone())
             .spawn(consumer::discard());
-        env.stop_when(
-            handle,
-            Duration::from_secs(20),
-            || stats.sources()[0].taken == 200,
-            Stop::Shutdown,
-        )
-        .await
-        .unwrap();
+        let report = env
+            .stop_when(
+                handle,
+                Duration::from_secs(20),
+                || stats.sources()[0].taken == 200,
+                Stop::Shutdown,
+            )
+            .await
+            .unwrap();
         assert_eq!(mem.pending(STREAM, GROUP), 0);
         assert_eq!(stats.sources()[0].acked, 200);
+        assert_eq!(source_counts(&report), [200, 200, 0, 200, 0, 0, 0, 0]);
+        assert!(is_balanced(&report));
     });
 }
 
@@ -479,9 +535,14 @@ fn abort_acks_nothing_more(rt: Rt) {
                 Stop::Abort,
             )
             .await;
-        assert!(matches!(result, Err(PipelineError::Aborted { .. })));
+        let Err(PipelineError::Aborted { report, .. }) = result else {
+            panic!("expected an abort, got {result:?}")
+        };
         let s = &stats.sources()[0];
         assert_eq!((s.taken, s.acked), (3, 0));
+        // All ten read and still pending; three taken, none acked.
+        assert_eq!(source_counts(&report), [10, 3, 0, 0, 10, 0, 0, 0]);
+        assert!(!is_balanced(&report));
         assert_eq!(mem.pending(STREAM, GROUP), 10);
     });
 }
@@ -506,13 +567,13 @@ fn bad_input_is_a_clear_error_before_anything_runs(rt: Rt) {
         assert!(err.to_string().contains("`jobs` group `workers`"), "{err}");
 
         let err = source_with(mem, STREAM, GROUP, "c1")
-            .count(0)
+            .max_count(0)
             .connect()
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(
-            err.to_string().contains("count must be at least 1"),
+            err.to_string().contains("max_count must be at least 1"),
             "{err}"
         );
     });
@@ -549,7 +610,7 @@ fn merged_sources_are_both_acked(rt: Rt) {
         };
         let merged = open(STREAM).merge(open("other"));
         let stats = merged.stats();
-        let (sum, _) = {
+        let (sum, report) = {
             let mut out = consumer::collect();
             let report = merged
                 .map(number)
@@ -564,11 +625,376 @@ fn merged_sources_are_both_acked(rt: Rt) {
         assert_eq!(mem.pending("other", GROUP), 0);
         let acked: Vec<u64> = stats.sources().iter().map(|s| s.acked).collect();
         assert_eq!(acked, [50, 30]);
+        let sources = flowline::redis::source_reports(&report);
+        let per_source: Vec<_> = sources
+            .iter()
+            .map(|s| {
+                (
+                    s.stream.as_str(),
+                    s.group.as_str(),
+                    s.read,
+                    s.acked,
+                    s.pending(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            per_source,
+            [("jobs", GROUP, 50, 50, 0), ("other", GROUP, 30, 30, 0)]
+        );
+        assert!(is_balanced(&report));
         assert_eq!(stats.total().acked, 80);
     });
 }
 
+/// With a boundary of 64 after the source and a consumer stalled on its
+/// tenth item, the source asks for no more than the boundary has room for
+/// (a fixed `COUNT` of 256 would read 256 at once): the entries read stop
+/// at what the consumer took, the queue and the receiver's batch in hand.
+fn count_follows_free_downstream_capacity(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(1000).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .max_count(256)
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let (open, gate) = futures::channel::oneshot::channel::<()>();
+        let gate = futures::FutureExt::shared(gate);
+        let handle = source
+            .map(number)
+            .boundary(64)
+            .on_runtime(env.runtime.clone())
+            .spawn(consumer::for_each(move |n: u64| {
+                let gate = gate.clone();
+                async move {
+                    if n == 10 {
+                        let _ = gate.await;
+                    }
+                }
+            }));
+        let (result, ()) = futures::join!(handle, async {
+            // Stalled: the queue fills behind the ten items taken.
+            assert!(
+                env.eventually(Duration::from_secs(20), || stats.sources()[0].read >= 64)
+                    .await
+            );
+            env.sleep(Duration::from_millis(50)).await;
+            let read = stats.sources()[0].read;
+            // 10 taken + 64 queued + at most a batch of 16 in the receiver's hand.
+            assert!(read <= 90, "read {read} entries for a queue of 64");
+            open.send(()).unwrap();
+        });
+        result.unwrap();
+        let counts = mem.read_counts();
+        assert!(counts.iter().all(|&c| c <= 63), "COUNTs {counts:?}");
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+        let s = &stats.sources()[0];
+        assert_eq!((s.read, s.taken, s.acked), (1000, 1000, 1000));
+    });
+}
+
+/// Without a boundary the source reads `max_count` at a time.
+fn without_a_boundary_count_is_max_count(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(100).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .max_count(40)
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let mut out = consumer::collect();
+        source
+            .map(number)
+            .on_runtime(env.runtime)
+            .run(&mut out)
+            .await
+            .unwrap();
+        assert_eq!(out.into_vec(), (1..=100).collect::<Vec<u64>>());
+        let counts = mem.read_counts();
+        assert!(counts.len() >= 4, "{counts:?}");
+        assert!(counts.iter().all(|&c| c == 40), "{counts:?}");
+    });
+}
+
+/// A backend that loses its connection: the first `fail_acks` acks fail,
+/// and every read fails while `fail_reads` is set.
+#[derive(Debug, Clone, Default)]
+struct Flaky {
+    mem: MemoryBackend,
+    fail_acks: Arc<AtomicUsize>,
+    fail_reads: Arc<AtomicBool>,
+    ack_attempts: Arc<AtomicUsize>,
+}
+
+fn lost(key: &GroupKey, op: &'static str) -> Error {
+    Error::new(
+        ErrorKind::Connection,
+        &key.stream,
+        Some(&key.group),
+        op,
+        "connection lost",
+    )
+}
+
+impl Backend for Flaky {
+    fn create_group(&self, key: GroupKey, create: bool) -> BackendFuture<()> {
+        self.mem.create_group(key, create)
+    }
+    fn read(
+        &self,
+        key: GroupKey,
+        consumer: Arc<str>,
+        from: ReadFrom,
+        count: usize,
+    ) -> BackendFuture<Vec<Received>> {
+        if self.fail_reads.load(SeqCst) {
+            return Box::pin(futures::future::ready(Err(lost(&key, "XREADGROUP"))));
+        }
+        self.mem.read(key, consumer, from, count)
+    }
+    fn claim(
+        &self,
+        key: GroupKey,
+        consumer: Arc<str>,
+        min_idle: Duration,
+        start: EntryId,
+        count: usize,
+    ) -> BackendFuture<(EntryId, Vec<Received>)> {
+        self.mem.claim(key, consumer, min_idle, start, count)
+    }
+    fn ack(&self, key: GroupKey, ids: Vec<EntryId>) -> BackendFuture<u64> {
+        self.ack_attempts.fetch_add(1, SeqCst);
+        let failing = self
+            .fail_acks
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Box::pin(futures::future::ready(Err(lost(&key, "XACK"))));
+        }
+        self.mem.ack(key, ids)
+    }
+    fn dead_letter(
+        &self,
+        key: GroupKey,
+        dead_stream: Arc<str>,
+        letters: Vec<DeadLetterEntry>,
+    ) -> BackendFuture<()> {
+        self.mem.dead_letter(key, dead_stream, letters)
+    }
+    fn add(
+        &self,
+        stream: Arc<str>,
+        entries: Arc<Vec<Fields>>,
+        max_len: Option<usize>,
+    ) -> BackendFuture<Vec<EntryId>> {
+        self.mem.add(stream, entries, max_len)
+    }
+    fn reader(&self) -> Arc<dyn Backend> {
+        Arc::new(self.clone())
+    }
+}
+
+/// Acks that fail with a lost connection are retried every 100 ms on the
+/// pipeline's clock: 50 failures take 5 s of virtual time and the run
+/// completes with everything acked; failures past `retry_for` (30 s) fail
+/// the run after 30 s of virtual time, acking nothing.
+fn ack_retries_wait_on_the_pipeline_clock(rt: Rt) {
+    rt.block_on(|env| async move {
+        let flaky = Flaky {
+            mem: filled(20).await,
+            ..Flaky::default()
+        };
+        flaky.fail_acks.store(50, SeqCst);
+        let source = source_with(flaky.clone(), STREAM, GROUP, "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let report = source
+            .map(number)
+            .on_runtime(env.runtime.clone())
+            .run(consumer::discard())
+            .await
+            .unwrap();
+        assert_eq!(flaky.ack_attempts.load(SeqCst), 51);
+        assert_eq!(source_counts(&report), [20, 20, 0, 20, 0, 0, 0, 0]);
+        assert_eq!(stats.sources()[0].acked, 20);
+        assert_eq!(flaky.mem.pending(STREAM, GROUP), 0);
+        assert!(
+            report.elapsed >= Duration::from_secs(5),
+            "{:?}",
+            report.elapsed
+        );
+        assert!(
+            report.elapsed < Duration::from_secs(6),
+            "{:?}",
+            report.elapsed
+        );
+
+        // Never back within retry_for: the run fails after 30 s.
+        flaky.fail_acks.store(usize::MAX, SeqCst);
+        let source = source_with(flaky.clone(), STREAM, "g2", "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let start = env.now();
+        let err = source
+            .map(number)
+            .commit_policy(CommitPolicy::default().retry_for(Duration::from_secs(30)))
+            .on_runtime(env.runtime.clone())
+            .run(consumer::discard())
+            .await
+            .unwrap_err();
+        let waited = env.now() - start;
+        assert!(err.to_string().contains("connection lost"), "{err}");
+        assert!(waited >= Duration::from_secs(30), "{waited:?}");
+        assert!(waited < Duration::from_secs(31), "{waited:?}");
+        assert_eq!(flaky.mem.pending(STREAM, "g2"), 20);
+        assert_eq!(source_counts(err.report()), [20, 20, 0, 0, 20, 0, 0, 0]);
+    });
+}
+
+/// Reads that fail with a lost connection are retried for `reconnect_for`
+/// (here 30 s of virtual time), then fail the run naming the stream.
+fn read_retries_wait_on_the_pipeline_clock(rt: Rt) {
+    rt.block_on(|env| async move {
+        let flaky = Flaky {
+            mem: filled(5).await,
+            ..Flaky::default()
+        };
+        flaky.fail_reads.store(true, SeqCst);
+        let source = source_with(flaky.clone(), STREAM, GROUP, "c1")
+            .reconnect_for(Duration::from_secs(30))
+            .stop_when_empty()
+            .connect()
+            .await
+            .unwrap();
+        let start = env.now();
+        let err = source
+            .map(number)
+            .on_runtime(env.runtime.clone())
+            .run(consumer::discard())
+            .await
+            .unwrap_err();
+        let waited = env.now() - start;
+        let PipelineError::Failed { stage, source, .. } = err else {
+            panic!("expected Failed, got {err:?}")
+        };
+        assert_eq!(stage, "redis jobs/workers");
+        assert!(source.to_string().contains("connection lost"), "{source}");
+        assert!(waited >= Duration::from_secs(30), "{waited:?}");
+        assert!(waited < Duration::from_secs(31), "{waited:?}");
+    });
+}
+
+/// `max_interval` on the pipeline's clock: a consumer taking 4 s (virtual)
+/// per item, with `max_interval` 10 s and batches too large to fill, sees
+/// a commit every third item (due at the next item after 10 s).
+fn max_interval_commits_on_the_pipeline_clock(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(10).await;
+        let source = source_with(mem.clone(), STREAM, GROUP, "c1")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let stats = source.stats();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let acked = stats.clone();
+        source
+            .map(number)
+            .commit_policy(
+                CommitPolicy::default()
+                    .max_batch(1000)
+                    .max_interval(Duration::from_secs(10)),
+            )
+            .on_runtime(env.runtime.clone())
+            .run(consumer::for_each(move |_n: u64| {
+                log.lock().unwrap().push(acked.sources()[0].acked);
+                flowline::time::sleep(Duration::from_secs(4))
+            }))
+            .await
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), [0, 0, 0, 3, 3, 3, 6, 6, 6, 9]);
+        assert_eq!(stats.sources()[0].acked, 10);
+    });
+}
+
+/// Entries a dead consumer left pending are reclaimed once idle for
+/// `min_idle` (60 s), looked for every `reclaim_every` (10 s): on the
+/// virtual clock, after 60–70 s of virtual time.
+fn reclaim_waits_on_the_pipeline_clock(rt: Rt) {
+    rt.block_on(|env| async move {
+        let mem = filled(6).await;
+        // "dead" reads all six and fails on the first: nothing acked.
+        let dead = source_with(mem.clone(), STREAM, GROUP, "dead")
+            .stop_when_empty()
+            .block(Duration::from_millis(5))
+            .connect()
+            .await
+            .unwrap();
+        let result = dead
+            .map(number)
+            .try_map(OnError::Stop, |_| Err::<u64, _>("crash"))
+            .on_runtime(env.runtime.clone())
+            .run(consumer::discard())
+            .await;
+        assert!(result.is_err());
+        assert_eq!(mem.pending(STREAM, GROUP), 6);
+        let start = env.now();
+        let live = source_with(mem.clone(), STREAM, GROUP, "live")
+            .min_idle(Duration::from_secs(60))
+            .reclaim_every(Duration::from_secs(10))
+            .connect()
+            .await
+            .unwrap();
+        let stats = live.stats();
+        let handle = live
+            .map(number)
+            .on_runtime(env.runtime.clone())
+            .spawn(consumer::discard());
+        let report = env
+            .stop_when(
+                handle,
+                Duration::from_secs(120),
+                || stats.sources()[0].acked == 6,
+                Stop::Shutdown,
+            )
+            .await
+            .unwrap();
+        let waited = env.now() - start;
+        assert!(waited >= Duration::from_secs(60), "{waited:?}");
+        assert!(waited < Duration::from_secs(71), "{waited:?}");
+        let s = &stats.sources()[0];
+        assert_eq!((s.reclaimed, s.redelivered, s.acked), (6, 6, 6));
+        assert_eq!(source_counts(&report), [6, 6, 0, 6, 0, 6, 6, 0]);
+        assert!(is_balanced(&report));
+        assert_eq!(mem.pending(STREAM, GROUP), 0);
+    });
+}
+
+on_virtual_clock!(
+    ack_retries_wait_on_the_pipeline_clock,
+    read_retries_wait_on_the_pipeline_clock,
+    max_interval_commits_on_the_pipeline_clock,
+    reclaim_waits_on_the_pipeline_clock,
+);
+
 on_all_runtimes!(
+    count_follows_free_downstream_capacity,
+    without_a_boundary_count_is_max_count,
     merged_sources_are_both_acked,
     every_entry_taken_is_acked,
     filtered_items_settle_their_tokens,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use flowline::consumer;
 use flowline::redis::{self as fr, ErrorKind};
 use flowline::{producer, PipelineError};
-use redis_support::{free_port, int, Server, GROUP, STREAM};
+use redis_support::{free_port, int, source_counts, Server, GROUP, STREAM};
 use support::Rt;
 
 fn number(e: fr::Entry) -> u64 {
@@ -38,7 +38,7 @@ fn end_to_end_every_entry_read_once_and_acked(rt: Rt) {
             .unwrap();
         assert_eq!(report.delivered(), 5000);
         let source = fr::source(&url, STREAM, GROUP, "w1")
-            .count(500)
+            .max_count(500)
             .block(Duration::from_millis(50))
             .stop_when_empty()
             .connect()
@@ -46,7 +46,7 @@ fn end_to_end_every_entry_read_once_and_acked(rt: Rt) {
             .unwrap();
         let stats = source.stats();
         let mut out = consumer::collect();
-        source
+        let report = source
             .map(number)
             .map(|n| n * 3)
             .on_runtime(env.runtime)
@@ -63,6 +63,9 @@ fn end_to_end_every_entry_read_once_and_acked(rt: Rt) {
             (5000, 5000, 5000, 0)
         );
         assert!(s.is_balanced());
+        // read, taken, settled, acked, pending, reclaimed, redelivered, dead-lettered
+        assert_eq!(source_counts(&report), [5000, 5000, 0, 5000, 0, 0, 0, 0]);
+        assert!(fr::is_balanced(&report));
     });
     assert_eq!(server.len(STREAM), 5000);
     assert_eq!(server.pending(STREAM, GROUP), 0);
@@ -82,23 +85,33 @@ fn two_workers_share_the_stream(rt: Rt) {
             let rt = env.runtime.clone();
             async move {
                 let source = fr::source(&url, STREAM, GROUP, name)
-                    .count(100)
+                    .max_count(100)
                     .block(Duration::from_millis(50))
                     .stop_when_empty()
                     .connect()
                     .await
                     .unwrap();
                 let mut out = consumer::collect();
-                source
+                let report = source
                     .map(number)
                     .on_runtime(rt)
                     .run(&mut out)
                     .await
                     .unwrap();
-                out.into_vec()
+                assert!(fr::is_balanced(&report));
+                (out.into_vec(), source_counts(&report))
             }
         };
-        let (a, b) = futures::join!(worker("a"), worker("b"));
+        let ((a, a_counts), (b, b_counts)) = futures::join!(worker("a"), worker("b"));
+        // Each worker acked exactly what it read, and nothing is left pending.
+        for (items, [read, taken, settled, acked, pending, reclaimed, redelivered, dead]) in
+            [(&a, a_counts), (&b, b_counts)]
+        {
+            assert_eq!(read, items.len() as u64);
+            assert_eq!((taken, settled, acked, pending), (read, 0, read, 0));
+            assert_eq!((reclaimed, redelivered, dead), (0, 0, 0));
+        }
+        assert_eq!(a_counts[3] + b_counts[3], 3000);
         let mut all: Vec<u64> = a.into_iter().chain(b).collect();
         all.sort_unstable();
         assert_eq!(
@@ -127,7 +140,7 @@ fn panics_leave_entries_pending_then_poison_goes_to_dead_letter(rt: Rt) {
         let poison_id = poison;
         let run = || async {
             let source = fr::source(&url, STREAM, GROUP, "w1")
-                .count(1)
+                .max_count(1)
                 .max_deliveries(2)
                 .block(Duration::from_millis(50))
                 .stop_when_empty()
@@ -150,19 +163,31 @@ fn panics_leave_entries_pending_then_poison_goes_to_dead_letter(rt: Rt) {
             (result, out.into_vec(), stats.sources()[0].clone())
         };
         // Two runs panic on entry 2: it stays pending, delivered once more each time.
-        for deliveries in 1..=2 {
+        // read, taken, settled, acked, pending, reclaimed, redelivered, dead-lettered.
+        // The first run's XACK of entry 1 may still be in flight when entry 2
+        // panics: it lands on the server, but the report counts only acks
+        // whose reply came back (`acked` 0 or 1, `pending` = read - acked).
+        let expected = [[2, 1, 0, 1, 1, 0, 0, 0], [1, 0, 0, 0, 1, 0, 1, 0]];
+        for (deliveries, mut counts) in (1..=2).zip(expected) {
             let (result, _, _) = run().await;
-            let Err(PipelineError::Panicked { stage, .. }) = result else {
+            let Err(PipelineError::Panicked { stage, report, .. }) = result else {
                 panic!("expected a panic, got {result:?}")
             };
             assert_eq!(stage, "work");
             assert_eq!(server.pending_of("w1"), [(poison_id.clone(), deliveries)]);
+            let got = source_counts(&report);
+            if deliveries == 1 && got[3] == 0 {
+                (counts[3], counts[4]) = (0, 2);
+            }
+            assert_eq!(got, counts);
         }
         // The third delivery is over max_deliveries: dead-lettered, and the run completes.
         let (result, items, stats) = run().await;
-        result.unwrap();
+        let report = result.unwrap();
         assert_eq!(items, [3]);
         assert_eq!(stats.dead_lettered, 1);
+        assert_eq!(source_counts(&report), [1, 1, 0, 1, 0, 0, 0, 1]);
+        assert!(fr::is_balanced(&report));
     });
     assert_eq!(server.pending(STREAM, GROUP), 0);
     assert_eq!(server.len("jobs:dead"), 1);

@@ -9,8 +9,11 @@
 //! both impls apply and the `_` cannot be inferred (a compile error), so it
 //! compiles only while `T` is not `Sync`.
 //!
-//! Why some types are not `Sync` or not `Unpin` (deliberate, asserted):
+//! Why some types are not `Send`, `Sync` or `Unpin` (deliberate, asserted):
 //!
+//! - **Not `Send`**: `BoundaryLocal` (and every pipeline holding one): the
+//!   upstream task of `boundary_local` may hold `!Send` values and stays on
+//!   the thread that built it, so the pipeline must too.
 //! - **Not `Sync`**: streams, sinks and futures that hold a boxed `Send`
 //!   future, stream, sink or closure (a pipeline's boundary tasks, a stage's
 //!   timer or retry future, a blocking stage's queued panic payload, a dead
@@ -55,15 +58,16 @@ use flowline::runtime::{
 use flowline::smol::SmolRuntime;
 use flowline::stage::fan::Branch;
 use flowline::stage::{
-    Batch, BatchWeighted, Boundary, Buffer, Chain, Debounce, Filter, FilterMap, IdleTimeout,
-    Inspect, Map, MapConcurrent, MapConcurrentByKey, MapConcurrentUnordered, Merge, MergeAll,
-    Overflowed, Sample, Then, ThenTimeout, Throttle, TryMap, TryThen, Zip,
+    Batch, BatchWeighted, Boundary, BoundaryLocal, Buffer, Chain, Debounce, Filter, FilterMap,
+    IdleTimeout, Inspect, Map, MapConcurrent, MapConcurrentByKey, MapConcurrentUnordered, Merge,
+    MergeAll, Overflowed, Sample, Then, ThenTimeout, Throttle, TryMap, TryThen, Zip,
 };
 use flowline::time::{Interval, Timeout};
 use flowline::{
     consumer, producer, Backoff, BlockingOptions, BlockingPool, BoxError, DeadLetter, Elapsed,
     ErrorPolicy, Monitor, Overflow, Pipeline, PipelineError, PipelineHandle, Rate, RunReport,
-    Snapshot, StageError, StageKind, StageReport, StageSnapshot, StopHandle, Topology, TryPipeline,
+    Snapshot, SpawnLocalError, StageError, StageKind, StageReport, StageSnapshot, StopHandle,
+    Topology, TryPipeline,
 };
 
 fn send<T: ?Sized + Send>() {}
@@ -79,6 +83,12 @@ trait AmbiguousIfSync<A> {
 impl<T: ?Sized> AmbiguousIfSync<()> for T {}
 impl<T: ?Sized + Sync> AmbiguousIfSync<Invalid> for T {}
 
+trait AmbiguousIfSend<A> {
+    fn some_item(&self) {}
+}
+impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+impl<T: ?Sized + Send> AmbiguousIfSend<Invalid> for T {}
+
 trait AmbiguousIfUnpin<A> {
     fn some_item(&self) {}
 }
@@ -88,9 +98,11 @@ impl<T: ?Sized + Unpin> AmbiguousIfUnpin<Invalid> for T {}
 /// `assert_auto!(Type: Send & !Sync & Unpin)`: each of the three auto
 /// traits, positive or negated, checked at compile time.
 macro_rules! assert_auto {
-    // Every public type is Send, so there is no `!Send` arm (nor an
-    // `AmbiguousIfSend`): add both when a type deliberately stops being Send.
     ($ty:ty: Send & $($rest:tt)+) => {{ send::<$ty>(); assert_auto!($ty: $($rest)+); }};
+    ($ty:ty: !Send & $($rest:tt)+) => {{
+        let _ = <$ty as AmbiguousIfSend<_>>::some_item;
+        assert_auto!($ty: $($rest)+);
+    }};
     ($ty:ty: Sync & $($rest:tt)+) => {{ sync::<$ty>(); assert_auto!($ty: $($rest)+); }};
     ($ty:ty: !Sync & $($rest:tt)+) => {{
         let _ = <$ty as AmbiguousIfSync<_>>::some_item;
@@ -172,6 +184,10 @@ fn stage_streams() {
     assert_auto!(TryPipeline<Boundary<Item>>: Send & !Sync & Unpin);
     assert_auto!(Pipeline<Buffer<Item>>: Send & !Sync & Unpin);
     assert_auto!(Pipeline<Branch<Item>>: Send & !Sync & Unpin);
+    // Deliberately `!Send` whatever its items: its upstream task stays on
+    // the thread that built it (`boundary_local`'s docs).
+    assert_auto!(BoundaryLocal<Item>: !Send & !Sync & Unpin);
+    assert_auto!(Pipeline<BoundaryLocal<Item>>: !Send & !Sync & Unpin);
     // Pinned by the blocking source's channel receiver (module docs).
     assert_auto!(Pipeline<Source<FromBlockingIter<Item>>>: Send & !Sync & !Unpin);
 }
@@ -199,6 +215,7 @@ fn runs_handles_reports_and_errors() {
     assert_auto!(StageKind: Send & Sync & Unpin);
     assert_auto!(Topology: Send & Sync & Unpin);
     assert_auto!(PipelineError: Send & Sync & Unpin);
+    assert_auto!(SpawnLocalError: Send & Sync & Unpin);
     assert_auto!(BoxError: Send & Sync & Unpin);
     assert_auto!(StageError: Send & Sync & Unpin);
     assert_auto!(ErrorPolicy<Item>: Send & !Sync & Unpin);

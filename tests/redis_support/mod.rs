@@ -221,3 +221,31 @@ pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The counts of the one Redis source of a run, from its report:
+/// `[read, taken, settled, acked, pending, reclaimed, redelivered,
+/// dead_lettered]`. Checks that the report's table shows them and, for a
+/// completed run, that they balance.
+pub fn source_counts(report: &flowline::RunReport) -> [u64; 8] {
+    let sources = flowline::redis::source_reports(report);
+    assert_eq!(sources.len(), 1, "one Redis source in\n{report}");
+    let s = &sources[0];
+    let header = report.to_string();
+    let header = header.lines().next().unwrap_or_default();
+    assert!(
+        header.ends_with(
+            "read  taken  settled  acked  pending  reclaimed  redelivered  dead-lettered"
+        ),
+        "{header}"
+    );
+    [
+        s.read,
+        s.taken,
+        s.settled,
+        s.acked,
+        s.pending(),
+        s.reclaimed,
+        s.redelivered,
+        s.dead_lettered,
+    ]
+}

@@ -7,8 +7,10 @@
 //! runtime, against a `redis-server` the bench starts on a free loopback
 //! port (skipped, with a note, when `redis-server` is not on `PATH`).
 //!
-//! - flowline: `producer::iter(..).run(redis::sink(..))` and
-//!   `redis::source(..).map(..).spawn(for_each)`, shut down once N are in.
+//! - flowline: `producer::iter(..).run(redis::sink(..))` with two `XADD`
+//!   pipelines in flight (`max_in_flight(2)`: one connection executes them
+//!   in order) and `redis::source(..).map(..).spawn(for_each)`, shut down
+//!   once N are in.
 //! - hand-written (best): pipelined `XADD`s in batches of 1000, one batch in
 //!   flight; `XREADGROUP COUNT 1000 BLOCK` on its own connection, replies
 //!   parsed straight from `redis::Value`, each batch's `XACK` in flight
@@ -161,7 +163,7 @@ fn flowline_case(server: &Server, on: On<'_>, n: u64) -> u64 {
     let rt = on.runtime();
     let sum = on.block_on(async move {
         let source = fr::source(&url, STREAM, GROUP, "worker")
-            .count(BATCH)
+            .max_count(BATCH)
             .block(Duration::from_millis(100))
             .no_reclaim()
             .connect()
@@ -191,7 +193,7 @@ fn flowline_case(server: &Server, on: On<'_>, n: u64) -> u64 {
         let produce = producer::iter(0..n)
             .map(fields)
             .on_runtime(Some(rt))
-            .run(fr::sink(&url, STREAM).batch(BATCH));
+            .run(fr::sink(&url, STREAM).batch(BATCH).max_in_flight(2));
         let (produced, _) = futures::join!(produce, done_rx);
         produced.expect("producer");
         worker.shutdown().await.expect("worker");

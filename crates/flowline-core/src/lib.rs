@@ -68,9 +68,9 @@ mod run;
 
 pub use blocking::{BlockingOptions, BlockingPool};
 pub use consumer::Consumer;
-pub use pipeline::{Pipeline, TryPipeline};
+pub use pipeline::{Pipeline, SpawnLocalError, TryPipeline};
 pub use policy::{Backoff, DeadLetter, ErrorPolicy, StageError};
 pub use producer::{Producer, ProducerExt};
-pub use report::{Monitor, RunReport, Snapshot, StageReport, StageSnapshot, Topology};
+pub use report::{Counters, Monitor, RunReport, Snapshot, StageReport, StageSnapshot, Topology};
 pub use run::{BoxError, PipelineError, PipelineHandle, StageKind, StopHandle};
 pub use stage::{Elapsed, Overflow, Rate};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use flowline_core::time;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, Sink, StreamExt as _};
@@ -62,7 +63,10 @@ impl CommitPolicy {
     }
 
     /// Commit when the oldest taken item has waited this long, checked as
-    /// the next item arrives (default 50 ms).
+    /// the next item arrives (default 50 ms), on the pipeline's clock
+    /// ([`flowline_core::time::now`]: a test kit's virtual clock too).
+    /// While items arrive without the committer ever waiting, the clock is
+    /// read every 64 items, so a commit may come that many items late.
     pub fn max_interval(mut self, interval: Duration) -> Self {
         self.max_interval = interval;
         self
@@ -125,6 +129,10 @@ impl<E: std::error::Error + 'static> std::error::Error for CommitError<E> {
 
 type Commit = BoxFuture<'static, Result<(), Error>>;
 
+/// How many items a committer takes between two reads of the clock while
+/// it never waits.
+const CLOCK_EVERY: usize = 64;
+
 pin_project! {
     /// A consumer of [`Delivery`] items: hands each payload to the wrapped
     /// consumer and keeps its token; once that consumer has flushed, acks
@@ -149,6 +157,9 @@ pin_project! {
         links: Vec<Arc<SourceLink>>,
         taken: Vec<AckToken>,
         oldest: Option<Instant>,
+        // Whether `poll_ready` returned `Pending` (or an error) since it
+        // last returned `Ready`: time may have passed.
+        waited: bool,
         commits: FuturesUnordered<Commit>,
         inner_closed: bool,
     }
@@ -172,6 +183,7 @@ impl<C> Committer<C> {
             links,
             taken: Vec::new(),
             oldest: None,
+            waited: false,
             commits: FuturesUnordered::new(),
             inner_closed: false,
         }
@@ -276,10 +288,17 @@ impl<T, C: Sink<T>> Sink<Delivery<T>> for Committer<C> {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let mut this = self.project();
+        // The clock is read only when time may have passed: after this
+        // committer waited, or every `CLOCK_EVERY` items of a stream that
+        // never waits (a clock read per item costs as much as the rest of
+        // the committer).
+        let check_clock = *this.waited || this.taken.len().is_multiple_of(CLOCK_EVERY);
         let due = this.taken.len() >= this.policy.max_batch
-            || this
-                .oldest
-                .is_some_and(|t| t.elapsed() >= this.policy.max_interval);
+            || (check_clock
+                && this
+                    .oldest
+                    .is_some_and(|t| time::now() - t >= this.policy.max_interval));
+        *this.waited = true;
         if due {
             futures::ready!(this.inner.as_mut().poll_flush(cx)).map_err(CommitError::Consumer)?;
             start_commits(this.taken, this.links, this.commits, this.policy.retry_for);
@@ -290,7 +309,9 @@ impl<T, C: Sink<T>> Sink<Delivery<T>> for Committer<C> {
             this.policy.max_in_flight,
             cx
         ))?;
-        this.inner.poll_ready(cx).map_err(CommitError::Consumer)
+        let ready = futures::ready!(this.inner.poll_ready(cx));
+        *this.waited = false;
+        Poll::Ready(ready.map_err(CommitError::Consumer))
     }
 
     fn start_send(self: Pin<&mut Self>, item: Delivery<T>) -> Result<(), Self::Error> {
@@ -302,7 +323,7 @@ impl<T, C: Sink<T>> Sink<Delivery<T>> for Committer<C> {
         for link in token.links() {
             Counters::add(&link.counters.taken, 1);
         }
-        this.oldest.get_or_insert_with(Instant::now);
+        this.oldest.get_or_insert_with(time::now);
         this.taken.push(token);
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! [`Error`]: what went wrong, on which stream and group.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use flowline_core::time;
 
 use futures::future::BoxFuture;
 
@@ -143,16 +145,21 @@ impl std::error::Error for Error {
     }
 }
 
-/// Runs `op` again while it fails with a connection error, for up to `period`.
+/// Pause between two attempts while the server is unreachable.
+pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Runs `op` again while it fails with a connection error, for up to
+/// `period`, on the pipeline's clock (`flowline_core::time`: a test kit's
+/// virtual clock sees the pauses).
 pub(crate) async fn retrying<T>(
     period: Duration,
     mut op: impl FnMut() -> BoxFuture<'static, Result<T, Error>>,
 ) -> Result<T, Error> {
-    let start = Instant::now();
+    let start = time::now();
     loop {
         match op().await {
-            Err(e) if e.is_connection() && start.elapsed() < period => {
-                async_io::Timer::after(Duration::from_millis(100)).await;
+            Err(e) if e.is_connection() && time::now() - start < period => {
+                time::sleep(RETRY_PAUSE).await;
             }
             done => return done,
         }

@@ -18,6 +18,10 @@
 //!   of a successful run — never on drop, abort, panic or failure: those
 //!   entries stay pending and are delivered again.
 //! - [`sink`] appends to a stream with pipelined `XADD`s.
+//! - The run's [`RunReport`](flowline_core::RunReport) has each source's
+//!   counts — read, taken, settled, acked, pending at the end, reclaimed,
+//!   redelivered, dead-lettered — as named counters of its source stage
+//!   ([`source_reports`], [`is_balanced`]); [`Stats`] reads them live.
 //! - [`MemoryBackend`] has the same consumer-group semantics in memory,
 //!   for tests and for one machine with no server; [`RedisBackend`] talks
 //!   to Redis through the `redis` crate, on the pipeline's runtime (smol or
@@ -40,17 +44,19 @@
 //!         .stop_when_empty()
 //!         .connect()
 //!         .await?;
-//!     let stats = jobs.stats();
 //!     let (tx, rx) = std::sync::mpsc::channel();
-//!     jobs.map(|entry| entry.get_str("n").unwrap().parse::<u64>().unwrap())
+//!     let report = jobs
+//!         .map(|entry| entry.get_str("n").unwrap().parse::<u64>().unwrap())
 //!         .filter(|n| n % 10 == 0)
 //!         .run(consumer::for_each(move |n| { tx.send(n).unwrap(); async {} }))
 //!         .await?;
 //!
 //!     assert_eq!(rx.iter().sum::<u64>(), 550);
 //!     assert_eq!(mem.pending("jobs", "workers"), 0);
-//!     let report = &stats.sources()[0];
-//!     assert_eq!((report.read, report.taken, report.settled, report.acked), (100, 10, 90, 100));
+//!     // The run's report has the source's counts (and shows them in its table).
+//!     let source = &flowline_redis::source_reports(&report)[0];
+//!     assert_eq!((source.read, source.taken, source.settled, source.acked), (100, 10, 90, 100));
+//!     assert!(flowline_redis::is_balanced(&report));
 //!     Ok::<(), Box<dyn std::error::Error>>(())
 //! })
 //! .unwrap();
@@ -88,7 +94,7 @@ pub use entry::{Entry, EntryId, Fields, ParseEntryIdError};
 pub use error::{Error, ErrorKind};
 pub use sink::StreamSink;
 pub use source::SourceBuilder;
-pub use stats::{SourceReport, Stats};
+pub use stats::{is_balanced, source_reports, SourceReport, Stats};
 pub use token::{AckToken, Delivery};
 
 /// A source reading `stream` as `consumer` in `group`, on the Redis server

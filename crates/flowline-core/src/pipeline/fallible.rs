@@ -93,7 +93,8 @@ impl<S: Stream + Fallible> Pipeline<S> {
     /// The input item must be `Clone`: [`Retry`](ErrorPolicy::Retry) calls the
     /// stage again with a copy, and [`DeadLetter`](ErrorPolicy::DeadLetter)
     /// hands the copy over. Copies are made only under those two policies;
-    /// wrap items that are costly to clone in an `Arc`.
+    /// wrap items that are costly to clone in an `Arc`. To skip failures of
+    /// items that are not `Clone`, use [`skip_errors`](Self::skip_errors).
     ///
     /// # Examples
     ///
@@ -117,6 +118,35 @@ impl<S: Stream + Fallible> Pipeline<S> {
         S::Input: Clone,
     {
         self.stream.set_error_policy(policy, Clone::clone);
+        self
+    }
+
+    /// Sets [`ErrorPolicy::Skip`] on the last stage, a fallible one, for
+    /// items of any type: skipping keeps no copy of the item, so unlike
+    /// [`on_error`](Self::on_error) this needs no `Clone`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// // A file handle, a connection, a `Box<dyn FnOnce>`: not `Clone`.
+    /// struct Job(u32);
+    ///
+    /// let (out, report) = futures::executor::block_on(
+    ///     producer::iter((1..=4).map(Job))
+    ///         .try_map(|Job(n)| if n % 2 == 0 { Ok(n) } else { Err("odd job") })
+    ///         .skip_errors()
+    ///         .run_collect(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(out, [2, 4]);
+    /// assert_eq!(report.stages[1].skipped, 2);
+    /// ```
+    pub fn skip_errors(mut self) -> Self {
+        // Skip never asks for a copy (`ErrorPolicy::needs_copy` is false).
+        let never: fn(&S::Input) -> S::Input = |_| unreachable!("flowline: Skip keeps no copy");
+        self.stream.set_error_policy(ErrorPolicy::Skip, never);
         self
     }
 }

@@ -2,6 +2,7 @@
 //! `crate::run`) and report, or spawn it and return its handle.
 
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -10,6 +11,7 @@ use futures::{Sink, Stream};
 
 use super::Pipeline;
 use crate::consumer;
+use crate::queue::Reached;
 use crate::report::{Monitor, RunReport};
 use crate::run::{
     drive, forward, outcome, BoxError, Join, PipelineError, PipelineHandle, StageInfo, Taken,
@@ -166,6 +168,8 @@ impl<S: Stream> Pipeline<S> {
         let info = self.core.add_consumer();
         let ctx = self.core.ctx.clone();
         let mut acc = Some(init);
+        let batched = self.batch.clone();
+        let mut items = Vec::new();
         // A loop of its own rather than a `Sink`: the accumulator and the
         // item count stay in registers for a whole poll.
         let elapsed = drive(pin!(self), &info, |mut stream, cx| {
@@ -175,18 +179,56 @@ impl<S: Stream> Pipeline<S> {
             // Published when the poll ends, also by unwinding: a failed
             // run's report counts what the consumer took before the panic.
             let mut taken = Taken(0, &info);
-            let poll = loop {
-                match stream.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(item)) => {
+            let poll = if let Some(batched) = &batched {
+                // Whole batches from the last boundary (or source) and the
+                // fused stages after it; folded item by item.
+                loop {
+                    let room = u64::from(BUDGET) - taken.0;
+                    let polled = catch_unwind(AssertUnwindSafe(|| {
+                        stream
+                            .as_mut()
+                            .poll_batch_driven(cx, &mut items, room as usize)
+                    }));
+                    let (more, failed) = match polled {
+                        Ok(Poll::Ready(more)) => (more, None),
+                        Ok(Poll::Pending) => break Poll::Pending,
+                        // A stage failed mid-batch: the items it passed on
+                        // before are delivered first, as one by one.
+                        Err(payload) => (false, Some(payload)),
+                    };
+                    // A panic in `f` gives back the items after it.
+                    let mut reached = Reached::new(batched, items.len());
+                    for item in items.drain(..) {
                         a = info.guard(|| f(a, item));
                         taken.0 += 1;
-                        if taken.0 == u64::from(BUDGET) {
-                            cx.waker().wake_by_ref();
-                            break Poll::Pending;
-                        }
+                        reached.done += 1;
                     }
-                    Poll::Ready(None) => break Poll::Ready(Ok::<(), Infallible>(())),
-                    Poll::Pending => break Poll::Pending,
+                    reached.finish();
+                    if let Some(payload) = failed {
+                        resume_unwind(payload);
+                    }
+                    if !more {
+                        break Poll::Ready(Ok::<(), Infallible>(()));
+                    }
+                    if taken.0 == u64::from(BUDGET) {
+                        cx.waker().wake_by_ref();
+                        break Poll::Pending;
+                    }
+                }
+            } else {
+                loop {
+                    match stream.as_mut().poll_next(cx) {
+                        Poll::Ready(Some(item)) => {
+                            a = info.guard(|| f(a, item));
+                            taken.0 += 1;
+                            if taken.0 == u64::from(BUDGET) {
+                                cx.waker().wake_by_ref();
+                                break Poll::Pending;
+                            }
+                        }
+                        Poll::Ready(None) => break Poll::Ready(Ok::<(), Infallible>(())),
+                        Poll::Pending => break Poll::Pending,
+                    }
                 }
             };
             acc = Some(a);

@@ -7,9 +7,11 @@
 //!
 //! Inside: `source.rs` (the counting source adapter), `generator.rs` (the
 //! async generator stream and the state it shares with its emitters),
-//! `emitter.rs` ([`Emitter`] and its [`Emit`] future).
+//! `emitter.rs` ([`Emitter`] and its [`Emit`] future), `free_capacity.rs`
+//! ([`free_capacity`]: the room in the queue a producer feeds).
 
 mod emitter;
+mod free_capacity;
 mod generator;
 mod source;
 
@@ -20,6 +22,8 @@ use crate::pipeline::Pipeline;
 pub use crate::blocking::{from_blocking_iter, FromBlockingIter};
 pub use crate::stage::merge_all;
 pub use emitter::{Emit, Emitter};
+pub(crate) use free_capacity::feeding;
+pub use free_capacity::free_capacity;
 pub use generator::Generator;
 pub use source::Source;
 
@@ -90,7 +94,7 @@ pub fn from_stream<S: Stream>(stream: S) -> Pipeline<Source<S>> {
 /// assert_eq!(out, ['a', 'b']);
 /// ```
 pub fn iter<I: IntoIterator>(items: I) -> Pipeline<Source<stream::Iter<I::IntoIter>>> {
-    Source::pipeline("iter", stream::iter(items))
+    Source::pipeline_with("iter", stream::iter(items), Source::poll_iter_batch)
 }
 
 /// A pipeline whose source is an async generator (stage `generator#0`).

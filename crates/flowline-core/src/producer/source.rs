@@ -9,7 +9,8 @@ use pin_project_lite::pin_project;
 use futures::task::AtomicWaker;
 
 use crate::pipeline::Pipeline;
-use crate::run::{Core, Lifecycle, StageInfo};
+use crate::queue::{BatchOut, PollBatch};
+use crate::run::{Core, CountOnDrop, Counter, Lifecycle, StageInfo};
 
 pin_project! {
     /// The source stage of a pipeline: counts what its producer yields,
@@ -30,6 +31,15 @@ impl<S> Source<S> {
     where
         S: Stream,
     {
+        Self::pipeline_with(name, inner, Source::poll_batch)
+    }
+
+    /// [`pipeline`](Self::pipeline) whose source hands over batches with
+    /// `batch`.
+    pub(crate) fn pipeline_with(name: &str, inner: S, batch: PollBatch<Self>) -> Pipeline<Self>
+    where
+        S: Stream,
+    {
         let (core, info) = Core::new(name);
         let lifecycle = core.ctx.lifecycle.clone();
         let waker = lifecycle.register_source();
@@ -39,7 +49,7 @@ impl<S> Source<S> {
             lifecycle,
             waker,
         };
-        Pipeline::from_parts(source, core)
+        Pipeline::from_batched(source, core, batch)
     }
 }
 
@@ -77,5 +87,129 @@ impl<S: Stream> Stream for Source<S> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.inner.size_hint()
+    }
+}
+
+impl<S: Stream> Source<S> {
+    /// A batch of the producer's items (see
+    /// [`PollBatch`](crate::queue::PollBatch)), taken from the producer (a
+    /// plain stream) item by item in one call: the stop check, the panic
+    /// guard and the count are paid once per batch, so a shutdown lets at
+    /// most the batch being taken through (each of its items counted and
+    /// passed on, as item by item).
+    pub(crate) fn poll_batch(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut dyn BatchOut<Self>,
+        max: usize,
+    ) -> Poll<bool> {
+        let this = self.project();
+        if this.lifecycle.is_stopping() {
+            return Poll::Ready(false);
+        }
+        let out = out.items();
+        let (lower, _) = this.inner.size_hint();
+        out.reserve(max.min(lower.max(1)));
+        // Counted also when the producer unwinds: what it handed over is in
+        // the batch (in flight), as it would be item by item.
+        let mut taken = CountOnDrop::new(&this.info.out);
+        let inner = this.inner;
+        let polled = this
+            .info
+            .guard(|| take_items(inner, cx, out, max, &mut taken.n));
+        match polled {
+            Poll::Pending if taken.n > 0 => Poll::Ready(true),
+            Poll::Pending => {
+                this.waker.register(cx.waker());
+                if this.lifecycle.is_stopping() {
+                    return Poll::Ready(false);
+                }
+                Poll::Pending
+            }
+            ready => ready,
+        }
+    }
+}
+
+/// Moves at most `max` items from `stream` to `out`, counting them in
+/// `taken`: `Ready(true)` when it took `max`, `Ready(false)` when the
+/// stream ended, `Pending` when it would wait.
+///
+/// Out of line with its state as `&mut` parameters, which nothing the loop
+/// calls can reach: the batch's length and the count then live in
+/// registers instead of a store and a load per item (as the per-item
+/// pump's `fill`).
+#[inline(never)]
+fn take_items<S: Stream>(
+    mut stream: Pin<&mut S>,
+    cx: &mut Context<'_>,
+    out: &mut Vec<S::Item>,
+    max: usize,
+    taken: &mut usize,
+) -> Poll<bool> {
+    while *taken < max {
+        match stream.as_mut().poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                out.push(item);
+                *taken += 1;
+            }
+            Poll::Ready(None) => return Poll::Ready(false),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    Poll::Ready(true)
+}
+
+impl<I: Iterator> Source<futures::stream::Iter<I>> {
+    /// [`poll_batch`](Source::poll_batch) for an iterator: the batch is
+    /// extended from the iterator directly (for a `TrustedLen` one such as
+    /// a range, in a single reservation and a tight loop), with the same
+    /// stop check and counting.
+    pub(crate) fn poll_iter_batch(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        out: &mut dyn BatchOut<Self>,
+        max: usize,
+    ) -> Poll<bool> {
+        let this = self.project();
+        if this.lifecycle.is_stopping() {
+            return Poll::Ready(false);
+        }
+        // Counted when dropped, also if the iterator unwinds: what it
+        // handed over is in the batch (in flight), as item by item.
+        let batch = Growth::new(out.items(), &this.info.out);
+        let items = this.inner.get_mut().get_mut();
+        this.info
+            .guard(|| batch.items.extend(items.by_ref().take(max)));
+        // Fewer than asked: the iterator returned `None`.
+        Poll::Ready(batch.grown() == max)
+    }
+}
+
+/// A batch being extended, whose growth is added to a counter when dropped.
+struct Growth<'a, T> {
+    items: &'a mut Vec<T>,
+    before: usize,
+    counter: &'a Counter,
+}
+
+impl<'a, T> Growth<'a, T> {
+    fn new(items: &'a mut Vec<T>, counter: &'a Counter) -> Self {
+        let before = items.len();
+        Growth {
+            items,
+            before,
+            counter,
+        }
+    }
+
+    fn grown(&self) -> usize {
+        self.items.len() - self.before
+    }
+}
+
+impl<T> Drop for Growth<'_, T> {
+    fn drop(&mut self) {
+        self.counter.bump_by(self.grown() as u64);
     }
 }

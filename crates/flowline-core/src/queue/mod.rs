@@ -3,8 +3,10 @@
 //! Inside: `shared.rs` (the state both ends share and the geometry that
 //! comes from the capacity), `sender.rs` (the open batch, backpressure and
 //! the overflow moves), `receiver.rs` (the item stream and the outcome at
-//! its end), `pump.rs` (the loop that moves a stream's items into a sender,
-//! sending as soon as the stream would wait).
+//! its end), `pump.rs` (the loops that move a stream's items into a sender,
+//! sending as soon as the stream would wait: item by item, or a batch at a
+//! time from stages that hand over whole batches), `batch_stream.rs` (how a
+//! stage hands over a whole batch: [`PollBatch`]).
 //!
 //! # The bound
 //!
@@ -36,6 +38,9 @@
 //! `Pending` on [`End::Failed`] / [`End::Aborted`], so no stage downstream
 //! mistakes a failure for a finished stream.
 
+mod batch_stream;
+#[cfg(test)]
+mod batch_tests;
 mod pump;
 mod receiver;
 mod sender;
@@ -45,6 +50,9 @@ mod tests;
 
 use std::sync::Arc;
 
+pub(crate) use batch_stream::{
+    poll_into, BatchOut, Batched, KeepPrefix, PollBatch, Reached, Truncate,
+};
 pub(crate) use pump::yield_now;
 pub(crate) use receiver::Receiver;
 pub(crate) use sender::{PushError, Sender};

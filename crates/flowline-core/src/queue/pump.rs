@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::Stream;
 
-use super::{PushError, Sender};
+use super::{PollBatch, PushError, Sender};
 
 /// Longest an upstream that never waits (a CPU-bound stage) holds a
 /// part-full batch while the receiver is starving for items.
@@ -67,7 +67,13 @@ impl<T> Sender<T> {
             self.reserve_to(self.hint.max(stop_at));
             let mut held_since: Option<Instant> = None;
             let step = poll_fn(|cx| loop {
-                match fill(&mut self.open, stop_at, upstream.as_mut(), cx) {
+                // What the queue can still take once this fill is done, for
+                // producers that fetch in batches (`producer::free_capacity`).
+                let free = (self.shared.capacity - self.shared.queued()).saturating_sub(stop_at);
+                let filled = crate::producer::feeding(free, || {
+                    fill(&mut self.open, stop_at, upstream.as_mut(), cx)
+                });
+                match filled {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Fill::Waiting) => return Poll::Ready(Step::Waiting),
                     Poll::Ready(Fill::Ended) => return Poll::Ready(Step::Ended),
@@ -103,6 +109,107 @@ impl<T> Sender<T> {
             }
         }
     }
+}
+
+impl<T> Sender<T> {
+    /// [`pump`](Self::pump) for an upstream whose stages move whole
+    /// batches, asked through `poll_batch`: each request asks upstream for
+    /// as many items as the open batch has room for, so a queue's receiver
+    /// hands over its batch whole and a fused `map` transforms it in one
+    /// go, instead of one poll per item per stage.
+    ///
+    /// The same rules as [`pump`](Self::pump): a batch is sent when full,
+    /// as soon as upstream would wait, or once it has been held for about
+    /// half a millisecond while the receiver waits for items. So that a
+    /// request for a whole batch cannot hold a starving receiver for long,
+    /// the first request of a batch asks for as many items as upstream
+    /// makes in a quarter of that time, estimated from the time its
+    /// requests took while the receiver starved (and doubling from there,
+    /// as the per-item pump does); the clock is read only while the
+    /// receiver starves.
+    ///
+    /// # Errors
+    ///
+    /// [`PushError::Closed`] when every receiver is gone.
+    pub(crate) async fn pump_batches<S>(
+        &mut self,
+        mut upstream: Pin<&mut S>,
+        poll_batch: PollBatch<S>,
+    ) -> Result<(), PushError<()>>
+    where
+        S: Stream<Item = T>,
+    {
+        let batch = self.shared.batch;
+        let mut since_yield = 0;
+        // Items the first request of a batch asks for.
+        let mut first = 1;
+        loop {
+            if self.is_closed() {
+                return Err(PushError::Closed(()));
+            }
+            if !self.open_batch() {
+                self.shared.wait_for_space().await;
+                continue;
+            }
+            let limit = self.limit;
+            let mut stop_at = first.min(limit);
+            // Time spent in requests that returned items, measured while
+            // the receiver starves (`None`: not measured).
+            let mut busy: Option<Duration> = None;
+            let step = poll_fn(|cx| loop {
+                let started = self.shared.starving.load(Relaxed).then(crate::time::now);
+                let want = stop_at - self.open.len();
+                // What the queue can still take once this request is done,
+                // for producers that fetch in batches
+                // (`producer::free_capacity`).
+                let free = (self.shared.capacity - self.shared.queued()).saturating_sub(stop_at);
+                let polled = crate::producer::feeding(free, || {
+                    poll_batch(upstream.as_mut(), cx, &mut self.open, want)
+                });
+                if let (Some(started), Poll::Ready(_)) = (started, &polled) {
+                    *busy.get_or_insert(Duration::ZERO) += crate::time::now() - started;
+                }
+                match polled {
+                    Poll::Pending if self.open.is_empty() => return Poll::Pending,
+                    Poll::Pending => return Poll::Ready(Step::Waiting),
+                    Poll::Ready(false) => return Poll::Ready(Step::Ended),
+                    Poll::Ready(true) if self.open.len() < stop_at => continue,
+                    Poll::Ready(true) => {}
+                }
+                if stop_at == limit {
+                    return Poll::Ready(Step::Full);
+                }
+                if busy.is_some_and(|busy| busy >= MAX_HOLD) {
+                    return Poll::Ready(Step::Held);
+                }
+                stop_at = (stop_at * 2).min(limit);
+            })
+            .await;
+            first = match busy {
+                Some(busy) => items_within(self.open.len(), busy, MAX_HOLD / 4).clamp(1, batch),
+                // Nobody waited for this batch: no hurry, so larger
+                // requests, until a starving receiver times them.
+                None if step == Step::Full => (first * 2).min(batch),
+                None => first,
+            };
+            if step == Step::Ended {
+                return Ok(());
+            }
+            let sent = self.open.len();
+            self.flush()?;
+            since_yield += sent;
+            if step == Step::Held || since_yield >= YIELD_EVERY {
+                since_yield = 0;
+                yield_now().await;
+            }
+        }
+    }
+}
+
+/// How many items an upstream that made `items` in `busy` makes in `span`.
+fn items_within(items: usize, busy: Duration, span: Duration) -> usize {
+    let busy = busy.as_nanos().max(1);
+    usize::try_from(items as u128 * span.as_nanos() / busy).unwrap_or(usize::MAX)
 }
 
 /// How [`fill`] returned.

@@ -71,6 +71,20 @@ impl<T> Receiver<T> {
     /// wait, or end.
     #[inline(never)]
     fn poll_refill(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        match self.poll_in_hand(cx) {
+            Poll::Ready(true) => Poll::Ready(self.current.next()),
+            Poll::Ready(false) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Makes sure a batch is in hand: `Ready(true)` when one is,
+    /// `Ready(false)` when the queue completed, `Pending` while waiting for
+    /// a batch or after a failure (see the [module docs](super)).
+    fn poll_in_hand(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        if self.current.len() > 0 {
+            return Poll::Ready(true);
+        }
         if self.halted {
             return Poll::Pending;
         }
@@ -83,10 +97,10 @@ impl<T> Receiver<T> {
                 self.shared.set_starving(false);
                 self.listener = None;
                 self.current = batch.into_iter();
-                return Poll::Ready(self.current.next());
+                return Poll::Ready(true);
             }
             match end {
-                Some(End::Completed) => return Poll::Ready(None),
+                Some(End::Completed) => return Poll::Ready(false),
                 Some(End::Failed | End::Aborted) => {
                     // The error (if any) is in the context; the driver
                     // stops the run without taking this for an end of
@@ -109,6 +123,30 @@ impl<T> Receiver<T> {
                 }
             }
         }
+    }
+
+    /// Moves at most `max` (≥ 1) items of the batch in hand (taking the
+    /// next batch first if it is spent) to `out`, as
+    /// [`BatchStream::poll_batch`](super::BatchStream::poll_batch) says:
+    /// a whole batch moves as it is — its allocation handed over, no item
+    /// copied — when `out` is empty and the batch fits.
+    pub(crate) fn poll_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<T>,
+        max: usize,
+    ) -> Poll<bool> {
+        if !futures::ready!(self.poll_in_hand(cx)) {
+            return Poll::Ready(false);
+        }
+        if out.is_empty() && self.current.len() <= max {
+            // Collecting an unread `vec::IntoIter` reuses its buffer.
+            *out = std::mem::take(&mut self.current).collect();
+        } else {
+            let n = max.min(self.current.len());
+            out.extend(self.current.by_ref().take(n));
+        }
+        Poll::Ready(true)
     }
 }
 

@@ -51,9 +51,35 @@ pub struct StageReport {
     /// (`try_map`, `try_then`) measure every call; fused `map`/`filter` do
     /// not (it would cost more than the call), and show zero.
     pub busy: Duration,
+    /// Named counts the stage publishes besides its items (see
+    /// [`Counters`](crate::Counters)), in the order it gives them;
+    /// not part of the balance. Empty for most stages.
+    pub counters: Vec<(String, u64)>,
 }
 
 impl StageReport {
+    /// The count named `name` the stage published
+    /// ([`Pipeline::with_counters`](crate::Pipeline::with_counters)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::producer;
+    ///
+    /// let (_, report) = futures::executor::block_on(
+    ///     producer::iter(0..3).with_counters(|| vec![("answer", 42)]).run_collect(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(report.stages[0].counter("answer"), Some(42));
+    /// assert_eq!(report.stages[0].counter("question"), None);
+    /// ```
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, count)| count)
+    }
+
     /// Items that went in but not out as themselves: grouped into a unit,
     /// filtered by the user, dropped by an overflow policy, discarded by
     /// design, skipped, dead-lettered, failed, or in flight when the run
@@ -96,7 +122,9 @@ impl StageReport {
 /// The outcome of a completed run: per-stage counts and elapsed time.
 ///
 /// Displays as a table; columns that are zero for every stage (filtered,
-/// dropped, retried, …) are left out:
+/// dropped, retried, …) are left out; counts stages publish
+/// ([`StageReport::counters`]) follow as columns of their own, `-` for the
+/// stages without them:
 ///
 /// ```
 /// use flowline_core::producer;
@@ -177,14 +205,40 @@ fn columns() -> [Column; 12] {
 
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Published counts, by name in order of first appearance.
+        let mut extra: Vec<&str> = Vec::new();
+        for (name, _) in self.stages.iter().flat_map(|s| &s.counters) {
+            if !extra.contains(&name.as_str()) {
+                extra.push(name);
+            }
+        }
+        let headers: Vec<&str> = columns()
+            .iter()
+            .map(|(h, _)| *h)
+            .chain(extra.iter().copied())
+            .collect();
         let cells: Vec<Vec<String>> = self
             .stages
             .iter()
-            .map(|s| columns().iter().map(|(_, cell)| cell(s)).collect())
+            .map(|s| {
+                let published = extra.iter().map(|name| {
+                    s.counter(name)
+                        .map_or_else(|| "-".to_string(), |n| n.to_string())
+                });
+                columns()
+                    .iter()
+                    .map(|(_, cell)| cell(s))
+                    .chain(published)
+                    .collect()
+            })
             .collect();
-        // `in` and `out` always show; the others only when some stage has one.
-        let shown: Vec<usize> = (0..columns().len())
-            .filter(|&c| c < 2 || cells.iter().any(|row| row[c] != "0" && row[c] != "-"))
+        // `in`, `out` and published counts always show; the others only when
+        // some stage has one.
+        let standard = columns().len();
+        let shown: Vec<usize> = (0..headers.len())
+            .filter(|&c| {
+                c < 2 || c >= standard || cells.iter().any(|row| row[c] != "0" && row[c] != "-")
+            })
             .collect();
         let name_width = self.stages.iter().map(|s| s.name.len()).fold(5, usize::max);
         let kind_width = self
@@ -198,12 +252,12 @@ impl fmt::Display for RunReport {
                 cells
                     .iter()
                     .map(|r| r[c].len())
-                    .fold(columns()[c].0.len(), usize::max)
+                    .fold(headers[c].len(), usize::max)
             })
             .collect();
         write!(f, "{:<name_width$}  {:<kind_width$}", "stage", "kind")?;
         for (&c, w) in shown.iter().zip(&widths) {
-            write!(f, "  {:>w$}", columns()[c].0)?;
+            write!(f, "  {:>w$}", headers[c])?;
         }
         writeln!(f)?;
         for (s, row) in self.stages.iter().zip(&cells) {

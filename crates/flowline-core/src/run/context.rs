@@ -424,7 +424,7 @@ impl RunContext {
             outs.push(out);
             let mut removed = out + lost;
             let filtered = if s.is_filtering() {
-                let derived = items_in.saturating_sub(removed);
+                let derived = items_in.saturating_sub(removed + s.held.get());
                 removed += derived;
                 filtered + derived
             } else {
@@ -451,6 +451,7 @@ impl RunContext {
                 failed,
                 in_flight,
                 busy: Duration::from_nanos(s.busy_nanos.get()),
+                counters: s.counters(),
             });
         }
         RunReport {

@@ -7,11 +7,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt as _, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, StreamExt as _};
 
-use super::{Flag, RunContext, StageInfo, StageKind};
-use crate::runtime::{JoinHandle, RuntimeExt as _};
+use super::{Flag, LocalTasks, RunContext, StageInfo, StageKind};
+use crate::runtime::{local_task, JoinHandle, Runtime, RuntimeExt as _};
 use crate::time::InRuntime;
 
 /// The tasks a pipeline's boundaries need, and how they are being run.
@@ -29,6 +29,10 @@ pub(crate) struct Core {
     /// Index of the last stage: the input of the next one.
     last: usize,
     tasks: Tasks,
+    /// Stage tasks that are not `Send` (the `_local` stages): before the
+    /// start and when polled inline. Started ones on a runtime that spawned them
+    /// locally are in `tasks` as handles.
+    local: Option<LocalTasks>,
     /// Whether [`poll_tasks`](Self::poll_tasks) has work: tasks to start, or
     /// inline tasks to poll. Kept as a flag because it is read per item.
     pub(crate) needs_drive: bool,
@@ -55,6 +59,7 @@ impl Core {
             ctx,
             last,
             tasks: Tasks::Idle(Vec::new()),
+            local: None,
             needs_drive: false,
             ended: Arc::default(),
             linked_ends: Vec::new(),
@@ -77,6 +82,7 @@ impl Core {
             ctx,
             last,
             tasks: Tasks::Idle(vec![task]),
+            local: None,
             needs_drive: true,
             ended: Arc::default(),
             linked_ends: Vec::new(),
@@ -139,6 +145,12 @@ impl Core {
                 }
             })),
         }
+        // Already wrapped in `other`'s end signal, like its stage tasks.
+        if let Some(local) = other.local.take() {
+            for task in local.take_all() {
+                self.push_local(task);
+            }
+        }
         last
     }
 
@@ -158,6 +170,53 @@ impl Core {
             // ended task left unfinished).
             futures::future::select(ended, task).await;
         }));
+    }
+
+    /// Adds a stage task that is not `Send` (see [`add_task`](Self::add_task)),
+    /// for the `_local` stages.
+    /// It runs on the thread that polls the run: spawned on the runtime's
+    /// local executor if it has one there
+    /// ([`Runtime::spawn_local_boxed`]), else polled inline by the run.
+    pub(crate) fn add_local_task(&mut self, task: LocalBoxFuture<'static, ()>) {
+        let ended = self.ended.clone();
+        self.push_local(
+            async move {
+                let ended = ended.wait();
+                futures::pin_mut!(ended);
+                futures::future::select(ended, task).await;
+            }
+            .boxed_local(),
+        );
+    }
+
+    fn push_local(&mut self, task: LocalBoxFuture<'static, ()>) {
+        let local = self.local.get_or_insert_with(LocalTasks::new);
+        self.needs_drive = true;
+        match (&mut self.tasks, self.ctx.executor()) {
+            // Started on a runtime already: this one starts now.
+            (Tasks::Spawned(handles), Some(rt)) => {
+                Self::start_local(local, vec![task], &rt, handles)
+            }
+            _ => local.push(task),
+        }
+    }
+
+    /// Spawns `tasks` on `rt`'s local executor, if it has one on this
+    /// thread; those it refuses are parked in `local`, to be polled inline.
+    fn start_local(
+        local: &LocalTasks,
+        tasks: Vec<LocalBoxFuture<'static, ()>>,
+        rt: &Arc<dyn Runtime>,
+        handles: &mut Vec<JoinHandle<()>>,
+    ) {
+        for task in tasks {
+            let (task, handle) = local_task(InRuntime::new(task, rt.clone()));
+            if let Err(task) = rt.spawn_local_boxed(task) {
+                local.push(task);
+            }
+            // Resolved by the task, wherever it runs.
+            handles.push(handle);
+        }
     }
 
     /// Tells the stage tasks that the run's stream has ended: those still
@@ -203,11 +262,20 @@ impl Core {
                 ),
                 None => Tasks::Inline(tasks.into_iter().collect()),
             };
+            if let (Tasks::Spawned(handles), Some(rt), Some(local)) =
+                (&mut self.tasks, self.ctx.executor(), &self.local)
+            {
+                Self::start_local(local, local.take_all(), &rt, handles);
+            }
             // Spawned tasks run by themselves: nothing more to do per poll.
-            self.needs_drive = matches!(self.tasks, Tasks::Inline(_));
+            self.needs_drive = matches!(self.tasks, Tasks::Inline(_))
+                || self.local.as_ref().is_some_and(|local| !local.is_empty());
         }
         if let Tasks::Inline(tasks) = &mut self.tasks {
             while let Poll::Ready(Some(())) = tasks.poll_next_unpin(cx) {}
+        }
+        if let Some(local) = &self.local {
+            let _ = local.poll(cx);
         }
     }
 
@@ -220,10 +288,23 @@ impl Core {
             Tasks::Inline(tasks) => tasks.clear(),
             Tasks::Spawned(handles) => handles.iter().for_each(JoinHandle::abort),
         }
+        if let Some(local) = &self.local {
+            local.clear();
+        }
     }
 
     /// Waits until every task has finished.
     pub(crate) fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Local tasks polled inline resolve handles in `tasks`: poll them first.
+        let local = match &self.local {
+            Some(local) => local.poll(cx),
+            None => Poll::Ready(()),
+        };
+        futures::ready!(self.poll_finish_tasks(cx));
+        local
+    }
+
+    fn poll_finish_tasks(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.tasks {
             Tasks::Idle(_) => Poll::Ready(()),
             Tasks::Inline(tasks) => {

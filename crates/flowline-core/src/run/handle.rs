@@ -14,7 +14,8 @@ use crate::runtime::{JoinError, JoinHandle};
 
 type RunResult = Result<RunReport, PipelineError>;
 
-/// A running pipeline, from [`Pipeline::spawn`](crate::Pipeline::spawn).
+/// A running pipeline, from [`Pipeline::spawn`](crate::Pipeline::spawn) (or
+/// [`spawn_local`](crate::Pipeline::spawn_local) for one that is not `Send`).
 ///
 /// Await it for the run's result. Dropping it cancels the run and every task
 /// the run spawned (call [`detach`](Self::detach) to let it run on).

@@ -5,7 +5,8 @@
 //! driving loop every terminal method shares, and how a run ends),
 //! `context.rs` (state shared by all stages of a run: stages, first error,
 //! runtime, blocking calls), `lifecycle.rs` (stop, abort, halt and finish
-//! signals), `signal.rs` (the one flag-and-listen loop, the call counter,
+//! signals), `local_tasks.rs` (the
+//! stage tasks that are not `Send`, parked on their thread), `signal.rs` (the one flag-and-listen loop, the call counter,
 //! `End`), `handle.rs` (a spawned run's handle), `stage_info.rs` (per-stage
 //! counters and panic marks), `error.rs`, `trace.rs`.
 //!
@@ -18,6 +19,7 @@ mod drive;
 mod error;
 mod handle;
 mod lifecycle;
+mod local_tasks;
 mod signal;
 mod stage_info;
 #[cfg(feature = "tracing")]
@@ -30,6 +32,7 @@ pub use error::{BoxError, PipelineError};
 pub(crate) use handle::Join;
 pub use handle::{PipelineHandle, StopHandle};
 pub(crate) use lifecycle::Lifecycle;
+pub(crate) use local_tasks::LocalTasks;
 pub(crate) use signal::{wait_until, End, Flag};
-pub(crate) use stage_info::StageInfo;
 pub use stage_info::StageKind;
+pub(crate) use stage_info::{CountOnDrop, Counter, StageInfo};

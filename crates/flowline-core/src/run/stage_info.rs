@@ -1,6 +1,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::report::Counters;
 
 /// What a stage does, as shown in reports and topology exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,6 +67,21 @@ impl Counter {
         self.0.store(self.0.load(Relaxed) + 1, Relaxed);
     }
 
+    /// [`bump`](Self::bump) by `n`: for a stage that moves a batch at a
+    /// time.
+    #[inline(always)]
+    pub(crate) fn bump_by(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed) + n, Relaxed);
+    }
+
+    /// Takes back `n` items counted by the same task that counts them (a
+    /// batch given back after a panic: see `queue::Batched`). The only
+    /// time a count goes down.
+    pub(crate) fn take_back(&self, n: u64) {
+        self.0
+            .store(self.0.load(Relaxed).saturating_sub(n), Relaxed);
+    }
+
     /// Adds `n` from any thread (a locked add: for counters several threads
     /// share, or that move off the hot path).
     pub(crate) fn add(&self, n: u64) {
@@ -73,6 +90,26 @@ impl Counter {
 
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Relaxed)
+    }
+}
+
+/// Adds the items a stage moved in a batch to its counter when dropped:
+/// also when user code unwinds mid-batch, so the items moved before the
+/// panic are counted as they would be one by one.
+pub(crate) struct CountOnDrop<'a> {
+    counter: &'a Counter,
+    pub(crate) n: usize,
+}
+
+impl<'a> CountOnDrop<'a> {
+    pub(crate) fn new(counter: &'a Counter) -> Self {
+        CountOnDrop { counter, n: 0 }
+    }
+}
+
+impl Drop for CountOnDrop<'_> {
+    fn drop(&mut self) {
+        self.counter.bump_by(self.n as u64);
     }
 }
 
@@ -100,6 +137,9 @@ pub(crate) struct StageInfo {
     /// Items the user's predicate removed, for stages that count them one by
     /// one. Fused filters do not (see [`set_filtering`](Self::set_filtering)).
     pub(crate) filtered: Counter,
+    /// Items a fused filter had passed on that a panic downstream gave back
+    /// unreached (see `queue::Batched`): in flight here, not filtered.
+    pub(crate) held: Counter,
     /// Whether the stage is a fused filter whose `filtered` count is what
     /// went in and did not come out otherwise.
     filtering: AtomicBool,
@@ -121,6 +161,9 @@ pub(crate) struct StageInfo {
     /// and async stages; never fused `map`/`filter`, to keep them free).
     pub(crate) busy_nanos: Counter,
     panicked: AtomicBool,
+    /// Named counts published with `Pipeline::with_counters`, read when a
+    /// report is taken.
+    counters: Mutex<Vec<Arc<dyn Counters>>>,
     #[cfg(feature = "tracing")]
     span: std::sync::OnceLock<tracing::Span>,
 }
@@ -137,6 +180,7 @@ impl StageInfo {
             discarded: Counter::default(),
             failed: Counter::default(),
             filtered: Counter::default(),
+            held: Counter::default(),
             filtering: AtomicBool::new(false),
             routed_in: Counter::default(),
             counts_in: AtomicBool::new(false),
@@ -146,6 +190,7 @@ impl StageInfo {
             dead_lettered: Counter::default(),
             busy_nanos: Counter::default(),
             panicked: AtomicBool::new(false),
+            counters: Mutex::default(),
             #[cfg(feature = "tracing")]
             span: std::sync::OnceLock::new(),
         }
@@ -156,6 +201,27 @@ impl StageInfo {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Publishes `counters` in this stage's report entries.
+    pub(crate) fn add_counters(&self, counters: Arc<dyn Counters>) {
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(counters);
+    }
+
+    /// The published counts now, in the order they were added.
+    pub(crate) fn counters(&self) -> Vec<(String, u64)> {
+        let all = self
+            .counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        all.iter()
+            .flat_map(|c| c.counters())
+            .map(|(name, n)| (name.to_owned(), n))
+            .collect()
     }
 
     pub(crate) fn rename(&self, name: String) {

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
-use futures::future::{AbortHandle, Abortable, BoxFuture};
+use futures::future::{AbortHandle, Abortable, BoxFuture, LocalBoxFuture};
 use futures::FutureExt;
 
 use super::BlockingFn;
@@ -124,6 +124,22 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let (task, handle) = guarded(future);
+    (task.boxed(), handle)
+}
+
+/// [`task`] for a future that is not `Send`, to spawn on the current thread.
+/// The handle is `Send` when the output is: only the future stays put.
+pub(crate) fn local_task<F>(future: F) -> (LocalBoxFuture<'static, ()>, JoinHandle<F::Output>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let (task, handle) = guarded(future);
+    (task.boxed_local(), handle)
+}
+
+fn guarded<F: Future>(future: F) -> (impl Future<Output = ()>, JoinHandle<F::Output>) {
     let (tx, rx) = oneshot::channel();
     let (abort, registration) = AbortHandle::new_pair();
     let guarded = Abortable::new(AssertUnwindSafe(future).catch_unwind(), registration);
@@ -131,8 +147,7 @@ where
         if let Ok(result) = guarded.await {
             let _ = tx.send(result);
         }
-    }
-    .boxed();
+    };
     (
         task,
         JoinHandle {

@@ -7,10 +7,14 @@
 //! conveniences (`spawn`, `spawn_blocking`, `sleep`) on top of every runtime.
 //!
 //! Inside: `join.rs` (the typed join handle with panic capture and abort),
-//! `free.rs` (the runtime-free fallback built on `async-io` and `blocking`).
+//! `free.rs` (the runtime-free fallback built on `async-io` and `blocking`),
+//! `local.rs` (the local executor a thread runs, for tasks that are not
+//! `Send`), `smol.rs`, `tokio.rs`.
 
 mod free;
 mod join;
+#[cfg(any(feature = "smol", feature = "tokio"))]
+mod local;
 #[cfg(feature = "smol")]
 mod smol;
 #[cfg(feature = "tokio")]
@@ -22,14 +26,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, LocalBoxFuture};
 
 #[cfg(feature = "smol")]
 pub use self::smol::SmolRuntime;
 #[cfg(feature = "tokio")]
 pub use self::tokio::{NoTokioRuntime, TokioRuntime};
 pub use free::RuntimeFree;
-pub(crate) use join::panic_message;
+pub(crate) use join::{local_task, panic_message};
 pub use join::{JoinError, JoinHandle};
 
 /// A boxed timer future returned by [`Runtime::sleep_until`].
@@ -70,6 +74,32 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
 
     /// Spawns a task and detaches it.
     fn spawn_boxed(&self, task: BoxFuture<'static, ()>);
+
+    /// Spawns a task that is not `Send` on this runtime's local executor on
+    /// the current thread, detached; hands the task back if there is none.
+    ///
+    /// A pipeline's `!Send` stage tasks
+    /// ([`boundary_local`](crate::Pipeline::boundary_local)) go here; a task
+    /// handed back is polled by the run's own future instead, on the same
+    /// thread, so refusing is always correct. The default refuses.
+    /// `SmolRuntime` accepts inside `SmolRuntime::run_local` (smol's
+    /// `LocalExecutor`), `TokioRuntime` inside `TokioRuntime::run_local`
+    /// (tokio's `LocalSet`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::runtime::{Runtime, RuntimeFree};
+    ///
+    /// let task = Box::pin(async {});
+    /// assert!(RuntimeFree.spawn_local_boxed(task).is_err()); // nothing to spawn on
+    /// ```
+    fn spawn_local_boxed(
+        &self,
+        task: LocalBoxFuture<'static, ()>,
+    ) -> Result<(), LocalBoxFuture<'static, ()>> {
+        Err(task)
+    }
 
     /// Runs a blocking closure on a thread where blocking is allowed, detached.
     fn spawn_blocking_boxed(&self, f: BlockingFn);
@@ -148,6 +178,12 @@ impl<R: Runtime + ?Sized> Runtime for Arc<R> {
     }
     fn spawn_boxed(&self, task: BoxFuture<'static, ()>) {
         (**self).spawn_boxed(task)
+    }
+    fn spawn_local_boxed(
+        &self,
+        task: LocalBoxFuture<'static, ()>,
+    ) -> Result<(), LocalBoxFuture<'static, ()>> {
+        (**self).spawn_local_boxed(task)
     }
     fn spawn_blocking_boxed(&self, f: BlockingFn) {
         (**self).spawn_blocking_boxed(f)

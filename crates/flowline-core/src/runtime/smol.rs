@@ -2,12 +2,16 @@
 //! calls on the `blocking` pool (feature `smol`).
 
 use std::fmt;
+use std::future::Future;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::local::{spawn_current, LocalScope};
 use super::{BlockingFn, Runtime, Sleep};
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, LocalBoxFuture};
 use futures::FutureExt;
+use smol::LocalExecutor;
 
 /// A flowline [`Runtime`] backed by smol.
 ///
@@ -64,6 +68,44 @@ impl SmolRuntime {
             executor: Some(executor),
         }
     }
+
+    /// Runs `future` on `executor` (as `executor.run(future)` does), with
+    /// `executor` as where pipelines on a `SmolRuntime` polled inside it
+    /// spawn their stage tasks that are not `Send`
+    /// ([`boundary_local`](crate::Pipeline::boundary_local)).
+    ///
+    /// Outside it such tasks are polled by the run's own future, on the same
+    /// thread: also correct, with the run as their only executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use flowline_core::{producer, runtime::SmolRuntime};
+    ///
+    /// let ex = Rc::new(smol::LocalExecutor::new());
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let (n, _) = smol::block_on(SmolRuntime::run_local(&ex, async move {
+    ///     producer::iter(0..4u32)
+    ///         .map(Rc::new)
+    ///         .boundary_local(2)
+    ///         .inspect(move |x| log.borrow_mut().push(**x))
+    ///         .run_count()
+    ///         .await
+    /// }))
+    /// .unwrap();
+    /// assert_eq!((n, seen.borrow().clone()), (4, vec![0, 1, 2, 3]));
+    /// ```
+    pub fn run_local<F: Future>(
+        executor: &Rc<LocalExecutor<'static>>,
+        future: F,
+    ) -> impl Future<Output = F::Output> {
+        let on = executor.clone();
+        let spawn = move |task| on.spawn(task).detach();
+        let executor = executor.clone();
+        LocalScope::new("smol", spawn, async move { executor.run(future).await })
+    }
 }
 
 impl Runtime for SmolRuntime {
@@ -76,6 +118,14 @@ impl Runtime for SmolRuntime {
             Some(executor) => executor.spawn(task).detach(),
             None => smol::spawn(task).detach(),
         }
+    }
+
+    /// Accepted inside [`SmolRuntime::run_local`] (smol's `LocalExecutor`).
+    fn spawn_local_boxed(
+        &self,
+        task: LocalBoxFuture<'static, ()>,
+    ) -> Result<(), LocalBoxFuture<'static, ()>> {
+        spawn_current("smol", task)
     }
 
     fn spawn_blocking_boxed(&self, f: BlockingFn) {

@@ -4,9 +4,13 @@
 use std::fmt;
 use std::time::Instant;
 
+use std::future::Future;
+
+use super::local::{spawn_current, LocalScope};
 use super::{BlockingFn, Runtime, Sleep};
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, LocalBoxFuture};
 use tokio::runtime::Handle;
+use tokio::task::LocalSet;
 
 /// A flowline [`Runtime`] backed by a tokio runtime.
 ///
@@ -79,6 +83,37 @@ impl TokioRuntime {
     pub fn handle(&self) -> &Handle {
         &self.handle
     }
+
+    /// Runs `future` on `local` (as [`LocalSet::run_until`] does), with
+    /// `local` as where pipelines on a `TokioRuntime` polled inside it spawn
+    /// their stage tasks that are not `Send`
+    /// ([`boundary_local`](crate::Pipeline::boundary_local)), with
+    /// `tokio::task::spawn_local`.
+    ///
+    /// Outside it such tasks are polled by the run's own future, on the same
+    /// thread: also correct, with the run as their only executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use flowline_core::{producer, runtime::TokioRuntime};
+    ///
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// let local = tokio::task::LocalSet::new();
+    /// let (out, _) = rt.block_on(TokioRuntime::run_local(&local, async {
+    ///     producer::iter((0..4u32).map(Rc::new)).boundary_local(2).map(|x| *x).run_collect().await
+    /// }))
+    /// .unwrap();
+    /// assert_eq!(out, [0, 1, 2, 3]);
+    /// ```
+    pub fn run_local<'a, F>(local: &'a LocalSet, future: F) -> impl Future<Output = F::Output> + 'a
+    where
+        F: Future + 'a,
+    {
+        let spawn = |task| drop(tokio::task::spawn_local(task));
+        LocalScope::new("tokio", spawn, local.run_until(future))
+    }
 }
 
 impl Runtime for TokioRuntime {
@@ -88,6 +123,14 @@ impl Runtime for TokioRuntime {
 
     fn spawn_boxed(&self, task: BoxFuture<'static, ()>) {
         drop(self.handle.spawn(task));
+    }
+
+    /// Accepted inside [`TokioRuntime::run_local`] (tokio's `LocalSet`).
+    fn spawn_local_boxed(
+        &self,
+        task: LocalBoxFuture<'static, ()>,
+    ) -> Result<(), LocalBoxFuture<'static, ()>> {
+        spawn_current("tokio", task)
     }
 
     fn spawn_blocking_boxed(&self, f: BlockingFn) {

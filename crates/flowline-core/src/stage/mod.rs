@@ -31,6 +31,7 @@ pub(crate) use buffering::overflow;
 
 pub(crate) use crate::queue::batch_geometry;
 pub use buffering::boundary::Boundary;
+pub use buffering::boundary_local::BoundaryLocal;
 pub use buffering::buffer::Buffer;
 pub use buffering::overflow::{Overflow, Overflowed};
 pub use concurrency::map_concurrent::MapConcurrent;

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use event_listener::Event;
+use flowline_core::time;
 use futures::FutureExt as _;
 
 use super::{Backend, BackendFuture, DeadLetterEntry, GroupKey, ReadFrom, Received};
@@ -37,6 +38,8 @@ struct Inner {
     keys: Mutex<HashMap<String, Key>>,
     /// Notified on every add, for blocked reads.
     added: Event,
+    /// The `COUNT` of every group read, in order.
+    read_counts: Mutex<Vec<usize>>,
 }
 
 #[derive(Debug)]
@@ -143,6 +146,35 @@ impl MemoryBackend {
         .unwrap_or_default()
     }
 
+    /// The `COUNT` each group read (`XREADGROUP`) asked for, in order: to
+    /// check how far ahead a source reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_redis::{source_with, MemoryBackend};
+    /// use flowline_core::consumer;
+    ///
+    /// let mem = MemoryBackend::new();
+    /// futures::executor::block_on(async {
+    ///     mem.add_fields("jobs", [("n", "1")]).await.unwrap();
+    ///     let source = source_with(mem.clone(), "jobs", "g", "c")
+    ///         .max_count(10)
+    ///         .stop_when_empty()
+    ///         .build();
+    ///     source.run(consumer::discard()).await.unwrap();
+    /// });
+    /// // Own pending entries first, then new ones until a read comes back empty.
+    /// assert_eq!(mem.read_counts(), [10, 10, 10]);
+    /// ```
+    pub fn read_counts(&self) -> Vec<usize> {
+        self.inner
+            .read_counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn with_group<R>(&self, stream: &str, group: &str, f: impl FnOnce(&Group) -> R) -> Option<R> {
         match self.keys().get(stream) {
             Some(Key::Stream(s)) => s.groups.get(group).map(f),
@@ -210,7 +242,7 @@ impl MemoryBackend {
     ) -> Result<Vec<Received>, crate::Error> {
         let mut keys = self.keys();
         let (entries, group) = group_mut(&mut keys, key, "XREADGROUP")?;
-        let now = Instant::now();
+        let now = time::now();
         let mut out = Vec::new();
         match from {
             ReadFrom::PendingAfter(after) => {
@@ -276,21 +308,26 @@ impl Backend for MemoryBackend {
         from: ReadFrom,
         count: usize,
     ) -> BackendFuture<Vec<Received>> {
+        self.inner
+            .read_counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(count);
         let this = self.clone();
         async move {
             let block = match from {
                 ReadFrom::New(block) => block,
                 ReadFrom::PendingAfter(_) => Duration::ZERO,
             };
-            let deadline = Instant::now() + block;
+            // The pipeline's clock: a virtual one sees the `BLOCK`.
+            let deadline = time::now() + block;
             loop {
                 let listener = this.inner.added.listen();
                 let got = this.try_read(&key, &consumer, from, count)?;
-                if !got.is_empty() || Instant::now() >= deadline {
+                if !got.is_empty() || time::now() >= deadline {
                     return Ok(got);
                 }
-                let timer = async_io::Timer::at(deadline);
-                futures::future::select(listener, timer).await;
+                futures::future::select(listener, time::sleep_until(deadline)).await;
             }
         }
         .boxed()
@@ -306,7 +343,7 @@ impl Backend for MemoryBackend {
     ) -> BackendFuture<(EntryId, Vec<Received>)> {
         let mut keys = self.keys();
         let result = group_mut(&mut keys, &key, "XAUTOCLAIM").map(|(entries, group)| {
-            let now = Instant::now();
+            let now = time::now();
             let mut out = Vec::new();
             let mut cursor = EntryId::default();
             for (id, p) in group.pel.range_mut(start..) {

@@ -306,13 +306,10 @@ impl Backend for RedisBackend {
         async move {
             let mut cmd = redis::cmd("XACK");
             cmd.arg(&*key.stream).arg(&*key.group);
-            // One reused buffer: no allocation per id on the hot path.
-            let mut buf = String::with_capacity(32);
+            // One reused buffer: no allocation or formatting per id.
+            let mut buf = [0u8; 41];
             for id in &ids {
-                use std::fmt::Write as _;
-                buf.clear();
-                let _ = write!(buf, "{id}");
-                cmd.arg(buf.as_str());
+                cmd.arg(id.encode(&mut buf));
             }
             match this.query(&cmd).await {
                 Ok(Value::Int(n)) => Ok(n as u64),

@@ -8,7 +8,7 @@ mod reader;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::Stream;
 
@@ -22,7 +22,7 @@ pub(crate) use reader::DeliveryStream;
 /// Settings of a source; see [`SourceBuilder`] for each one.
 #[derive(Debug, Clone)]
 struct Config {
-    count: usize,
+    max_count: usize,
     block: Duration,
     min_idle: Option<Duration>,
     reclaim_every: Duration,
@@ -37,8 +37,8 @@ struct Config {
 ///
 /// The source first re-reads this consumer's own pending entries (left by a
 /// previous run that stopped before acking them), then reads new ones,
-/// `count` at a time, keeping one read in flight while it hands out the
-/// previous batch. Every `reclaim_every` it takes over entries idle for
+/// as many at a time as downstream has room for (at most `max_count`),
+/// keeping one read in flight while it hands out the previous batch. Every `reclaim_every` it takes over entries idle for
 /// longer than `min_idle` in other consumers (`XAUTOCLAIM`): those of a dead
 /// worker. An entry delivered more than `max_deliveries` times goes to the
 /// dead-letter stream (`<stream>:dead`) instead of downstream.
@@ -50,7 +50,7 @@ struct Config {
 /// use flowline_redis::{source_with, MemoryBackend};
 ///
 /// let builder = source_with(MemoryBackend::new(), "jobs", "workers", "worker-1")
-///     .count(500)
+///     .max_count(500)
 ///     .block(Duration::from_millis(100))
 ///     .min_idle(Duration::from_secs(30))
 ///     .max_deliveries(5);
@@ -88,7 +88,7 @@ impl SourceBuilder {
             consumer: consumer.into(),
             dead_stream: format!("{stream}:dead").into(),
             config: Config {
-                count: 256,
+                max_count: 256,
                 block: Duration::from_millis(100),
                 min_idle: Some(Duration::from_secs(60)),
                 reclaim_every: Duration::from_secs(10),
@@ -100,10 +100,17 @@ impl SourceBuilder {
         }
     }
 
-    /// Entries asked for per read (`COUNT`, default 256): the most items the
-    /// source holds ahead of downstream. Must be at least 1.
-    pub fn count(mut self, count: usize) -> Self {
-        self.config.count = count;
+    /// The most entries asked for per read (`COUNT`, default 256).
+    ///
+    /// Each read asks for as many entries as downstream has room for: when
+    /// a boundary follows the source (`.boundary(capacity)`), the free
+    /// capacity of its queue less what the source already holds
+    /// ([`flowline_core::producer::free_capacity`]), so a stalled consumer
+    /// never makes the source read (and hold pending) more than the
+    /// pipeline can take. `max_count` caps that; without a boundary the
+    /// source reads `max_count` at a time. Must be at least 1.
+    pub fn max_count(mut self, max_count: usize) -> Self {
+        self.config.max_count = max_count;
         self
     }
 
@@ -141,7 +148,7 @@ impl SourceBuilder {
     ///
     /// Redis counts a delivery when an entry is read, not when it is
     /// processed: entries read ahead of an item that fails the run (up to
-    /// [`count`](Self::count) of them) are delivered again too. Allow for
+    /// [`max_count`](Self::max_count) of them) are delivered again too. Allow for
     /// that, or read fewer at a time, when a poison entry may crash runs.
     pub fn max_deliveries(mut self, max: u64) -> Self {
         self.config.max_deliveries = max;
@@ -184,8 +191,8 @@ impl SourceBuilder {
             }
         };
         let bad = |msg: &str| Err(self.key.error(ErrorKind::Config, "configure source", msg));
-        if self.config.count == 0 {
-            return bad("count must be at least 1");
+        if self.config.max_count == 0 {
+            return bad("max_count must be at least 1");
         }
         if self.config.max_deliveries == 0 {
             return bad("max_deliveries must be at least 1");
@@ -259,7 +266,7 @@ impl SourceBuilder {
             consumer: self.consumer,
             config: self.config,
             phase: Phase::Pending(EntryId::default()),
-            next_reclaim: Instant::now(),
+            next_reclaim: None,
             claim_cursor: EntryId::default(),
             started,
             drained: false,

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use flowline_core::time;
+
+use flowline_core::producer::free_capacity;
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, Stream};
 
 use super::Config;
 use crate::backend::{Backend, DeadLetterEntry, ReadFrom, Received};
+use crate::error::RETRY_PAUSE;
 use crate::link::{Counters, SourceLink};
 use crate::token::{AckToken, Claim};
 use crate::{Delivery, Entry, EntryId, Error};
@@ -30,7 +34,9 @@ pub(super) struct Reader {
     pub(super) consumer: Arc<str>,
     pub(super) config: Config,
     pub(super) phase: Phase,
-    pub(super) next_reclaim: Instant,
+    /// When to look for idle entries next (`None`: at the first read of
+    /// new entries). On the pipeline's clock, like every time here.
+    pub(super) next_reclaim: Option<Instant>,
     pub(super) claim_cursor: EntryId,
     pub(super) started: bool,
     /// The last read for new entries came back empty.
@@ -42,26 +48,29 @@ pub(super) struct Reader {
 pub(super) type Fetch = BoxFuture<'static, (Reader, Result<Vec<Delivery<Entry>>, Error>)>;
 
 impl Reader {
-    async fn fetch(mut self) -> (Self, Result<Vec<Delivery<Entry>>, Error>) {
+    /// Reads up to `count` entries, retrying while the server is
+    /// unreachable (for up to `reconnect_for`).
+    async fn fetch(mut self, count: usize) -> (Self, Result<Vec<Delivery<Entry>>, Error>) {
         loop {
-            match self.fetch_once().await {
+            match self.fetch_once(count).await {
                 Ok(got) => {
                     self.failing_since = None;
                     return (self, Ok(got));
                 }
                 Err(e) if e.is_connection() => {
-                    let since = *self.failing_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= self.config.reconnect_for {
+                    let now = time::now();
+                    let since = *self.failing_since.get_or_insert(now);
+                    if now - since >= self.config.reconnect_for {
                         return (self, Err(e));
                     }
-                    async_io::Timer::after(Duration::from_millis(100)).await;
+                    time::sleep(RETRY_PAUSE).await;
                 }
                 Err(e) => return (self, Err(e)),
             }
         }
     }
 
-    async fn fetch_once(&mut self) -> Result<Vec<Delivery<Entry>>, Error> {
+    async fn fetch_once(&mut self, count: usize) -> Result<Vec<Delivery<Entry>>, Error> {
         let key = self.link.key.clone();
         if !self.started {
             self.link
@@ -70,7 +79,6 @@ impl Reader {
                 .await?;
             self.started = true;
         }
-        let count = self.config.count;
         let received = match self.phase {
             Phase::Pending(after) => {
                 let got = self
@@ -89,7 +97,7 @@ impl Reader {
                 got
             }
             Phase::New => match self.config.min_idle {
-                Some(min_idle) if Instant::now() >= self.next_reclaim => {
+                Some(min_idle) if self.next_reclaim.is_none_or(|at| time::now() >= at) => {
                     let (cursor, got) = self
                         .link
                         .backend
@@ -103,7 +111,7 @@ impl Reader {
                         .await?;
                     self.claim_cursor = cursor;
                     if cursor == EntryId::default() {
-                        self.next_reclaim = Instant::now() + self.config.reclaim_every;
+                        self.next_reclaim = Some(time::now() + self.config.reclaim_every);
                     }
                     Counters::add(&self.link.counters.reclaimed, got.len() as u64);
                     got
@@ -111,8 +119,9 @@ impl Reader {
                 _ => {
                     let mut block = self.config.block;
                     if self.config.min_idle.is_some() {
-                        let to_reclaim =
-                            self.next_reclaim.saturating_duration_since(Instant::now());
+                        let to_reclaim = self.next_reclaim.map_or(Duration::ZERO, |at| {
+                            at.saturating_duration_since(time::now())
+                        });
                         block = block.min(to_reclaim).max(Duration::from_millis(1));
                     }
                     let got = self
@@ -173,6 +182,24 @@ impl Reader {
     }
 }
 
+/// How many entries to read now, holding `held`, or `None` to wait: up to
+/// the room downstream ([`free_capacity`], when a boundary polls the
+/// source) less what the source holds, at most `max_count`; no read while
+/// the source holds more than half of `max_count`, or when downstream has
+/// no room for more than it holds. A source holding nothing always reads
+/// (at least one entry): whoever polls it waits for its read.
+fn fetch_count(max_count: usize, held: usize) -> Option<usize> {
+    if held > max_count / 2 {
+        return None;
+    }
+    let room = free_capacity().map_or(max_count, |free| free.saturating_sub(held));
+    match room.min(max_count) {
+        0 if held == 0 => Some(1),
+        0 => None,
+        n => Some(n),
+    }
+}
+
 /// Reads batches and hands out their deliveries one by one, the next read
 /// in flight while the second half of a batch goes out.
 pub(crate) struct DeliveryStream {
@@ -197,27 +224,27 @@ impl Stream for DeliveryStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if this.fetch.is_none() && this.error.is_none() {
-                if let Some(reader) = this.reader.take() {
-                    if this.buf.len() <= reader.config.count / 2 {
-                        this.fetch = Some(reader.fetch().boxed());
-                    } else {
-                        this.reader = Some(reader);
-                    }
+            if this.fetch.is_none()
+                && this.error.is_none()
+                && let Some(reader) = this.reader.take()
+            {
+                match fetch_count(reader.config.max_count, this.buf.len()) {
+                    Some(count) => this.fetch = Some(reader.fetch(count).boxed()),
+                    None => this.reader = Some(reader),
                 }
             }
-            if let Some(fetch) = &mut this.fetch {
-                if let Poll::Ready((reader, result)) = fetch.poll_unpin(cx) {
-                    this.fetch = None;
-                    if !(reader.drained && reader.config.stop_when_empty) {
-                        this.reader = Some(reader);
-                    }
-                    match result {
-                        Ok(got) => this.buf.extend(got),
-                        Err(e) => this.error = Some(e),
-                    }
-                    continue;
+            if let Some(fetch) = &mut this.fetch
+                && let Poll::Ready((reader, result)) = fetch.poll_unpin(cx)
+            {
+                this.fetch = None;
+                if !(reader.drained && reader.config.stop_when_empty) {
+                    this.reader = Some(reader);
                 }
+                match result {
+                    Ok(got) => this.buf.extend(got),
+                    Err(e) => this.error = Some(e),
+                }
+                continue;
             }
             if let Some(d) = this.buf.pop_front() {
                 return Poll::Ready(Some(Ok(d)));

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream};
 
-use crate::queue::{self, Receiver, Sender};
+use crate::queue::{self, BatchOut, PollBatch, Receiver, Sender};
 use crate::run::{End, RunContext, StageInfo};
 
 /// Stream for [`Pipeline::boundary`](crate::Pipeline::boundary): the
@@ -28,9 +28,12 @@ impl<T> fmt::Debug for Boundary<T> {
 }
 
 impl<T: Send + 'static> Boundary<T> {
-    /// Returns the downstream stream and the upstream task.
+    /// Returns the downstream stream and the upstream task, which moves
+    /// whole batches when upstream's stages can hand them over
+    /// (`poll_batch`), else item by item.
     pub(crate) fn new<S>(
         upstream: S,
+        poll_batch: Option<PollBatch<S>>,
         capacity: usize,
         info: Arc<StageInfo>,
         ctx: Arc<RunContext>,
@@ -39,18 +42,64 @@ impl<T: Send + 'static> Boundary<T> {
         S: Stream<Item = T> + Send + 'static,
     {
         let (tx, rx) = queue::bounded(capacity, ctx.clone());
-        let task = pump(upstream, tx, info.clone(), ctx);
+        let task = match poll_batch {
+            Some(poll_batch) => pump_batches(upstream, poll_batch, tx, info.clone(), ctx),
+            None => pump(upstream, tx, info.clone(), ctx),
+        };
         (Boundary { rx, info }, task)
     }
 }
 
-/// The upstream task of a queue: moves `upstream` into `tx`, then finishes
-/// the queue with the outcome — `Completed` when upstream ran out, `Failed`
-/// when the run has failed meanwhile or upstream panicked (recorded in `ctx`,
-/// naming the stage that marked itself, else `info`'s).
+/// The upstream task of a queue: moves `upstream` into `tx` item by item,
+/// then finishes the queue with the outcome — `Completed` when upstream ran
+/// out, `Failed` when the run has failed meanwhile or upstream panicked
+/// (recorded in `ctx`, naming the stage that marked itself, else `info`'s).
 pub(crate) fn pump<S>(
     upstream: S,
-    mut tx: Sender<S::Item>,
+    tx: Sender<S::Item>,
+    info: Arc<StageInfo>,
+    ctx: Arc<RunContext>,
+) -> BoxFuture<'static, ()>
+where
+    S: Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
+    pump_future(upstream, tx, info, ctx).boxed()
+}
+
+/// [`pump`] unboxed, with no `Send` bound (`boundary_local` boxes it local).
+// An async block rather than an `async fn`: the body keeps the indentation
+// it had inside `pump`, so concurrent edits to it merge.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn pump_future<S: Stream>(
+    upstream: S,
+    tx: Sender<S::Item>,
+    info: Arc<StageInfo>,
+    ctx: Arc<RunContext>,
+) -> impl std::future::Future<Output = ()> {
+    async move {
+        let mut tx = tx;
+        let pumped = {
+            let upstream = pin!(upstream);
+            AssertUnwindSafe(tx.pump(upstream)).catch_unwind().await
+        };
+        finish(tx, pumped, &info, &ctx);
+    }
+}
+
+impl<T> Boundary<T> {
+    /// The downstream end of the queue `rx` (`boundary_local`).
+    pub(crate) fn from_receiver(rx: Receiver<T>, info: Arc<StageInfo>) -> Self {
+        Boundary { rx, info }
+    }
+}
+
+/// [`pump`] a batch at a time, for an upstream whose stages move whole
+/// batches.
+fn pump_batches<S>(
+    upstream: S,
+    poll_batch: PollBatch<S>,
+    tx: Sender<S::Item>,
     info: Arc<StageInfo>,
     ctx: Arc<RunContext>,
 ) -> BoxFuture<'static, ()>
@@ -59,22 +108,53 @@ where
     S::Item: Send + 'static,
 {
     async move {
+        let mut tx = tx;
         let pumped = {
             let upstream = pin!(upstream);
-            AssertUnwindSafe(tx.pump(upstream)).catch_unwind().await
+            AssertUnwindSafe(tx.pump_batches(upstream, poll_batch))
+                .catch_unwind()
+                .await
         };
-        match pumped {
-            Ok(Ok(())) if ctx.has_failed() => tx.finish(End::Failed),
-            Ok(Ok(())) => tx.finish(End::Completed),
-            // Nobody is listening.
-            Ok(Err(_closed)) => {}
-            Err(payload) => {
-                ctx.fail_with_panic(&*payload, &info.name());
-                tx.finish(End::Failed);
-            }
-        }
+        finish(tx, pumped, &info, &ctx);
     }
     .boxed()
+}
+
+/// Ends a pump's queue with its outcome.
+fn finish<T>(
+    tx: Sender<T>,
+    pumped: std::thread::Result<Result<(), queue::PushError<()>>>,
+    info: &StageInfo,
+    ctx: &RunContext,
+) {
+    match pumped {
+        Ok(Ok(())) if ctx.has_failed() => tx.finish(End::Failed),
+        Ok(Ok(())) => tx.finish(End::Completed),
+        // Nobody is listening.
+        Ok(Err(_closed)) => {}
+        Err(payload) => {
+            ctx.fail_with_panic(&*payload, &info.name());
+            tx.finish(End::Failed);
+        }
+    }
+}
+
+impl<T> Boundary<T> {
+    /// The queue's batch in hand, handed over whole where it fits (see
+    /// [`PollBatch`]).
+    pub(crate) fn poll_batch(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut dyn BatchOut<Self>,
+        max: usize,
+    ) -> Poll<bool> {
+        let this = &mut *self;
+        let out = out.items();
+        let before = out.len();
+        let more = futures::ready!(this.rx.poll_batch(cx, out, max));
+        this.info.out.bump_by((out.len() - before) as u64);
+        Poll::Ready(more)
+    }
 }
 
 impl<T> Stream for Boundary<T> {

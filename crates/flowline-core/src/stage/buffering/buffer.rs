@@ -116,7 +116,7 @@ enum Stopped {
 /// upstream would wait.
 fn pump_with_policy<S>(
     upstream: S,
-    mut tx: Sender<S::Item>,
+    tx: Sender<S::Item>,
     overflow: Overflow,
     info: Arc<StageInfo>,
     ctx: Arc<RunContext>,
@@ -125,6 +125,21 @@ where
     S: Stream + Send + 'static,
     S::Item: Send + 'static,
 {
+    pump_with_policy_future(upstream, tx, overflow, info, ctx).boxed()
+}
+
+/// [`pump_with_policy`] unboxed, with no `Send` bound (`buffer_local` boxes
+/// it local).
+// An async block rather than an `async fn`: the body keeps the indentation
+// it had inside `pump_with_policy`, so concurrent edits to it merge.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn pump_with_policy_future<S: Stream>(
+    upstream: S,
+    mut tx: Sender<S::Item>,
+    overflow: Overflow,
+    info: Arc<StageInfo>,
+    ctx: Arc<RunContext>,
+) -> impl std::future::Future<Output = ()> {
     async move {
         let capacity = tx.capacity();
         let run = async {
@@ -174,5 +189,4 @@ where
             }
         }
     }
-    .boxed()
 }

@@ -26,7 +26,7 @@ impl<S: Stream> Upstream<S> {
     /// Owns `pipeline`, yielding every `yield_every` items (see
     /// [`yield_every`](crate::stage::overflow::yield_every)).
     pub(crate) fn new(pipeline: Pipeline<S>, yield_every: u32) -> Self {
-        let Pipeline { stream, core } = pipeline;
+        let Pipeline { stream, core, .. } = pipeline;
         Upstream {
             stream: Box::pin(stream),
             core,

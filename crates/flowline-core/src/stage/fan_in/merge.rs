@@ -56,7 +56,9 @@ impl<S> Pipeline<S> {
         prefix: &str,
         other: Pipeline<S2>,
     ) -> (S2, Arc<StageInfo>) {
-        let Pipeline { stream: b, core } = other;
+        let Pipeline {
+            stream: b, core, ..
+        } = other;
         let b_last = self.core.absorb(core);
         let info = self
             .core

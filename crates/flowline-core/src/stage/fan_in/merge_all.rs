@@ -87,13 +87,16 @@ pub fn merge_all<S: Stream>(
              pass the pipelines to merge, e.g. producer::merge_all([first, second])"
         ));
     };
-    let Pipeline { stream, mut core } = first;
+    let Pipeline {
+        stream, mut core, ..
+    } = first;
     let mut inputs = vec![(Box::pin(stream), false)];
     let mut lasts = Vec::new();
     for other in pipelines {
         let Pipeline {
             stream,
             core: other,
+            ..
         } = other;
         lasts.push(core.absorb(other));
         inputs.push((Box::pin(stream), false));

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
+use crate::queue::{poll_into, BatchOut, Batched, Reached, Truncate};
 use crate::run::StageInfo;
 
 pin_project! {
@@ -16,13 +17,24 @@ pin_project! {
         upstream: S,
         f: F,
         info: Arc<StageInfo>,
+        upstream_batch: Option<Batched<S>>,
     }
 }
 
 impl<S, F> Inspect<S, F> {
-    pub(crate) fn new(upstream: S, f: F, info: Arc<StageInfo>) -> Self {
+    pub(crate) fn new(
+        upstream: S,
+        f: F,
+        info: Arc<StageInfo>,
+        upstream_batch: Option<Batched<S>>,
+    ) -> Self {
         info.set_passthrough();
-        Inspect { upstream, f, info }
+        Inspect {
+            upstream,
+            f,
+            info,
+            upstream_batch,
+        }
     }
 }
 
@@ -54,5 +66,53 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.upstream.size_hint()
+    }
+}
+
+impl<S, F> Inspect<S, F>
+where
+    S: Stream,
+    F: FnMut(&S::Item),
+{
+    /// A batch from upstream, each item inspected (see [`PollBatch`]);
+    /// only for an upstream that hands over batches.
+    pub(crate) fn poll_batch(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut dyn BatchOut<Self>,
+        max: usize,
+    ) -> Poll<bool> {
+        let this = self.project();
+        let upstream = this
+            .upstream_batch
+            .as_ref()
+            .expect("flowline: a batch asked of an inspect whose upstream moves items one by one");
+        let keep_prefix = out.keeps_prefix();
+        let out = out.items();
+        let start = out.len();
+        let more = futures::ready!(poll_into(
+            upstream,
+            this.upstream,
+            cx,
+            out,
+            max,
+            keep_prefix
+        ));
+        let f = this.f;
+        let mut reached = Reached::new(upstream, out.len() - start);
+        // If `f` unwinds, `out` keeps only the items it saw (they went on,
+        // as one by one): the one it failed on and those after it go.
+        let mut seen = Truncate::new(out, start, None);
+        let Truncate { items, kept, .. } = &mut seen;
+        this.info.guard(|| {
+            for item in &items[start..] {
+                f(item);
+                *kept += 1;
+                reached.done += 1;
+            }
+        });
+        seen.finish();
+        reached.finish();
+        Poll::Ready(more)
     }
 }
