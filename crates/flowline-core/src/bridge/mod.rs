@@ -9,10 +9,10 @@
 //! - async → sync: [`Pipeline::into_drain`](crate::Pipeline::into_drain) turns
 //!   a pipeline's output into a [`Drain`], a blocking [`Iterator`].
 //!
-//! Inside: `shared.rs` (the queue both share: one mutex, batch hand-off),
-//! `feeder.rs`, `feed.rs` (the pipeline's source stage), `drain.rs`,
-//! `drain_sink.rs` (the consumer a drained pipeline runs into), `deadline.rs`
-//! (timeouts on the pipeline's clock), `error.rs`.
+//! Inside: `shared.rs` (the queue both share: two locked lanes, batch
+//! hand-off), `feeder.rs`, `feed.rs` (the pipeline's source stage),
+//! `drain.rs`, `drain_sink.rs` (the consumer a drained pipeline runs into),
+//! `deadline.rs` (timeouts on the pipeline's clock), `error.rs`.
 //!
 //! # Examples
 //!
