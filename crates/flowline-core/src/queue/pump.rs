@@ -50,13 +50,7 @@ impl<T> Sender<T> {
     {
         let mut since_yield = 0;
         loop {
-            if self.is_closed() {
-                return Err(PushError::Closed(()));
-            }
-            if !self.open_batch() {
-                self.shared.wait_for_space().await;
-                continue;
-            }
+            self.wait_to_open().await?;
             let limit = self.limit;
             // While the receiver starves, the batch's age is checked at items
             // 1, 2, 4, 8, …: a handful of clock reads per batch, none while
@@ -67,9 +61,7 @@ impl<T> Sender<T> {
             self.reserve_to(self.hint.max(stop_at));
             let mut held_since: Option<Instant> = None;
             let step = poll_fn(|cx| loop {
-                // What the queue can still take once this fill is done, for
-                // producers that fetch in batches (`producer::free_capacity`).
-                let free = (self.shared.capacity - self.shared.queued()).saturating_sub(stop_at);
+                let free = self.room_after(stop_at);
                 let filled = crate::producer::feeding(free, || {
                     fill(&mut self.open, stop_at, upstream.as_mut(), cx)
                 });
@@ -96,17 +88,7 @@ impl<T> Sender<T> {
             if step == Step::Ended {
                 return Ok(());
             }
-            let sent = self.open.len();
-            self.flush()?;
-            // An upstream that never waits would otherwise keep this task
-            // (and, without a runtime, the whole pipeline) busy until the
-            // queue is full: let the receiver and neighbours run now and then,
-            // and right away after a batch sent for a starving receiver.
-            since_yield += sent;
-            if step == Step::Held || since_yield >= YIELD_EVERY {
-                since_yield = 0;
-                yield_now().await;
-            }
+            self.send_open(step, &mut since_yield).await?;
         }
     }
 }
@@ -144,13 +126,7 @@ impl<T> Sender<T> {
         // Items the first request of a batch asks for.
         let mut first = 1;
         loop {
-            if self.is_closed() {
-                return Err(PushError::Closed(()));
-            }
-            if !self.open_batch() {
-                self.shared.wait_for_space().await;
-                continue;
-            }
+            self.wait_to_open().await?;
             let limit = self.limit;
             let mut stop_at = first.min(limit);
             // Time spent in requests that returned items, measured while
@@ -159,10 +135,7 @@ impl<T> Sender<T> {
             let step = poll_fn(|cx| loop {
                 let started = self.shared.starving.load(Relaxed).then(crate::time::now);
                 let want = stop_at - self.open.len();
-                // What the queue can still take once this request is done,
-                // for producers that fetch in batches
-                // (`producer::free_capacity`).
-                let free = (self.shared.capacity - self.shared.queued()).saturating_sub(stop_at);
+                let free = self.room_after(stop_at);
                 let polled = crate::producer::feeding(free, || {
                     poll_batch(upstream.as_mut(), cx, &mut self.open, want)
                 });
@@ -195,14 +168,52 @@ impl<T> Sender<T> {
             if step == Step::Ended {
                 return Ok(());
             }
-            let sent = self.open.len();
-            self.flush()?;
-            since_yield += sent;
-            if step == Step::Held || since_yield >= YIELD_EVERY {
-                since_yield = 0;
-                yield_now().await;
-            }
+            self.send_open(step, &mut since_yield).await?;
         }
+    }
+}
+
+impl<T> Sender<T> {
+    /// Waits until the sender has an open batch to fill (room in the
+    /// queue), the start of each round of both pumps.
+    async fn wait_to_open(&mut self) -> Result<(), PushError<()>> {
+        loop {
+            if self.is_closed() {
+                return Err(PushError::Closed(()));
+            }
+            if self.open_batch() {
+                return Ok(());
+            }
+            self.shared.wait_for_space().await;
+        }
+    }
+
+    /// What the queue can still take once the open batch holds `stop_at`
+    /// items, for producers that fetch in batches
+    /// (`producer::free_capacity`).
+    fn room_after(&self, stop_at: usize) -> usize {
+        (self.shared.capacity - self.shared.queued()).saturating_sub(stop_at)
+    }
+
+    /// Sends the open batch, which stopped filling at `step`, and yields to
+    /// the executor now and then: an upstream that never waits would
+    /// otherwise keep this task (and, without a runtime, the whole
+    /// pipeline) busy until the queue is full. It yields every
+    /// [`YIELD_EVERY`] items, and right away after a batch sent for a
+    /// starving receiver.
+    async fn send_open(
+        &mut self,
+        step: Step,
+        since_yield: &mut usize,
+    ) -> Result<(), PushError<()>> {
+        let sent = self.open.len();
+        self.flush()?;
+        *since_yield += sent;
+        if step == Step::Held || *since_yield >= YIELD_EVERY {
+            *since_yield = 0;
+            yield_now().await;
+        }
+        Ok(())
     }
 }
 
