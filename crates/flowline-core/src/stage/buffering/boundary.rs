@@ -68,23 +68,17 @@ where
 }
 
 /// [`pump`] unboxed, with no `Send` bound (`boundary_local` boxes it local).
-// An async block rather than an `async fn`: the body keeps the indentation
-// it had inside `pump`, so concurrent edits to it merge.
-#[allow(clippy::manual_async_fn)]
-pub(crate) fn pump_future<S: Stream>(
+pub(crate) async fn pump_future<S: Stream>(
     upstream: S,
-    tx: Sender<S::Item>,
+    mut tx: Sender<S::Item>,
     info: Arc<StageInfo>,
     ctx: Arc<RunContext>,
-) -> impl std::future::Future<Output = ()> {
-    async move {
-        let mut tx = tx;
-        let pumped = {
-            let upstream = pin!(upstream);
-            AssertUnwindSafe(tx.pump(upstream)).catch_unwind().await
-        };
-        finish(tx, pumped, &info, &ctx);
-    }
+) {
+    let pumped = {
+        let upstream = pin!(upstream);
+        AssertUnwindSafe(tx.pump(upstream)).catch_unwind().await
+    };
+    finish(tx, pumped, &info, &ctx);
 }
 
 impl<T> Boundary<T> {

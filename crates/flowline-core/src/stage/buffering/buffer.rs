@@ -130,63 +130,58 @@ where
 
 /// [`pump_with_policy`] unboxed, with no `Send` bound (`buffer_local` boxes
 /// it local).
-// An async block rather than an `async fn`: the body keeps the indentation
-// it had inside `pump_with_policy`, so concurrent edits to it merge.
-#[allow(clippy::manual_async_fn)]
-pub(crate) fn pump_with_policy_future<S: Stream>(
+pub(crate) async fn pump_with_policy_future<S: Stream>(
     upstream: S,
     mut tx: Sender<S::Item>,
     overflow: Overflow,
     info: Arc<StageInfo>,
     ctx: Arc<RunContext>,
-) -> impl std::future::Future<Output = ()> {
-    async move {
-        let capacity = tx.capacity();
-        let run = async {
-            let mut upstream = pin!(upstream);
-            let every = yield_every(capacity, overflow);
-            let mut budget = every;
-            loop {
-                let next = poll_fn(|cx| {
-                    let next = upstream.as_mut().poll_next(cx);
-                    if next.is_pending() {
-                        // Upstream would wait: what is batched goes now.
-                        let _ = tx.flush();
-                    }
-                    next
-                })
-                .await;
-                let Some(item) = next else {
-                    return Stopped::Ended;
-                };
-                match offer(&mut tx, item, overflow, &info).await {
-                    // An idle receiver gets the item now, not with its batch.
-                    Offered::Done => tx.flush_if_starving(),
-                    Offered::Closed => return Stopped::Closed,
-                    Offered::Overflowed => {
-                        ctx.fail(PipelineError::failed(
-                            info.name(),
-                            Box::new(Overflowed { capacity }),
-                        ));
-                        return Stopped::Overflowed;
-                    }
+) {
+    let capacity = tx.capacity();
+    let run = async {
+        let mut upstream = pin!(upstream);
+        let every = yield_every(capacity, overflow);
+        let mut budget = every;
+        loop {
+            let next = poll_fn(|cx| {
+                let next = upstream.as_mut().poll_next(cx);
+                if next.is_pending() {
+                    // Upstream would wait: what is batched goes now.
+                    let _ = tx.flush();
                 }
-                budget -= 1;
-                if budget == 0 {
-                    budget = every;
-                    yield_now().await;
+                next
+            })
+            .await;
+            let Some(item) = next else {
+                return Stopped::Ended;
+            };
+            match offer(&mut tx, item, overflow, &info).await {
+                // An idle receiver gets the item now, not with its batch.
+                Offered::Done => tx.flush_if_starving(),
+                Offered::Closed => return Stopped::Closed,
+                Offered::Overflowed => {
+                    ctx.fail(PipelineError::failed(
+                        info.name(),
+                        Box::new(Overflowed { capacity }),
+                    ));
+                    return Stopped::Overflowed;
                 }
             }
-        };
-        match AssertUnwindSafe(run).catch_unwind().await {
-            Ok(Stopped::Ended) if ctx.has_failed() => tx.finish(End::Failed),
-            Ok(Stopped::Ended) => tx.finish(End::Completed),
-            Ok(Stopped::Closed) => {}
-            Ok(Stopped::Overflowed) => tx.finish(End::Failed),
-            Err(payload) => {
-                ctx.fail_with_panic(&*payload, &info.name());
-                tx.finish(End::Failed);
+            budget -= 1;
+            if budget == 0 {
+                budget = every;
+                yield_now().await;
             }
+        }
+    };
+    match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(Stopped::Ended) if ctx.has_failed() => tx.finish(End::Failed),
+        Ok(Stopped::Ended) => tx.finish(End::Completed),
+        Ok(Stopped::Closed) => {}
+        Ok(Stopped::Overflowed) => tx.finish(End::Failed),
+        Err(payload) => {
+            ctx.fail_with_panic(&*payload, &info.name());
+            tx.finish(End::Failed);
         }
     }
 }
