@@ -117,7 +117,7 @@ impl<S: Stream + Fallible> Pipeline<S> {
     where
         S::Input: Clone,
     {
-        self.stream.set_error_policy(policy, Clone::clone);
+        self.stream.set_error_policy(policy, Some(Clone::clone));
         self
     }
 
@@ -144,9 +144,7 @@ impl<S: Stream + Fallible> Pipeline<S> {
     /// assert_eq!(report.stages[1].skipped, 2);
     /// ```
     pub fn skip_errors(mut self) -> Self {
-        // Skip never asks for a copy (`ErrorPolicy::needs_copy` is false).
-        let never: fn(&S::Input) -> S::Input = |_| unreachable!("flowline: Skip keeps no copy");
-        self.stream.set_error_policy(ErrorPolicy::Skip, never);
+        self.stream.set_error_policy(ErrorPolicy::Skip, None);
         self
     }
 }

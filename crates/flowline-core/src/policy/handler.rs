@@ -34,7 +34,7 @@ use futures::future::BoxFuture;
 use futures::lock::Mutex;
 use futures::{FutureExt as _, SinkExt as _};
 
-use super::{Backoff, DeadLetter, DeadLetterSink, ErrorPolicy, StageError};
+use super::{Backoff, CopyFn, DeadLetter, DeadLetterSink, ErrorPolicy, StageError};
 use crate::run::{BoxError, PipelineError, RunContext, StageInfo};
 use crate::runtime::{panic_message, RuntimeExt as _};
 
@@ -101,9 +101,14 @@ impl<T: Send + 'static> Policy<T> {
         }
     }
 
-    /// Installs `policy`; `copy` is used only if the policy needs copies.
-    pub(crate) fn set(&mut self, policy: ErrorPolicy<T>, copy: fn(&T) -> T) {
-        self.copy = policy.needs_copy().then_some(copy);
+    /// Installs `policy`; `copy` is used only if the policy needs copies,
+    /// and must be given then.
+    pub(crate) fn set(&mut self, policy: ErrorPolicy<T>, copy: Option<CopyFn<T>>) {
+        self.copy = if policy.needs_copy() {
+            Some(copy.expect("flowline: a retry or dead-letter policy needs a copy function"))
+        } else {
+            None
+        };
         self.mode = match policy {
             ErrorPolicy::Stop => Mode::Stop,
             ErrorPolicy::Skip => Mode::Skip,

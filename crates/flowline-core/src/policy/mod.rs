@@ -216,6 +216,9 @@ impl Error for StageError {
     }
 }
 
+/// Clones a stage's input for a policy that keeps a copy.
+pub(crate) type CopyFn<T> = fn(&T) -> T;
+
 /// A stage adapter that takes an [`ErrorPolicy`]: the bound of
 /// [`Pipeline::on_error`](crate::Pipeline::on_error).
 ///
@@ -226,11 +229,12 @@ pub trait Fallible {
     /// letter carries.
     type Input;
 
-    /// Installs `policy`; `copy` clones an input when the policy needs one.
+    /// Installs `policy`; `copy` clones an input when the policy needs one
+    /// (`None` only for a policy that keeps no copy: `Stop`, `Skip`).
     #[doc(hidden)]
     fn set_error_policy(
         &mut self,
         policy: ErrorPolicy<Self::Input>,
-        copy: fn(&Self::Input) -> Self::Input,
+        copy: Option<CopyFn<Self::Input>>,
     );
 }

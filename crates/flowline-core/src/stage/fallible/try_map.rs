@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use crate::policy::{poll_close, ErrorPolicy, Fallible, Policy, Verdict};
+use crate::policy::{poll_close, CopyFn, ErrorPolicy, Fallible, Policy, Verdict};
 use crate::run::BoxError;
 
 pin_project! {
@@ -56,7 +56,7 @@ where
 {
     type Input = S::Item;
 
-    fn set_error_policy(&mut self, policy: ErrorPolicy<S::Item>, copy: fn(&S::Item) -> S::Item) {
+    fn set_error_policy(&mut self, policy: ErrorPolicy<S::Item>, copy: Option<CopyFn<S::Item>>) {
         self.policy.set(policy, copy);
     }
 }
