@@ -527,7 +527,7 @@ fn invariant_holds_for_random_pipelines(rt: Rt) {
 /// A linear pipeline whose stages all move whole batches between its
 /// boundaries (not boxed, so the boundaries' upstream tasks take the batch
 /// path): source → map → filter → map that may panic → inspect → boundary →
-/// map → filter → boundary → filter. Exactly the items and per-stage counts
+/// map → filter_map → boundary → filter. Exactly the items and per-stage counts
 /// item-by-item semantics give; on a panic, a balanced failed run.
 #[derive(Debug, Clone)]
 struct Linear {
@@ -587,7 +587,7 @@ async fn linear_case(env: Env, case: Linear) {
         .inspect(move |_| *seen.lock().unwrap() += 1)
         .boundary(capacities.0)
         .map(|x| x ^ 5)
-        .filter(move |x| x % keep_b != 0)
+        .filter_map(move |x| (x % keep_b != 0).then_some(x))
         .boundary(capacities.1)
         .filter(move |x| x % keep_c != 0)
         .on_runtime(env.runtime.clone());
@@ -756,6 +756,88 @@ fn a_panic_in_a_filter_or_inspect_mid_batch_counts_as_one_by_one(rt: Rt) {
         for s in &report.stages {
             assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
         }
+
+        let p = producer::iter(0..10u64)
+            .filter_map(|x| {
+                assert!(x != 5, "{BOOM}");
+                (x % 2 == 0).then_some(x * 10)
+            })
+            .on_runtime(env.runtime.clone());
+        let monitor = p.monitor();
+        assert_eq!(p.run_collect().await.unwrap_err().stage(), "filter_map#1");
+        let report = monitor.report();
+        let s = &report.stages[1];
+        assert_eq!(
+            (s.items_in, s.items_out, s.filtered, s.failed, s.in_flight),
+            (6, 3, 2, 1, 0),
+            "{report}"
+        );
+        assert_eq!((report.stages[0].items_out, report.delivered()), (6, 3));
+        for s in &report.stages {
+            assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
+        }
+    });
+}
+
+/// A panic downstream of a `filter_map` mid-batch gives the items it had
+/// not reached back to the `filter_map` (in flight there, not filtered), as
+/// for a `filter`.
+fn a_panic_after_a_filter_map_mid_batch_gives_back_to_it(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        let p = producer::iter(0..10u64)
+            .filter_map(|x| (x % 2 == 0).then_some(x + 100))
+            .map(|x| if x == 104 { panic!("{BOOM}") } else { x })
+            .on_runtime(env.runtime.clone());
+        let monitor = p.monitor();
+        let err = p.run_collect().await.unwrap_err();
+        assert_eq!(err.stage(), "map#2");
+        let report = monitor.report();
+        for s in &report.stages {
+            assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
+        }
+        let counts = |i: usize| {
+            let s = &report.stages[i];
+            (s.items_in, s.items_out, s.filtered, s.failed, s.in_flight)
+        };
+        assert_eq!(counts(0), (10, 10, 0, 0, 0), "{report}");
+        assert_eq!(counts(1), (10, 3, 5, 0, 2), "{report}");
+        assert_eq!(counts(2), (3, 2, 0, 1, 0), "{report}");
+        assert_eq!(report.delivered(), 2, "{report}");
+    });
+}
+
+/// Behind a `filter_map` a boundary's upstream task and `run_fold` still
+/// move whole batches: the `inspect` before it sees a batch's items before
+/// the `filter_map` sees the first of them (item by item, they would
+/// alternate).
+fn a_filter_map_passes_whole_batches_on(rt: Rt) {
+    rt.block_on(|env| async move {
+        for boundary in [false, true] {
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let (a, b) = (log.clone(), log.clone());
+            let p = producer::iter(0..64u64)
+                .inspect(move |_| a.lock().unwrap().push('i'))
+                .filter_map(move |x| {
+                    b.lock().unwrap().push('f');
+                    (x % 4 != 0).then_some(x * 2)
+                })
+                .on_runtime(env.runtime.clone());
+            let out = if boundary {
+                p.boundary(16).run_collect().await
+            } else {
+                p.run_collect().await
+            };
+            let (out, report) = out.unwrap();
+            let want: Vec<u64> = (0..64).filter(|x| x % 4 != 0).map(|x| x * 2).collect();
+            assert_eq!(out, want);
+            assert_eq!(report.stages[2].filtered, 16, "{report}");
+            let log = log.lock().unwrap();
+            assert_eq!(log.len(), 128);
+            // Batches grow from one item (see `run_fold`, the pump).
+            let together = log.windows(4).any(|w| w == ['i'; 4]);
+            assert!(together, "filter_map called item by item: {log:?}");
+        }
     });
 }
 
@@ -764,5 +846,7 @@ on_all_runtimes!(
     spawned_runs_stop_without_losing_items,
     batched_linear_pipelines_account_exactly,
     a_panic_mid_batch_gives_back_what_it_did_not_reach,
-    a_panic_in_a_filter_or_inspect_mid_batch_counts_as_one_by_one
+    a_panic_in_a_filter_or_inspect_mid_batch_counts_as_one_by_one,
+    a_panic_after_a_filter_map_mid_batch_gives_back_to_it,
+    a_filter_map_passes_whole_batches_on
 );

@@ -314,7 +314,14 @@ impl<S: Stream> Pipeline<S> {
     where
         F: FnMut(S::Item) -> Option<U>,
     {
-        self.fuse("filter_map", |s, info| FilterMap::new(s, f, info))
+        let batch = self.batch.clone();
+        let batched = batch.is_some();
+        let p = self.fuse("filter_map", |s, info| FilterMap::new(s, f, info, batch));
+        if batched {
+            p.batched(FilterMap::poll_batch)
+        } else {
+            p
+        }
     }
 
     /// Maps each item through an async function, one item at a time, in order.
@@ -399,7 +406,7 @@ impl<S: Stream> Pipeline<S> {
     /// 20–40.
     ///
     /// When every stage since the source or the previous boundary is a
-    /// `map`, `filter` or `inspect`, the upstream task moves whole batches
+    /// `map`, `filter`, `filter_map` or `inspect`, the upstream task moves whole batches
     /// through them (a `map` transforms a batch at once, the queue hands its
     /// batches over whole) instead of polling each stage once per item;
     /// after any other stage it moves items one by one.

@@ -2,8 +2,8 @@
 //!
 //! A boundary's upstream task asks the stages it runs for a batch instead
 //! of one item per poll: a queue's receiver hands its batch over whole, a
-//! fused `map` transforms a batch in place, a `filter` retains in it, a
-//! source takes a batch from its producer in one call. A pipeline whose
+//! fused `map` transforms a batch in place, a `filter` retains in it (a
+//! `filter_map` does both), a source takes a batch from its producer in one call. A pipeline whose
 //! every stage since its last boundary (or source) can do so carries the
 //! last stage's [`PollBatch`] function; any other stage leaves it out, and
 //! its boundary pumps it item by item, as a stream.
