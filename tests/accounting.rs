@@ -527,7 +527,7 @@ fn invariant_holds_for_random_pipelines(rt: Rt) {
 /// A linear pipeline whose stages all move whole batches between its
 /// boundaries (not boxed, so the boundaries' upstream tasks take the batch
 /// path): source → map → filter → map that may panic → inspect → boundary →
-/// map → filter_map → boundary → filter. Exactly the items and per-stage counts
+/// map → filter_map → buffer (backpressure) → filter. Exactly the items and per-stage counts
 /// item-by-item semantics give; on a panic, a balanced failed run.
 #[derive(Debug, Clone)]
 struct Linear {
@@ -588,7 +588,7 @@ async fn linear_case(env: Env, case: Linear) {
         .boundary(capacities.0)
         .map(|x| x ^ 5)
         .filter_map(move |x| (x % keep_b != 0).then_some(x))
-        .boundary(capacities.1)
+        .buffer(capacities.1, flowline::Overflow::Backpressure)
         .filter(move |x| x % keep_c != 0)
         .on_runtime(env.runtime.clone());
     let monitor = p.monitor();

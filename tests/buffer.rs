@@ -152,6 +152,60 @@ fn panic_upstream_of_a_buffer_names_the_stage(rt: Rt) {
     });
 }
 
+/// Each side of a backpressure `buffer` moves whole batches through the
+/// stages that can hand them over: its upstream task and its reader (the
+/// other policies pump item by item). An
+/// `inspect` before a `filter_map` then sees several items before the
+/// `filter_map` sees the first of them; item by item they alternate.
+fn buffer_moves_whole_batches_on_both_sides(rt: Rt) {
+    use std::sync::{Arc, Mutex};
+    /// Whether a log of `a`s (inspect) and `b`s (filter_map) shows batches.
+    fn batched(log: &[char]) -> bool {
+        log.windows(4).any(|w| w == ['a'; 4])
+    }
+    rt.block_on(|env| async move {
+        for overflow in [Overflow::Backpressure, Overflow::DropNewest] {
+            let (up, down) = (
+                Arc::new(Mutex::new(Vec::new())),
+                Arc::new(Mutex::new(Vec::new())),
+            );
+            let (u1, u2, d1, d2) = (up.clone(), up.clone(), down.clone(), down.clone());
+            let (out, report) = producer::iter(0..256u64)
+                .inspect(move |_| u1.lock().unwrap().push('a'))
+                .filter_map(move |x| {
+                    u2.lock().unwrap().push('b');
+                    Some(x)
+                })
+                .buffer(1024, overflow)
+                .named("buf")
+                .inspect(move |_| d1.lock().unwrap().push('a'))
+                .filter_map(move |x| {
+                    d2.lock().unwrap().push('b');
+                    (x % 2 == 0).then_some(x)
+                })
+                .on_runtime(env.runtime.clone())
+                .run_collect()
+                .await
+                .unwrap();
+            assert_eq!(out, (0..256).step_by(2).collect::<Vec<u64>>());
+            let stage = report.stage("buf").unwrap();
+            assert_eq!(
+                (stage.items_in, stage.items_out, stage.dropped),
+                (256, 256, 0)
+            );
+            let (up, down) = (up.lock().unwrap(), down.lock().unwrap());
+            assert_eq!((up.len(), down.len()), (512, 512));
+            let backpressure = overflow == Overflow::Backpressure;
+            assert_eq!(batched(&up), backpressure, "{overflow:?} upstream: {up:?}");
+            if backpressure {
+                // (Behind a per-item pump a waiting reader may get each
+                // item in a batch of its own.)
+                assert!(batched(&down), "downstream: {down:?}");
+            }
+        }
+    });
+}
+
 #[test]
 #[should_panic(expected = "flowline: buffer capacity must be at least 1, got 0")]
 fn zero_capacity_is_rejected() {
@@ -165,4 +219,5 @@ on_all_runtimes!(
     fail_ends_the_run_naming_the_stage,
     fail_does_not_trigger_when_the_consumer_keeps_up,
     panic_upstream_of_a_buffer_names_the_stage,
+    buffer_moves_whole_batches_on_both_sides,
 );

@@ -90,7 +90,7 @@ impl<T> Boundary<T> {
 
 /// [`pump`] a batch at a time, for an upstream whose stages move whole
 /// batches.
-fn pump_batches<S>(
+pub(crate) fn pump_batches<S>(
     upstream: S,
     poll_batch: PollBatch<S>,
     tx: Sender<S::Item>,
@@ -143,12 +143,24 @@ impl<T> Boundary<T> {
         max: usize,
     ) -> Poll<bool> {
         let this = &mut *self;
-        let out = out.items();
-        let before = out.len();
-        let more = futures::ready!(this.rx.poll_batch(cx, out, max));
-        this.info.out.bump_by((out.len() - before) as u64);
-        Poll::Ready(more)
+        poll_received_batch(&mut this.rx, &this.info, cx, out.items(), max)
     }
+}
+
+/// A queue's batch in hand, appended to `out` (at most `max` items) and
+/// counted as the receiving stage's output: the [`PollBatch`] of a
+/// boundary's or a buffer's downstream end.
+pub(crate) fn poll_received_batch<T>(
+    rx: &mut Receiver<T>,
+    info: &StageInfo,
+    cx: &mut Context<'_>,
+    out: &mut Vec<T>,
+    max: usize,
+) -> Poll<bool> {
+    let before = out.len();
+    let more = futures::ready!(rx.poll_batch(cx, out, max));
+    info.out.bump_by((out.len() - before) as u64);
+    Poll::Ready(more)
 }
 
 impl<T> Stream for Boundary<T> {

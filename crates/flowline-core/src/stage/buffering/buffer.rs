@@ -12,7 +12,7 @@ use super::boundary;
 use super::overflow::{
     check_capacity, offer, queue_batch, yield_every, Offered, Overflow, Overflowed,
 };
-use crate::queue::{self, yield_now, Receiver, Resume, Sender};
+use crate::queue::{self, yield_now, BatchOut, Receiver, Resume, Sender};
 use crate::run::{End, PipelineError, RunContext, StageInfo, StageKind};
 use crate::Pipeline;
 
@@ -43,6 +43,20 @@ impl<T> Stream for Buffer<T> {
     }
 }
 
+impl<T> Buffer<T> {
+    /// The queue's batch in hand, handed over whole where it fits (see
+    /// [`PollBatch`](crate::queue::PollBatch)).
+    pub(crate) fn poll_batch(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut dyn BatchOut<Self>,
+        max: usize,
+    ) -> Poll<bool> {
+        let this = &mut *self;
+        boundary::poll_received_batch(&mut this.rx, &this.info, cx, out.items(), max)
+    }
+}
+
 impl<S: Stream> Pipeline<S> {
     /// An async boundary whose queue of `capacity` items applies `overflow`
     /// when it is full: wait ([`Overflow::Backpressure`]), drop the oldest
@@ -58,6 +72,11 @@ impl<S: Stream> Pipeline<S> {
     /// the queue holds `capacity` items. With [`Overflow::DropOldest`] the
     /// batches are at most 64 items, as dropping the oldest item shifts its
     /// batch.
+    ///
+    /// Like a boundary, its downstream end hands whole batches to a `map`,
+    /// `filter`, `filter_map`, `inspect`, the next boundary or `run_fold`;
+    /// with [`Overflow::Backpressure`] its upstream task also takes whole
+    /// batches from such stages (the other policies act item by item).
     ///
     /// # Errors
     ///
@@ -92,12 +111,16 @@ impl<S: Stream> Pipeline<S> {
         let ctx = self.core.ctx.clone();
         let batch = queue_batch(capacity, overflow);
         let (tx, rx) = queue::bounded_with(capacity, batch, Resume::HalfEmpty, ctx.clone());
-        let task = match overflow {
-            Overflow::Backpressure => boundary::pump(self.stream, tx, info.clone(), ctx),
+        let task = match (overflow, self.batch.map(|b| b.poll)) {
+            (Overflow::Backpressure, Some(poll)) => {
+                boundary::pump_batches(self.stream, poll, tx, info.clone(), ctx)
+            }
+            (Overflow::Backpressure, None) => boundary::pump(self.stream, tx, info.clone(), ctx),
+            // The policy acts per item.
             _ => pump_with_policy(self.stream, tx, overflow, info.clone(), ctx),
         };
         self.core.add_task(task);
-        Pipeline::from_parts(Buffer { rx, info }, self.core)
+        Pipeline::from_batched(Buffer { rx, info }, self.core, Buffer::poll_batch)
     }
 }
 
