@@ -291,6 +291,55 @@ fn rc_items_cross_two_local_boundaries_in_order_with_exact_counts() {
     }
 }
 
+/// Both sides of a local boundary (or backpressure buffer) move whole
+/// batches through the stages that can hand them over, as a `boundary`'s
+/// do: an `inspect` before a `filter_map` sees several items before the
+/// `filter_map` sees the first of them; item by item they alternate.
+#[test]
+fn local_boundaries_move_whole_batches_on_both_sides() {
+    fn batched(log: &[char]) -> bool {
+        log.windows(4).any(|w| w == ['a'; 4])
+    }
+    for kind in ALL {
+        for buffer in [false, true] {
+            run_on(kind, |env| async move {
+                let up = Rc::new(RefCell::new(Vec::new()));
+                let down = Rc::new(RefCell::new(Vec::new()));
+                let (u1, u2, d1, d2) = (up.clone(), up.clone(), down.clone(), down.clone());
+                let p = producer::iter(0..256u32)
+                    .map(Rc::new)
+                    .inspect(move |_| u1.borrow_mut().push('a'))
+                    .filter_map(move |x| {
+                        u2.borrow_mut().push('b');
+                        Some(x)
+                    });
+                let p = if buffer {
+                    p.buffer_local(1024, Overflow::Backpressure)
+                } else {
+                    p.boundary_local(1024)
+                };
+                let (out, report) = p
+                    .inspect(move |_| d1.borrow_mut().push('a'))
+                    .filter_map(move |x| {
+                        d2.borrow_mut().push('b');
+                        (*x % 2 == 0).then_some(*x)
+                    })
+                    .on_runtime(env.runtime.clone())
+                    .run_collect()
+                    .await
+                    .unwrap();
+                assert_eq!(out, (0..256).step_by(2).collect::<Vec<u32>>());
+                assert_eq!(report.stages[4].items_out, 256, "{report}");
+                assert_balanced(&report);
+                let (up, down) = (up.borrow(), down.borrow());
+                assert_eq!((up.len(), down.len()), (512, 512));
+                assert!(batched(&up), "{:?} upstream: {up:?}", env.kind);
+                assert!(batched(&down), "{:?} downstream: {down:?}", env.kind);
+            });
+        }
+    }
+}
+
 #[test]
 fn send_boundaries_upstream_of_a_local_one_keep_running_on_the_runtime() {
     for kind in ALL {

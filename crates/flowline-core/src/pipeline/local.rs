@@ -143,9 +143,11 @@ impl<S: Stream> Pipeline<S> {
             ));
         }
         let info = self.core.add_stage("boundary", StageKind::Boundary);
-        let (stream, task) = BoundaryLocal::new(self.stream, capacity, info, self.core.ctx.clone());
+        let poll_batch = self.batch.map(|b| b.poll);
+        let ctx = self.core.ctx.clone();
+        let (stream, task) = BoundaryLocal::new(self.stream, poll_batch, capacity, info, ctx);
         self.core.add_local_task(task);
-        Pipeline::from_parts(stream, self.core)
+        Pipeline::from_batched(stream, self.core, BoundaryLocal::poll_batch)
     }
 
     /// [`buffer`](Self::buffer) for upstreams and items that are not `Send`:
@@ -193,9 +195,11 @@ impl<S: Stream> Pipeline<S> {
         check_capacity(capacity, overflow);
         let info = self.core.add_stage("buffer", StageKind::Buffer);
         let ctx = self.core.ctx.clone();
-        let (stream, task) = BoundaryLocal::buffered(self.stream, capacity, overflow, info, ctx);
+        let poll_batch = self.batch.map(|b| b.poll);
+        let (stream, task) =
+            BoundaryLocal::buffered(self.stream, poll_batch, capacity, overflow, info, ctx);
         self.core.add_local_task(task);
-        Pipeline::from_parts(stream, self.core)
+        Pipeline::from_batched(stream, self.core, BoundaryLocal::poll_batch)
     }
 
     /// [`spawn`](Self::spawn) for pipelines that are not `Send`: starts the

@@ -101,17 +101,25 @@ where
     S: Stream + Send + 'static,
     S::Item: Send + 'static,
 {
-    async move {
-        let mut tx = tx;
-        let pumped = {
-            let upstream = pin!(upstream);
-            AssertUnwindSafe(tx.pump_batches(upstream, poll_batch))
-                .catch_unwind()
-                .await
-        };
-        finish(tx, pumped, &info, &ctx);
-    }
-    .boxed()
+    pump_batches_future(upstream, poll_batch, tx, info, ctx).boxed()
+}
+
+/// [`pump_batches`] unboxed, with no `Send` bound (`boundary_local` boxes
+/// it local).
+pub(crate) async fn pump_batches_future<S: Stream>(
+    upstream: S,
+    poll_batch: PollBatch<S>,
+    mut tx: Sender<S::Item>,
+    info: Arc<StageInfo>,
+    ctx: Arc<RunContext>,
+) {
+    let pumped = {
+        let upstream = pin!(upstream);
+        AssertUnwindSafe(tx.pump_batches(upstream, poll_batch))
+            .catch_unwind()
+            .await
+    };
+    finish(tx, pumped, &info, &ctx);
 }
 
 /// Ends a pump's queue with its outcome.
@@ -142,8 +150,17 @@ impl<T> Boundary<T> {
         out: &mut dyn BatchOut<Self>,
         max: usize,
     ) -> Poll<bool> {
-        let this = &mut *self;
-        poll_received_batch(&mut this.rx, &this.info, cx, out.items(), max)
+        self.received_batch(cx, out.items(), max)
+    }
+
+    /// [`poll_batch`](Self::poll_batch) into a plain `Vec`.
+    pub(crate) fn received_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<T>,
+        max: usize,
+    ) -> Poll<bool> {
+        poll_received_batch(&mut self.rx, &self.info, cx, out, max)
     }
 }
 

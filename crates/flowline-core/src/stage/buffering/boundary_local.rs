@@ -8,10 +8,10 @@ use std::task::{Context, Poll};
 use futures::future::{FutureExt as _, LocalBoxFuture};
 use futures::Stream;
 
-use super::boundary::{pump_future, Boundary};
+use super::boundary::{pump_batches_future, pump_future, Boundary};
 use super::buffer::pump_with_policy_future;
 use super::overflow::{queue_batch, Overflow};
-use crate::queue::{self, Resume};
+use crate::queue::{self, BatchOut, PollBatch, Resume};
 use crate::run::{RunContext, StageInfo};
 
 /// Stream for [`Pipeline::boundary_local`](crate::Pipeline::boundary_local)
@@ -33,9 +33,12 @@ impl<T> fmt::Debug for BoundaryLocal<T> {
 }
 
 impl<T: 'static> BoundaryLocal<T> {
-    /// Returns the downstream stream and the upstream task.
+    /// Returns the downstream stream and the upstream task, which moves
+    /// whole batches when upstream's stages can hand them over
+    /// (`poll_batch`), else item by item.
     pub(crate) fn new<S>(
         upstream: S,
+        poll_batch: Option<PollBatch<S>>,
         capacity: usize,
         info: Arc<StageInfo>,
         ctx: Arc<RunContext>,
@@ -44,13 +47,14 @@ impl<T: 'static> BoundaryLocal<T> {
         S: Stream<Item = T> + 'static,
     {
         let (tx, rx) = queue::bounded(capacity, ctx.clone());
-        let task = pump_future(upstream, tx, info.clone(), ctx).boxed_local();
+        let task = pump_local(upstream, poll_batch, tx, info.clone(), ctx);
         (Self::from_receiver(rx, info), task)
     }
 
     /// [`new`](Self::new) for `buffer_local`: the queue applies `overflow`.
     pub(crate) fn buffered<S>(
         upstream: S,
+        poll_batch: Option<PollBatch<S>>,
         capacity: usize,
         overflow: Overflow,
         info: Arc<StageInfo>,
@@ -62,7 +66,7 @@ impl<T: 'static> BoundaryLocal<T> {
         let batch = queue_batch(capacity, overflow);
         let (tx, rx) = queue::bounded_with(capacity, batch, Resume::HalfEmpty, ctx.clone());
         let task = match overflow {
-            Overflow::Backpressure => pump_future(upstream, tx, info.clone(), ctx).boxed_local(),
+            Overflow::Backpressure => pump_local(upstream, poll_batch, tx, info.clone(), ctx),
             _ => pump_with_policy_future(upstream, tx, overflow, info.clone(), ctx).boxed_local(),
         };
         (Self::from_receiver(rx, info), task)
@@ -73,6 +77,34 @@ impl<T: 'static> BoundaryLocal<T> {
             inner: Boundary::from_receiver(rx, info),
             _not_send: PhantomData,
         }
+    }
+}
+
+/// The upstream task of a local queue: a batch at a time if `poll_batch`,
+/// else item by item.
+fn pump_local<S: Stream + 'static>(
+    upstream: S,
+    poll_batch: Option<PollBatch<S>>,
+    tx: queue::Sender<S::Item>,
+    info: Arc<StageInfo>,
+    ctx: Arc<RunContext>,
+) -> LocalBoxFuture<'static, ()> {
+    match poll_batch {
+        Some(poll) => pump_batches_future(upstream, poll, tx, info, ctx).boxed_local(),
+        None => pump_future(upstream, tx, info, ctx).boxed_local(),
+    }
+}
+
+impl<T> BoundaryLocal<T> {
+    /// The queue's batch in hand, handed over whole where it fits (see
+    /// [`PollBatch`]).
+    pub(crate) fn poll_batch(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut dyn BatchOut<Self>,
+        max: usize,
+    ) -> Poll<bool> {
+        self.inner.received_batch(cx, out.items(), max)
     }
 }
 

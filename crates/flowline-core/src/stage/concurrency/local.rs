@@ -223,8 +223,8 @@ impl<S: Stream> Pipeline<S> {
         // resumes its pump at half, so with only `limit` the futures would
         // stall as soon as `limit` results wait, though the queue had room.
         let capacity = limit.saturating_mul(2);
-        let (stream, task) = BoundaryLocal::new(lanes, capacity, info, self.core.ctx.clone());
+        let (stream, task) = BoundaryLocal::new(lanes, None, capacity, info, self.core.ctx.clone());
         self.core.add_local_task(task);
-        Pipeline::from_parts(stream, self.core)
+        Pipeline::from_batched(stream, self.core, BoundaryLocal::poll_batch)
     }
 }
