@@ -316,7 +316,40 @@ fn zip_of_partition_branches_needs_no_more_than_the_queues(rt: Rt) {
     });
 }
 
+/// A panic mid-batch after a branch: the items before it are delivered, the
+/// failing one counts as failed, the rest stay in flight at the branch, and
+/// every stage balances.
+fn a_panic_mid_batch_after_a_branch_keeps_every_count(rt: Rt) {
+    rt.block_on(|env| async move {
+        let [branch, other]: [_; 2] = producer::iter(0..256u64)
+            .broadcast(2, 1024, Overflow::Backpressure)
+            .try_into()
+            .unwrap();
+        drop(other);
+        let p = branch
+            .map(|x| if x == 100 { panic!("boom at {x}") } else { x })
+            .named("mapper")
+            .on_runtime(env.runtime.clone());
+        let monitor = p.monitor();
+        let err = p.run_collect().await.unwrap_err();
+        assert_eq!(err.stage(), "mapper");
+        let report = monitor.report();
+        for s in &report.stages {
+            assert!(s.is_balanced(), "unbalanced {s:?}\n{report}");
+        }
+        let mapper = report.stage("mapper").unwrap();
+        assert_eq!(
+            (mapper.items_in, mapper.items_out, mapper.failed),
+            (101, 100, 1)
+        );
+        assert_eq!(report.delivered(), 100, "{report}");
+        let branch = report.stage("broadcast#1.0").unwrap();
+        assert_eq!(branch.items_out, 101, "{report}");
+    });
+}
+
 on_all_runtimes!(
+    a_panic_mid_batch_after_a_branch_keeps_every_count,
     zip_of_partition_branches_needs_no_more_than_the_queues,
     broadcast_delivers_every_item_to_every_branch,
     broadcast_slow_branch_with_drop_policy_does_not_stall_the_fast_one,

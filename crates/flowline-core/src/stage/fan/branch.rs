@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 
-use crate::queue::Receiver;
+use crate::queue::{BatchOut, Receiver};
 use crate::run::StageInfo;
 
 /// Stream of one branch of a fan-out
@@ -30,6 +30,28 @@ impl<T> Branch<T> {
             info.set_counts_in();
         }
         Branch { rx, info, shared }
+    }
+}
+
+impl<T> Branch<T> {
+    /// The queue's batch in hand, handed over whole where it fits (see
+    /// [`PollBatch`](crate::queue::PollBatch)).
+    pub(crate) fn poll_batch(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut dyn BatchOut<Self>,
+        max: usize,
+    ) -> Poll<bool> {
+        let this = &mut *self;
+        let out = out.items();
+        let before = out.len();
+        let more = futures::ready!(this.rx.poll_batch(cx, out, max));
+        let taken = (out.len() - before) as u64;
+        if this.shared {
+            this.info.routed_in.add(taken);
+        }
+        this.info.out.bump_by(taken);
+        Poll::Ready(more)
     }
 }
 

@@ -190,7 +190,7 @@ impl Split {
             .zip(contexts.into_iter().zip(infos))
             .map(|(rx, (ctx, info))| {
                 let core = Core::branch(ctx, index, task.clone().boxed());
-                Pipeline::from_parts(Branch::new(rx, info, shared), core)
+                Pipeline::from_batched(Branch::new(rx, info, shared), core, Branch::poll_batch)
             })
             .collect()
     }
