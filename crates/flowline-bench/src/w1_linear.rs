@@ -316,6 +316,16 @@ fn compare_capacities(
             ">= 20",
             speedup >= 20.0,
         );
+        // The ceiling of that target: the same ratio for the best
+        // hand-written batches, with the same items in flight. Below 20,
+        // the target asks for more than batching with this capacity gives.
+        report.note(
+            W,
+            format!(
+                "(c) per-item tasks / (e) best Vec batches ({runtime}, capacity {capacity}): {:.1}",
+                c.ns_per_item() / e.ns_per_item()
+            ),
+        );
         first.get_or_insert(d);
     }
     first.expect("at least one capacity")
