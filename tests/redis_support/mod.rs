@@ -1,6 +1,6 @@
 //! A `redis-server` per test, for the Redis connector's tests: started on
-//! a free loopback port in a temporary directory, killed and removed on
-//! drop, and queried with plain Redis commands.
+//! a free port of a loopback address of its own, in a temporary directory,
+//! killed and removed on drop, and queried with plain Redis commands.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
@@ -19,6 +19,11 @@ pub const GROUP: &str = "workers";
 /// on drop.
 pub struct Server {
     child: Option<Child>,
+    /// A loopback address of this server's own where the system has them
+    /// (Linux routes all of 127.0.0.0/8 to the loopback device), so that a
+    /// server restarted on its port cannot find it taken by another test
+    /// binary's socket in between; else 127.0.0.1.
+    host: String,
     port: u16,
     dir: PathBuf,
     args: Vec<String>,
@@ -29,6 +34,17 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// A loopback address for the `n`th server of this process, and a free port
+/// on it.
+fn own_address(n: usize) -> (String, u16) {
+    let pid = std::process::id();
+    let host = format!("127.{}.{}.{}", (pid >> 8) & 0xff, pid & 0xff, n % 250 + 2);
+    match TcpListener::bind((host.as_str(), 0)).and_then(|l| l.local_addr()) {
+        Ok(addr) => (host, addr.port()),
+        Err(_) => ("127.0.0.1".to_string(), free_port()),
+    }
 }
 
 impl Server {
@@ -57,15 +73,14 @@ impl Server {
             return None;
         }
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "flowline-redis-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("flowline-redis-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let (host, port) = own_address(n);
         let mut server = Server {
             child: None,
-            port: free_port(),
+            host,
+            port,
             dir,
             args: extra.iter().map(|s| s.to_string()).collect(),
         };
@@ -75,16 +90,12 @@ impl Server {
 
     /// A handle for queries on the server at `url` (owned elsewhere).
     pub fn attach(url: &str) -> Server {
-        let port = url
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .trim_end_matches('/')
-            .parse()
-            .unwrap();
+        let addr = url.trim_start_matches("redis://").trim_end_matches('/');
+        let (host, port) = addr.rsplit_once(':').unwrap();
         Server {
             child: None,
-            port,
+            host: host.to_string(),
+            port: port.parse().unwrap(),
             dir: PathBuf::new(),
             args: Vec::new(),
         }
@@ -92,7 +103,7 @@ impl Server {
 
     pub fn launch(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &self.port.to_string(), "--bind", &self.host])
             .args(["--save", "", "--dir"])
             .arg(&self.dir)
             .args(&self.args)
@@ -124,7 +135,7 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis://{}:{}/", self.host, self.port)
     }
 
     pub fn conn(&self) -> client::Connection {
