@@ -3,7 +3,7 @@
 mod support;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flowline::stage::{Overflow, Overflowed};
@@ -316,6 +316,45 @@ fn zip_of_partition_branches_needs_no_more_than_the_queues(rt: Rt) {
     });
 }
 
+/// A branch that starts reading late (its queue already holds every item,
+/// sent one by one while nobody read) takes them a batch at a time, and
+/// hands them on whole: an `inspect` before a `filter_map` sees several
+/// items before the `filter_map` sees the first of them; item by item they
+/// would alternate.
+fn a_late_branch_catches_up_a_batch_at_a_time(rt: Rt) {
+    rt.block_on(|env| async move {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let [early, late]: [_; 2] = producer::iter(0..256u64)
+            .broadcast(2, 1024, Overflow::Backpressure)
+            .try_into()
+            .unwrap();
+        let early = early.on_runtime(env.runtime.clone()).run_collect();
+        let (a, b) = (log.clone(), log.clone());
+        let late = late
+            .inspect(move |_| a.lock().unwrap().push('a'))
+            .filter_map(move |x| {
+                b.lock().unwrap().push('b');
+                (x % 2 == 0).then_some(x)
+            })
+            .on_runtime(env.runtime.clone())
+            .run_collect();
+        let sleeper = env.clone();
+        let late = async move {
+            // Starts once its queue holds every item.
+            sleeper.sleep(Duration::from_millis(50)).await;
+            late.await
+        };
+        let (early, late) = future::join(early, late).await;
+        assert_eq!(early.unwrap().0, (0..256).collect::<Vec<u64>>());
+        let (out, report) = late.unwrap();
+        assert_eq!(out, (0..256).step_by(2).collect::<Vec<u64>>());
+        assert_eq!(report.in_flight(), 0, "{report}");
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 512);
+        assert!(log.windows(4).any(|w| w == ['a'; 4]), "{log:?}");
+    });
+}
+
 /// A panic mid-batch after a branch: the items before it are delivered, the
 /// failing one counts as failed, the rest stay in flight at the branch, and
 /// every stage balances.
@@ -349,6 +388,7 @@ fn a_panic_mid_batch_after_a_branch_keeps_every_count(rt: Rt) {
 }
 
 on_all_runtimes!(
+    a_late_branch_catches_up_a_batch_at_a_time,
     a_panic_mid_batch_after_a_branch_keeps_every_count,
     zip_of_partition_branches_needs_no_more_than_the_queues,
     broadcast_delivers_every_item_to_every_branch,

@@ -60,15 +60,16 @@ fn a_receiver_hands_a_batch_over_whole_or_split_to_fit() {
     for i in 0..8 {
         tx.try_push(i).unwrap();
     }
-    // Two full batches queued: the first moves whole.
+    // Two full batches queued: the first moves whole, the second (small)
+    // is appended to it.
     let (polled, out) = batch_of(&mut rx, 100);
-    assert_eq!(
-        (polled, out.as_slice()),
-        (Poll::Ready(true), &[0, 1, 2, 3][..])
-    );
+    assert_eq!((polled, out), (Poll::Ready(true), (0..8).collect()));
     // Asked for fewer than a batch: the batch is split, in order.
-    assert_eq!(batch_of(&mut rx, 3), (Poll::Ready(true), vec![4, 5, 6]));
-    assert_eq!(batch_of(&mut rx, 3), (Poll::Ready(true), vec![7]));
+    for i in 8..12 {
+        tx.try_push(i).unwrap();
+    }
+    assert_eq!(batch_of(&mut rx, 3), (Poll::Ready(true), vec![8, 9, 10]));
+    assert_eq!(batch_of(&mut rx, 3), (Poll::Ready(true), vec![11]));
     assert_eq!(batch_of(&mut rx, 3).0, Poll::Pending);
     // Appended after what `out` holds.
     tx.try_push(8).unwrap();
@@ -106,11 +107,44 @@ fn the_batch_pump_fills_exactly_to_capacity_in_order() {
     }
     assert_eq!(tx.shared.queued() + tx.open.len(), 16);
     let mut got = Vec::new();
-    while let (Poll::Ready(true), batch) = batch_of(&mut rx, 100) {
+    while let Some(batch) = rx.shared.pop() {
         assert!(batch.len() <= 4, "batches of at most a quarter: {batch:?}");
         got.extend(batch);
     }
+    got.append(&mut tx.open);
     assert_eq!(got, (0..16).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_receiver_gathers_small_queued_batches_up_to_64_items() {
+    let (mut tx, mut rx, _) = queue::<u32>(1024);
+    // One-item batches, as a sender flushing to a waiting receiver sends.
+    for i in 0..100 {
+        tx.try_push(i).unwrap();
+        tx.flush().unwrap();
+    }
+    assert_eq!(
+        batch_of(&mut rx, 1000),
+        (Poll::Ready(true), (0..64).collect())
+    );
+    assert_eq!(
+        batch_of(&mut rx, 20),
+        (Poll::Ready(true), (64..84).collect())
+    );
+    assert_eq!(
+        batch_of(&mut rx, 1000),
+        (Poll::Ready(true), (84..100).collect())
+    );
+    assert_eq!(batch_of(&mut rx, 1000).0, Poll::Pending);
+    // A whole batch of 64 or more is handed over alone, never copied.
+    for i in 0..300 {
+        tx.try_push(i).unwrap();
+    }
+    tx.flush().unwrap();
+    tx.try_push(300).unwrap();
+    tx.flush().unwrap();
+    let (_, out) = batch_of(&mut rx, 1000);
+    assert_eq!(out.len(), 256);
 }
 
 #[test]

@@ -13,6 +13,9 @@ use futures::Stream;
 use super::Shared;
 use crate::run::{End, RunContext};
 
+/// Items [`Receiver::poll_batch`] gathers from small queued batches, at most.
+const COALESCE: usize = 64;
+
 /// The receiving end of a queue (see the [module docs](super)): yields the
 /// items of each batch in order, then ends or halts its run as the sender
 /// finished.
@@ -144,6 +147,19 @@ impl<T> Receiver<T> {
             *out = std::mem::take(&mut self.current).collect();
         } else {
             let n = max.min(self.current.len());
+            out.extend(self.current.by_ref().take(n));
+        }
+        // Small batches queued behind that one (a trickle, or a sender that
+        // sent item by item to a receiver that was waiting, or had not
+        // started yet): taken too, never waiting, so a reader that fell
+        // behind catches up a batch at a time. Up to `COALESCE` items, so
+        // whole batches are not copied.
+        while out.len() < max.min(COALESCE) && self.current.len() == 0 {
+            let Some(batch) = self.shared.pop() else {
+                break;
+            };
+            self.current = batch.into_iter();
+            let n = (max - out.len()).min(self.current.len());
             out.extend(self.current.by_ref().take(n));
         }
         Poll::Ready(true)
