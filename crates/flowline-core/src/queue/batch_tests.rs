@@ -99,7 +99,7 @@ fn a_batch_read_ends_on_completed_and_halts_on_failed() {
 
 #[test]
 fn the_batch_pump_fills_exactly_to_capacity_in_order() {
-    let (mut tx, mut rx, _) = queue::<u64>(16);
+    let (mut tx, rx, _) = queue::<u64>(16);
     let mut upstream = futures::stream::iter(0..1000u64);
     {
         let pump = std::pin::pin!(tx.pump_batches(Pin::new(&mut upstream), per_item));
