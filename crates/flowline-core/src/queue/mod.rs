@@ -44,6 +44,8 @@ mod batch_stream;
 #[cfg(test)]
 mod batch_tests;
 mod blocking_ends;
+#[cfg(test)]
+mod blocking_ends_tests;
 mod pump;
 mod receiver;
 mod sender;
