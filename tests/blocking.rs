@@ -1157,10 +1157,10 @@ fn blocking_consumer_keeps_order_and_stops_at_a_panic(rt: Rt) {
 
 /// `consumer::blocking` is a plain `Sink` outside any run: items sent and
 /// the sink closed, `f` has seen them all; a panic in `f` resumes in the
-/// task that polls the sink; dropping it drops the closure before the drop
-/// returns.
+/// task that polls the sink; dropping it stops the thread and drops the
+/// closure.
 fn blocking_consumer_works_outside_a_run(rt: Rt) {
-    rt.block_on(|_env| async move {
+    rt.block_on(|env| async move {
         use futures::{FutureExt as _, SinkExt as _};
 
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -1204,17 +1204,28 @@ fn blocking_consumer_works_outside_a_run(rt: Rt) {
         assert!(message.contains("cannot store 7"), "{message}");
         assert_eq!(*seen.lock().unwrap(), (0..7).collect::<Vec<_>>());
 
+        // Dropped mid-stream: the thread stops after the call in progress
+        // (which a drop cannot interrupt) and drops the closure.
         let live = Arc::new(AtomicUsize::new(0));
         let alive = DropCounter::new(&live);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
         let mut sink = consumer::blocking(move |_x: u64| {
             let _ = &alive;
+            c.fetch_add(1, SeqCst);
             std::thread::sleep(Duration::from_millis(1));
         });
         for x in 0..100 {
             sink.feed(x).await.unwrap();
         }
         drop(sink);
-        assert_eq!(live.load(SeqCst), 0, "the closure outlived the sink");
+        assert!(
+            env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
+                .await
+        );
+        let after = calls.load(SeqCst);
+        env.sleep(Duration::from_millis(20)).await;
+        assert_eq!(calls.load(SeqCst), after, "a call started after the drop");
     });
 }
 
