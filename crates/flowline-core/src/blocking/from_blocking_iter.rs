@@ -46,8 +46,11 @@ type Link = Arc<OnceLock<(Arc<RunContext>, String)>>;
 /// (64 items), once its first item is 1 ms old, or — so that a slow
 /// iterator's items are never held back — as soon as a `next()` call took
 /// 20 µs or more while the pipeline waits for items. All checked after each
-/// `next()`. Each `next()` counts as one of the run's blocking calls, and
-/// none starts once the run has failed elsewhere.
+/// `next()`. The queue holds at most 256 items whatever the iterator's
+/// rhythm (a part-full batch holds only its items' memory), and its batches
+/// move on whole: a `map`, `boundary` or `run_fold` after this source takes
+/// a batch at a time. Each `next()` counts as one of the run's blocking
+/// calls, and none starts once the run has failed elsewhere.
 ///
 /// # Errors
 ///
@@ -108,10 +111,18 @@ where
     pipeline
 }
 
-/// Whether the iterator's thread should stop (checked inside a call).
+/// Whether the iterator's thread should stop, checked right after it
+/// enters a counted call.
 fn stopping<T>(ctx: &RunContext, tx: &Sender<T>) -> bool {
     // Pairs with the halt: either this sees it, or the run sees the call.
     fence(Ordering::SeqCst);
+    still_stopping(ctx, tx)
+}
+
+/// [`stopping`] between two items, inside the same counted call: the run
+/// waits for that call, so the thread need only see the halt soon, not at
+/// once (no fence per item).
+fn still_stopping<T>(ctx: &RunContext, tx: &Sender<T>) -> bool {
     ctx.lifecycle.is_halted() || tx.is_closed()
 }
 
@@ -141,9 +152,11 @@ fn produce<I: IntoIterator>(
         }
     };
     let mut guard = guard;
-    let mut first = Instant::now();
+    // One clock read per item: the read after an item is the start of the
+    // next call (what lies between is a push, a few nanoseconds).
+    let mut last = Instant::now();
+    let mut first = last;
     loop {
-        let called = Instant::now();
         let item = match holding.user(|| iter.next()) {
             Ok(Some(item)) => item,
             Ok(None) => {
@@ -163,6 +176,8 @@ fn produce<I: IntoIterator>(
             }
         };
         let now = Instant::now();
+        let took = now - last;
+        last = now;
         if tx.open_len() == 0 {
             first = now;
         }
@@ -172,18 +187,24 @@ fn produce<I: IntoIterator>(
                 drop(guard);
                 let sent = tx.send_blocking(item);
                 guard = ctx.calls.enter();
-                first = now;
+                last = Instant::now();
+                first = last;
+                if stopping(ctx, &tx) {
+                    drop(iter);
+                    drop(guard);
+                    return;
+                }
                 sent
             }
             pushed => pushed,
         };
-        let hungry = tx.receiver_waiting() && now - called >= SLOW_NEXT;
-        let flushed = if hungry || now - first >= MAX_BATCH_DELAY {
+        let hungry = tx.receiver_waiting() && took >= SLOW_NEXT;
+        let flushed = if hungry || last - first >= MAX_BATCH_DELAY {
             tx.flush()
         } else {
             Ok(())
         };
-        if sent.is_err() || flushed.is_err() || stopping(ctx, &tx) {
+        if sent.is_err() || flushed.is_err() || still_stopping(ctx, &tx) {
             drop(iter);
             drop(guard);
             return;
