@@ -5,7 +5,7 @@ mod support;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -910,7 +910,332 @@ fn blocking_consumer_closure_is_dropped_before_the_run_returns(rt: Rt) {
     });
 }
 
+/// The queue between a blocking iterator's thread and the pipeline: every
+/// item once, in order, through fused stages, a boundary and the batch path
+/// of `run_fold`, whatever the iterator's rhythm (bursts, pauses, slow
+/// calls).
+fn blocking_iter_through_map_and_boundary_keeps_order(rt: Rt) {
+    rt.block_on(|env| async move {
+        const N: u64 = 20_000;
+        // Every 1000th call pauses 1 ms, every 97th takes 30 µs: batches
+        // go out full, by age, and one item at a time for a waiting
+        // pipeline.
+        let items = (0..N).inspect(|x| {
+            if x % 1000 == 999 {
+                std::thread::sleep(Duration::from_millis(1));
+            } else if x % 97 == 0 {
+                std::thread::sleep(Duration::from_micros(30));
+            }
+        });
+        let (out, report) = producer::from_blocking_iter(items)
+            .map(|x| x * 2)
+            .filter(|x| x % 3 != 0)
+            .boundary(64)
+            .map(|x| x + 1)
+            .boundary(16)
+            .on_runtime(env.runtime.clone())
+            .run_collect()
+            .await
+            .unwrap();
+        let expected: Vec<u64> = (0..N)
+            .map(|x| x * 2)
+            .filter(|x| x % 3 != 0)
+            .map(|x| x + 1)
+            .collect();
+        assert_eq!(out, expected);
+        assert_eq!(report.stage("blocking_iter#0").unwrap().items_out, N);
+        assert_eq!(report.delivered(), expected.len() as u64);
+
+        let (sum, _) = producer::from_blocking_iter(0..N)
+            .map(|x| x + 1)
+            .boundary(1024)
+            .on_runtime(env.runtime.clone())
+            .run_fold(0u64, u64::wrapping_add)
+            .await
+            .unwrap();
+        assert_eq!(sum, N * (N + 1) / 2);
+
+        // An iterator that yields nothing completes at once.
+        let (out, _) = producer::from_blocking_iter(std::iter::empty::<u64>())
+            .boundary(4)
+            .on_runtime(env.runtime)
+            .run_collect()
+            .await
+            .unwrap();
+        assert!(out.is_empty());
+    });
+}
+
+/// Items of the iterator alive while the consumer holds the first one and
+/// waits: the queue's capacity (256, its open batch included), the batch
+/// the receiver has in hand (at most 64), the consumer's item and the one
+/// the thread waits to send.
+const BLOCKING_ITER_BOUND: usize = 256 + 64 + 2;
+
+/// Memory stays bounded by the queue's capacity whatever the iterator's
+/// rhythm: a trickling iterator (each `next()` slow enough to be sent on
+/// its own) into a stalled consumer stops being called once the queue is
+/// full; then every item arrives, in order.
+fn blocking_iter_memory_is_bounded_by_its_queue(rt: Rt) {
+    rt.block_on(|env| async move {
+        const N: u64 = 2_000;
+        let live = Arc::new(AtomicUsize::new(0));
+        let made = Arc::new(AtomicUsize::new(0));
+        let (l, m) = (live.clone(), made.clone());
+        let items = (0..N).map(move |x| {
+            std::thread::sleep(Duration::from_micros(30));
+            m.fetch_add(1, SeqCst);
+            (x, DropCounter::new(&l))
+        });
+        let open = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (o, s, e) = (open.clone(), seen.clone(), env.clone());
+        let run = producer::from_blocking_iter(items)
+            .on_runtime(env.runtime.clone())
+            .run_for_each(move |(x, _alive)| {
+                let (o, s, e) = (o.clone(), s.clone(), e.clone());
+                async move {
+                    while !o.load(SeqCst) {
+                        e.sleep(Duration::from_millis(1)).await;
+                    }
+                    s.lock().unwrap().push(x);
+                }
+            });
+        let watch = async {
+            assert!(
+                env.eventually(Duration::from_secs(20), || made.load(SeqCst) >= 256)
+                    .await,
+                "the queue never filled: {} made",
+                made.load(SeqCst)
+            );
+            // Stalled: the count stops growing (checked over 50 ms windows).
+            let mut last = made.load(SeqCst);
+            loop {
+                env.sleep(Duration::from_millis(50)).await;
+                let now = made.load(SeqCst);
+                if now == last {
+                    break;
+                }
+                last = now;
+            }
+            let (made_now, live_now) = (made.load(SeqCst), live.load(SeqCst));
+            assert!(
+                made_now <= BLOCKING_ITER_BOUND && live_now <= BLOCKING_ITER_BOUND,
+                "{made_now} made, {live_now} alive for a queue of 256"
+            );
+            assert!(seen.lock().unwrap().is_empty());
+            open.store(true, SeqCst);
+        };
+        let (report, ()) = futures::join!(run, watch);
+        let report = report.unwrap();
+        assert_eq!(*seen.lock().unwrap(), (0..N).collect::<Vec<_>>());
+        assert_eq!(report.delivered(), N);
+        assert_eq!(live.load(SeqCst), 0);
+    });
+}
+
+/// A panic mid-iterator: the items before it are delivered, in order and
+/// once each, then the run fails naming the iterator's stage, with the
+/// iterator dropped before the run returns.
+fn blocking_iter_panic_delivers_earlier_items_then_fails(rt: Rt) {
+    rt.block_on(|env| async move {
+        for fail_at in [0u64, 1, 63, 64, 65, 300, 1000] {
+            let live = Arc::new(AtomicUsize::new(0));
+            let alive = DropCounter::new(&live);
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let s = seen.clone();
+            let err = producer::from_blocking_iter((0..2000u64).inspect(move |x| {
+                let _ = &alive;
+                assert!(*x != fail_at, "iterator broke at {x}");
+            }))
+            .map(|x| x * 10)
+            .on_runtime(env.runtime.clone())
+            .run_for_each(move |x| {
+                s.lock().unwrap().push(x);
+                async {}
+            })
+            .await
+            .unwrap_err();
+            assert_eq!(err.stage(), "blocking_iter#0", "at {fail_at}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("iterator broke at {fail_at}")),
+                "{err}"
+            );
+            let expected: Vec<u64> = (0..fail_at).map(|x| x * 10).collect();
+            assert_eq!(*seen.lock().unwrap(), expected, "at {fail_at}");
+            assert_eq!(
+                err.report().stage("blocking_iter#0").unwrap().items_out,
+                fail_at
+            );
+            assert_eq!(live.load(SeqCst), 0, "the iterator outlived the run");
+        }
+    });
+}
+
+/// A failure downstream stops the iterator: no `next()` once the run has
+/// returned, and the iterator is dropped before it returns.
+fn failing_downstream_stops_the_blocking_iter(rt: Rt) {
+    rt.block_on(|env| async move {
+        for capacity in [1, 16, 1024] {
+            let live = Arc::new(AtomicUsize::new(0));
+            let alive = DropCounter::new(&live);
+            let made = Arc::new(AtomicUsize::new(0));
+            let m = made.clone();
+            // Endless.
+            let items = (0u64..).inspect(move |_| {
+                let _ = &alive;
+                m.fetch_add(1, SeqCst);
+            });
+            let err = producer::from_blocking_iter(items)
+                .map(|x| {
+                    assert!(x != 500, "downstream broke at {x}");
+                    x
+                })
+                .boundary(capacity)
+                .named("sink side")
+                .on_runtime(env.runtime.clone())
+                .run_count()
+                .await
+                .unwrap_err();
+            assert_eq!(err.stage(), "map#1", "{err}");
+            assert_eq!(live.load(SeqCst), 0, "the iterator outlived the run");
+            let after = made.load(SeqCst);
+            assert!(after > 500, "{after} made");
+            env.sleep(Duration::from_millis(20)).await;
+            assert_eq!(made.load(SeqCst), after, "next() called after the run");
+        }
+    });
+}
+
+/// `consumer::blocking` sees every item once, in order, whether items come
+/// in bursts (whole batches) or trickle (each flushed on its own), and a
+/// panic stops it after exactly the items before.
+fn blocking_consumer_keeps_order_and_stops_at_a_panic(rt: Rt) {
+    rt.block_on(|env| async move {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let e = env.clone();
+        let report = producer::iter(0..3000u64)
+            .then(move |x| {
+                let e = e.clone();
+                async move {
+                    if x % 500 == 0 {
+                        e.sleep(Duration::from_millis(2)).await;
+                    }
+                    x
+                }
+            })
+            .on_runtime(env.runtime.clone())
+            .run(consumer::blocking(move |x| s.lock().unwrap().push(x)))
+            .await
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), (0..3000).collect::<Vec<_>>());
+        assert_eq!(report.delivered(), 3000);
+
+        for fail_at in [0u64, 5, 64, 200] {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let s = seen.clone();
+            let err = producer::iter(0..1000u64)
+                .boundary(32)
+                .on_runtime(env.runtime.clone())
+                .run(consumer::blocking(move |x| {
+                    assert!(x != fail_at, "cannot store {x}");
+                    s.lock().unwrap().push(x);
+                }))
+                .await
+                .unwrap_err();
+            assert_eq!(err.stage(), "consumer#2");
+            assert!(
+                err.to_string().contains(&format!("cannot store {fail_at}")),
+                "{err}"
+            );
+            assert_eq!(*seen.lock().unwrap(), (0..fail_at).collect::<Vec<_>>());
+        }
+    });
+}
+
+/// `consumer::blocking` is a plain `Sink` outside any run: items sent and
+/// the sink closed, `f` has seen them all; a panic in `f` resumes in the
+/// task that polls the sink; dropping it stops the thread and drops the
+/// closure.
+fn blocking_consumer_works_outside_a_run(rt: Rt) {
+    rt.block_on(|env| async move {
+        use futures::{FutureExt as _, SinkExt as _};
+
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let names = Arc::new(Mutex::new(HashSet::new()));
+        let (s, n) = (seen.clone(), names.clone());
+        let mut sink = consumer::blocking(move |x: u64| {
+            n.lock().unwrap().insert(thread_name());
+            s.lock().unwrap().push(x);
+        });
+        for x in 0..10 {
+            sink.send(x).await.unwrap();
+        }
+        let mut burst = futures::stream::iter((10..1000).map(Ok));
+        sink.send_all(&mut burst).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), (0..1000).collect::<Vec<_>>());
+        assert_eq!(
+            *names.lock().unwrap(),
+            HashSet::from(["flowline-blk-cs".to_string()])
+        );
+
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let mut sink = consumer::blocking(move |x: u64| {
+            assert!(x != 7, "cannot store {x}");
+            s.lock().unwrap().push(x);
+        });
+        let sent = std::panic::AssertUnwindSafe(async {
+            let mut items = futures::stream::iter((0..1000).map(Ok));
+            sink.send_all(&mut items).await.unwrap();
+            sink.close().await.unwrap();
+        })
+        .catch_unwind()
+        .await;
+        let payload = sent.expect_err("the panic resumes in the sending task");
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(message.contains("cannot store 7"), "{message}");
+        assert_eq!(*seen.lock().unwrap(), (0..7).collect::<Vec<_>>());
+
+        // Dropped mid-stream: the thread stops after the call in progress
+        // (which a drop cannot interrupt) and drops the closure.
+        let live = Arc::new(AtomicUsize::new(0));
+        let alive = DropCounter::new(&live);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let mut sink = consumer::blocking(move |_x: u64| {
+            let _ = &alive;
+            c.fetch_add(1, SeqCst);
+            std::thread::sleep(Duration::from_millis(1));
+        });
+        for x in 0..100 {
+            sink.feed(x).await.unwrap();
+        }
+        drop(sink);
+        assert!(
+            env.eventually(Duration::from_secs(10), || live.load(SeqCst) == 0)
+                .await
+        );
+        let after = calls.load(SeqCst);
+        env.sleep(Duration::from_millis(20)).await;
+        assert_eq!(calls.load(SeqCst), after, "a call started after the drop");
+    });
+}
+
 on_all_runtimes!(
+    blocking_iter_through_map_and_boundary_keeps_order,
+    blocking_iter_memory_is_bounded_by_its_queue,
+    blocking_iter_panic_delivers_earlier_items_then_fails,
+    failing_downstream_stops_the_blocking_iter,
+    blocking_consumer_keeps_order_and_stops_at_a_panic,
+    blocking_consumer_works_outside_a_run,
     blocking_closures_are_dropped_before_the_run_returns,
     blocking_consumer_closure_is_dropped_before_the_run_returns,
     blocking_consumer_calls_end_with_a_failed_run,

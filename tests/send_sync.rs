@@ -24,14 +24,10 @@
 //!   same choice. Everything meant to be shared between threads by reference
 //!   *is* `Sync`: `Feeder`, `StopHandle`, `Monitor`, `BlockingPool`, reports,
 //!   errors, runtimes.
-//! - **Not `Unpin`**: `FromBlockingIter` pins an `async-channel` `Receiver`,
-//!   which is `!Unpin` (it holds an `event-listener` listener in place), so a
-//!   pipeline built on `producer::from_blocking_iter` must be pinned
-//!   (`std::pin::pin!`, `Box::pin`) before `StreamExt::next` is called on it.
-//!   The queues of `boundary`, `buffer` and fan-out branches are `Unpin`, and
-//!   so are pipelines that end in them. The `async fn` futures (`run*`,
-//!   `shutdown`) are self-referential state machines, as every `async fn`'s
-//!   is.
+//! - **Not `Unpin`**: the `async fn` futures (`run*`, `shutdown`) are
+//!   self-referential state machines, as every `async fn`'s is. The queues of
+//!   `boundary`, `buffer`, fan-out branches and `from_blocking_iter` are
+//!   `Unpin`, and so are pipelines that end in them.
 //!
 //! Generic types are checked with parameters that are themselves `Send +
 //! Sync + Unpin` (fn pointers, `Ready` futures, a `Vec` iterator stream), so
@@ -139,7 +135,7 @@ fn pipelines_producers_and_bridges() {
     assert_auto!(Emitter<String>: Send & Sync & Unpin);
     assert_auto!(Emit<'static, String>: Send & Sync & Unpin);
     assert_auto!(Generator<String, BoxFuture<'static, ()>>: Send & !Sync & Unpin);
-    assert_auto!(FromBlockingIter<Item>: Send & !Sync & !Unpin);
+    assert_auto!(FromBlockingIter<Item>: Send & !Sync & Unpin);
     assert_auto!(Feeder<String>: Send & Sync & Unpin);
     assert_auto!(Feed<String>: Send & Sync & Unpin);
     assert_auto!(Drain<String>: Send & !Sync & Unpin);
@@ -188,8 +184,7 @@ fn stage_streams() {
     // the thread that built it (`boundary_local`'s docs).
     assert_auto!(BoundaryLocal<Item>: !Send & !Sync & Unpin);
     assert_auto!(Pipeline<BoundaryLocal<Item>>: !Send & !Sync & Unpin);
-    // Pinned by the blocking source's channel receiver (module docs).
-    assert_auto!(Pipeline<Source<FromBlockingIter<Item>>>: Send & !Sync & !Unpin);
+    assert_auto!(Pipeline<Source<FromBlockingIter<Item>>>: Send & !Sync & Unpin);
 }
 
 #[test]

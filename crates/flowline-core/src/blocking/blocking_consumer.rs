@@ -7,18 +7,21 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 
+use event_listener::EventListener;
+use futures::channel::oneshot;
+use futures::{FutureExt as _, Sink};
+use pin_project_lite::pin_project;
+
 use super::holding::{Holding, Released, WaitOnDrop};
 use super::pool::run_in;
 use super::{run_scope, BlockingPool};
-use crate::run::RunContext;
-use futures::channel::{mpsc, oneshot};
-use futures::{FutureExt as _, Sink, StreamExt as _};
-use pin_project_lite::pin_project;
+use crate::queue::{self, PushError, Resume, Sender};
+use crate::run::{End, RunContext};
 
+/// Items the queue to the worker thread holds.
+const CAPACITY: usize = 128;
 /// Items handed to the worker thread at once, at most.
 const MAX_BATCH: usize = 64;
-/// Batches queued for the worker thread (plus the one it is working on).
-const QUEUED_BATCHES: usize = 2;
 
 /// A consumer that calls the blocking closure `f` on each item, in order, on
 /// a [`BlockingPool`] thread of its own (named `flowline-blk-cs`), so that
@@ -26,8 +29,9 @@ const QUEUED_BATCHES: usize = 2;
 /// blocks the executor.
 ///
 /// The thread starts with the first item. Items cross to it in batches of up
-/// to 64 through a queue of 2 batches: a slow `f` slows the pipeline down
-/// instead of growing memory. Closing the consumer (the end of a completed
+/// to 64 (sent when full, or when the pipeline flushes the consumer because
+/// it has nothing more for now) through a queue of 128 items: a slow `f`
+/// slows the pipeline down instead of growing memory. Closing the consumer (the end of a completed
 /// [`Pipeline::run`](crate::Pipeline::run)) waits until `f` has seen every
 /// item and the thread has exited. Run by a pipeline, `f`'s calls count among
 /// the run's blocking calls (the run returns only once none is in
@@ -71,7 +75,7 @@ where
     BlockingConsumer {
         f: Some(f),
         tx: None,
-        batch: Vec::new(),
+        room: None,
         done: None,
         cancel: CancelOnDrop(Arc::new(AtomicBool::new(false))),
         pool: None,
@@ -80,7 +84,7 @@ where
 }
 
 type Started<T> = (
-    mpsc::Sender<Vec<T>>,
+    Sender<T>,
     oneshot::Receiver<thread::Result<()>>,
     BlockingPool,
 );
@@ -98,8 +102,10 @@ pin_project! {
     #[must_use = "sinks do nothing unless used"]
     pub struct BlockingConsumer<T, F> {
         f: Option<F>,
-        tx: Option<mpsc::Sender<Vec<T>>>,
-        batch: Vec<T>,
+        // The queue to the worker thread, made when it starts.
+        tx: Option<Sender<T>>,
+        // Registered while waiting for room in the queue.
+        room: Option<EventListener>,
         done: Option<oneshot::Receiver<thread::Result<()>>>,
         cancel: CancelOnDrop,
         // Keeps the thread's pool alive; dropping it lets the thread go.
@@ -114,7 +120,7 @@ impl<T, F> fmt::Debug for BlockingConsumer<T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BlockingConsumer")
             .field("started", &self.f.is_none())
-            .field("batched", &self.batch.len())
+            .field("queued", &self.tx.as_ref().map(Sender::open_len))
             .finish_non_exhaustive()
     }
 }
@@ -133,7 +139,11 @@ where
         run: Option<Arc<RunContext>>,
         holding: &Holding,
     ) -> Started<T> {
-        let (tx, mut rx) = mpsc::channel::<Vec<T>>(QUEUED_BATCHES - 1);
+        // The queue has a context of its own, used or not in a run: its
+        // end only tells the worker to stop. The run's failure reaches the
+        // worker through `run`, the worker's panic the sink through `done`.
+        let queue_ctx = Arc::new(RunContext::default());
+        let (tx, mut rx) = queue::bounded_with(CAPACITY, MAX_BATCH, Resume::HalfEmpty, queue_ctx);
         let (done_tx, done_rx) = oneshot::channel();
         let pool = BlockingPool::named(1, "flowline-blk-cs");
         let runtime = run.as_ref().and_then(|ctx| ctx.runtime());
@@ -149,7 +159,7 @@ where
                 let mut f = f;
                 let mut guard = None;
                 let result = catch_unwind(AssertUnwindSafe(|| {
-                    while let Some(batch) = futures::executor::block_on(rx.next()) {
+                    while let Some(batch) = rx.recv_batch_blocking() {
                         guard = run.as_ref().map(|ctx| ctx.calls.enter());
                         // Pairs with the halt: either this sees it, or the
                         // run sees the calls in progress and waits.
@@ -170,6 +180,8 @@ where
                         guard = None;
                     }
                 }));
+                // A sink waiting for room learns that the worker is gone.
+                drop(rx);
                 // Stopped or panicked mid-batch: still inside the counted
                 // call; at the end, before `done` tells the consumer.
                 drop(f);
@@ -199,24 +211,15 @@ fn poll_done(
 }
 
 impl<T, F> BlockingConsumer<T, F> {
-    /// Hands the current batch to the worker thread.
-    fn poll_send_batch(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    /// Resumes the worker's panic when the worker is gone (its queue
+    /// closed); `Ready` also when it is running or stopped cleanly (its run
+    /// halted: the items are dropped with the run).
+    fn poll_worker(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        if this.batch.is_empty() {
-            return Poll::Ready(());
+        match this.tx {
+            Some(tx) if tx.is_closed() => poll_done(this.done, cx),
+            _ => Poll::Ready(()),
         }
-        let Some(tx) = this.tx else {
-            return Poll::Ready(());
-        };
-        if futures::ready!(tx.poll_ready(cx)).is_ok() {
-            let batch = std::mem::replace(this.batch, Vec::with_capacity(MAX_BATCH));
-            if tx.start_send(batch).is_ok() {
-                return Poll::Ready(());
-            }
-        }
-        // The worker is gone: it can only have panicked.
-        this.batch.clear();
-        poll_done(this.done, cx)
     }
 }
 
@@ -227,10 +230,12 @@ where
 {
     type Error = Infallible;
 
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        if self.batch.len() >= MAX_BATCH {
-            futures::ready!(self.poll_send_batch(cx));
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        let this = self.as_mut().project();
+        if let Some(tx) = this.tx {
+            futures::ready!(tx.poll_room(cx, this.room));
         }
+        futures::ready!(self.poll_worker(cx));
         Poll::Ready(Ok(()))
     }
 
@@ -245,20 +250,30 @@ where
             *this.done = Some(done);
             *this.pool = Some(pool);
         }
-        this.batch.push(item);
-        Ok(())
+        let tx = this.tx.as_mut().expect("started above");
+        match tx.try_push(item) {
+            // The worker is gone: `poll_ready` / `poll_flush` says why.
+            Ok(()) | Err(PushError::Closed(_)) => Ok(()),
+            Err(PushError::Full(_)) => {
+                panic!("flowline: consumer::blocking: start_send without poll_ready")
+            }
+        }
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        futures::ready!(self.poll_send_batch(cx));
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        if let Some(tx) = self.as_mut().project().tx {
+            let _ = tx.flush();
+        }
+        futures::ready!(self.poll_worker(cx));
         Poll::Ready(Ok(()))
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        futures::ready!(self.as_mut().poll_send_batch(cx));
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         let this = self.project();
-        // Closing the queue lets the worker finish what it has and exit.
-        *this.tx = None;
+        // Completing the queue lets the worker finish what it has and exit.
+        if let Some(tx) = this.tx.take() {
+            tx.finish(End::Completed);
+        }
         futures::ready!(poll_done(this.done, cx));
         *this.pool = None;
         Poll::Ready(Ok(()))

@@ -26,6 +26,7 @@ pub(crate) use free_capacity::feeding;
 pub use free_capacity::free_capacity;
 pub use generator::Generator;
 pub use source::Source;
+pub(crate) use source::{poll_producer_batch, BatchProducer};
 
 /// Anything that yields items: implemented for every [`futures::Stream`].
 ///

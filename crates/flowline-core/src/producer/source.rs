@@ -186,6 +186,44 @@ impl<I: Iterator> Source<futures::stream::Iter<I>> {
     }
 }
 
+/// A producer that hands over whole batches itself (the receiving end of a
+/// queue fed by a thread): its source's batch path takes them as they are.
+pub(crate) trait BatchProducer: Stream {
+    /// Appends at most `max` (≥ 1) items to `out`, as
+    /// [`PollBatch`](crate::queue::PollBatch) says.
+    fn poll_batch(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Self::Item>,
+        max: usize,
+    ) -> Poll<bool>;
+}
+
+/// [`Source::poll_batch`] for a producer that hands over whole batches: one
+/// call per batch, with the same stop check and counting.
+pub(crate) fn poll_producer_batch<S: BatchProducer>(
+    source: Pin<&mut Source<S>>,
+    cx: &mut Context<'_>,
+    out: &mut dyn BatchOut<Source<S>>,
+    max: usize,
+) -> Poll<bool> {
+    let this = source.project();
+    if this.lifecycle.is_stopping() {
+        return Poll::Ready(false);
+    }
+    let batch = Growth::new(out.items(), &this.info.out);
+    let inner = this.inner;
+    let polled = this.info.guard(|| inner.poll_batch(cx, batch.items, max));
+    drop(batch);
+    if polled.is_pending() {
+        this.waker.register(cx.waker());
+        if this.lifecycle.is_stopping() {
+            return Poll::Ready(false);
+        }
+    }
+    polled
+}
+
 /// A batch being extended, whose growth is added to a counter when dropped.
 struct Growth<'a, T> {
     items: &'a mut Vec<T>,

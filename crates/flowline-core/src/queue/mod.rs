@@ -6,7 +6,9 @@
 //! its end), `pump.rs` (the loops that move a stream's items into a sender,
 //! sending as soon as the stream would wait: item by item, or a batch at a
 //! time from stages that hand over whole batches), `batch_stream.rs` (how a
-//! stage hands over a whole batch: [`PollBatch`]).
+//! stage hands over a whole batch: [`PollBatch`]), `blocking_ends.rs` (ends
+//! that are not async tasks: a plain thread's blocking send and receive, a
+//! `Sink`'s wait for room, a failure delivered after the items).
 //!
 //! # The bound
 //!
@@ -41,6 +43,9 @@
 mod batch_stream;
 #[cfg(test)]
 mod batch_tests;
+mod blocking_ends;
+#[cfg(test)]
+mod blocking_ends_tests;
 mod pump;
 mod receiver;
 mod sender;
@@ -56,7 +61,7 @@ pub(crate) use batch_stream::{
 pub(crate) use pump::yield_now;
 pub(crate) use receiver::Receiver;
 pub(crate) use sender::{PushError, Sender};
-pub(crate) use shared::{batch_geometry, batch_size, Resume};
+pub(crate) use shared::{batch_size, Resume};
 
 #[cfg(doc)]
 use crate::run::End;

@@ -27,7 +27,7 @@ pub(crate) struct Receiver<T> {
     listener: Option<EventListener>,
     /// The run halted when the queue ends other than `Completed`.
     ctx: Arc<RunContext>,
-    halted: bool,
+    pub(super) halted: bool,
 }
 
 impl<T> fmt::Debug for Receiver<T> {
@@ -105,12 +105,15 @@ impl<T> Receiver<T> {
             match end {
                 Some(End::Completed) => return Poll::Ready(false),
                 Some(End::Failed | End::Aborted) => {
-                    // The error (if any) is in the context; the driver
-                    // stops the run without taking this for an end of
-                    // stream.
+                    // The error is in the context, or comes with the end
+                    // (`Sender::fail`); the driver stops the run without
+                    // taking this for an end of stream.
                     self.halted = true;
                     self.listener = None;
-                    self.ctx.halt();
+                    match self.shared.take_error() {
+                        Some(error) => self.ctx.fail(error),
+                        None => self.ctx.halt(),
+                    }
                     return Poll::Pending;
                 }
                 None => {}

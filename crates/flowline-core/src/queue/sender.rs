@@ -63,7 +63,7 @@ impl<T> Sender<T> {
     }
 
     /// Items the queue can take now without waiting.
-    fn room(&self) -> usize {
+    pub(super) fn room(&self) -> usize {
         self.shared.capacity - self.shared.queued() - self.open.len()
     }
 

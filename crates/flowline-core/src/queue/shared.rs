@@ -5,9 +5,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use event_listener::Event;
+use event_listener::{Event, Listener as _};
 
 use crate::run::{wait_until, End};
+use crate::PipelineError;
 
 /// Largest batch a queue moves at once.
 const MAX_BATCH: usize = 2048;
@@ -18,16 +19,6 @@ const MAX_BATCH: usize = 2048;
 /// cache.
 pub(crate) fn batch_size(capacity: usize) -> usize {
     (capacity / 4).clamp(1, MAX_BATCH)
-}
-
-/// Batch size and slot count for a bounded channel of batches that should
-/// hold about `capacity` items: `slots * batch + batch ≤ capacity + batch`,
-/// counting the batch a sender fills while the channel is full. For code
-/// that queues batches on a plain channel rather than on this queue.
-pub(crate) fn batch_geometry(capacity: usize) -> (usize, usize) {
-    let batch = batch_size(capacity);
-    let slots = (capacity / batch).saturating_sub(1).max(1);
-    (batch, slots)
 }
 
 /// When a sender that found the queue full may go on.
@@ -72,6 +63,8 @@ pub(super) struct Shared<T> {
     /// Set while a receiver waits on an empty queue: the pump then sends a
     /// batch it has held too long even if upstream never waits.
     pub(super) starving: AtomicBool,
+    /// The error a failed end brings its receiver's run (`Sender::fail`).
+    error: Mutex<Option<PipelineError>>,
 }
 
 fn code(end: End) -> u8 {
@@ -104,6 +97,7 @@ impl<T> Shared<T> {
             receivers: AtomicUsize::new(1),
             // The receiver has nothing yet.
             starving: AtomicBool::new(true),
+            error: Mutex::new(None),
         }
     }
 
@@ -120,6 +114,29 @@ impl<T> Shared<T> {
     /// is gone.
     pub(super) async fn wait_for_space(&self) {
         wait_until(&self.space, || self.has_space()).await
+    }
+
+    /// Waits, blocking the thread, until the queue has room for a whole
+    /// batch, or every receiver is gone (for a sender on a plain thread).
+    pub(super) fn wait_for_space_blocking(&self) {
+        while !self.has_space() {
+            let listener = self.space.listen();
+            if self.has_space() {
+                return;
+            }
+            listener.wait();
+        }
+    }
+
+    /// Keeps `error` for the receiver that finds the queue ended
+    /// [`End::Failed`].
+    pub(super) fn set_error(&self, error: PipelineError) {
+        lock(&self.error).get_or_insert(error);
+    }
+
+    /// The error a failed end brings, taken once.
+    pub(super) fn take_error(&self) -> Option<PipelineError> {
+        lock(&self.error).take()
     }
 
     /// Queues a non-empty batch and wakes a receiver.

@@ -36,7 +36,6 @@ fn geometry_comes_from_the_capacity() {
     assert_eq!(batch_size(16), 4);
     assert_eq!(batch_size(1024), 256);
     assert_eq!(batch_size(1 << 20), 2048);
-    assert_eq!(batch_geometry(1024), (256, 3));
 }
 
 #[test]

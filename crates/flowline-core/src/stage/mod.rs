@@ -29,7 +29,6 @@ mod timing;
 // Crate paths that name a stage's module directly.
 pub(crate) use buffering::overflow;
 
-pub(crate) use crate::queue::batch_geometry;
 pub use buffering::boundary::Boundary;
 pub use buffering::boundary_local::BoundaryLocal;
 pub use buffering::buffer::Buffer;
