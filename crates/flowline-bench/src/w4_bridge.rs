@@ -205,8 +205,8 @@ pub fn run(cfg: &Config, report: &mut Report) {
             W,
             format!("Feeder speedup vs async-channel ({label})"),
             vs_ac,
-            ">= 2",
-            vs_ac >= 2.0,
+            ">= 2.5",
+            vs_ac >= 2.5,
         );
         report.note(
             W,
