@@ -1,5 +1,6 @@
 use std::collections::VecDeque;
 use std::fmt;
+use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -7,6 +8,7 @@ use std::task::{Context, Poll};
 use futures::Stream;
 
 use super::shared::Shared;
+use crate::queue::BatchOut;
 use crate::run::StageInfo;
 
 /// The source stage of a pipeline made by [`bridge::feeder`](super::feeder):
@@ -62,9 +64,56 @@ impl<T> Feed<T> {
             if self.ended {
                 return Poll::Ready(None);
             }
-            if !futures::ready!(self.shared.poll_take(&mut self.batch, cx)) {
+            // The lanes are `Vec`s: the emptied batch goes back as one (an
+            // empty deque becomes a `Vec` without moving anything), and the
+            // taken lane becomes the batch without a copy.
+            let mut taken = Vec::from(mem::take(&mut self.batch));
+            let more = self.shared.poll_take(&mut taken, cx);
+            self.batch = VecDeque::from(taken);
+            if !futures::ready!(more) {
                 self.ended = true;
             }
+        }
+    }
+}
+
+impl<T> Feed<T> {
+    /// A batch of the pushed items (see [`PollBatch`](crate::queue::PollBatch)),
+    /// so a pipeline moving batches (`run_fold`, a boundary) takes what the
+    /// feeder holds in one step. With nothing left from an earlier take and
+    /// room for a whole lane, the lane *becomes* the batch: the emptied `Vec`
+    /// it is swapped with goes back to the pushers, no item is copied, and
+    /// the count is bumped once.
+    pub(crate) fn poll_batch(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut dyn BatchOut<Self>,
+        max: usize,
+    ) -> Poll<bool> {
+        let this = self.get_mut();
+        let out = out.items();
+        if this.batch.is_empty() && !this.ended {
+            if out.is_empty() && max >= this.shared.capacity() {
+                // A lane holds at most `capacity` items.
+                let more = futures::ready!(this.shared.poll_take(out, cx));
+                this.ended = !more;
+                this.count(out.len());
+                return Poll::Ready(more);
+            }
+            let mut taken = Vec::from(mem::take(&mut this.batch));
+            let more = this.shared.poll_take(&mut taken, cx);
+            this.batch = VecDeque::from(taken);
+            this.ended = !futures::ready!(more);
+        }
+        let n = this.batch.len().min(max);
+        out.extend(this.batch.drain(..n));
+        this.count(n);
+        Poll::Ready(n > 0)
+    }
+
+    fn count(&self, n: usize) {
+        if let Some(info) = &self.info {
+            info.out.bump_by(n as u64);
         }
     }
 }

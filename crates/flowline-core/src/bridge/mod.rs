@@ -102,5 +102,8 @@ pub fn feeder<T>(capacity: usize) -> (Feeder<T>, Pipeline<Feed<T>>) {
         .register_source()
         .register(&shared.stop_waker());
     let feed = Feed::new(shared.clone(), Some(info));
-    (Feeder::new(shared), Pipeline::from_parts(feed, core))
+    (
+        Feeder::new(shared),
+        Pipeline::from_batched(feed, core, Feed::poll_batch),
+    )
 }
