@@ -696,7 +696,65 @@ fn feeder_is_a_sink(rt: Rt) {
     });
 }
 
+/// `run_fold` takes the feeder's queued items a whole batch at a time: each
+/// pusher's items still arrive in push order, and a panic in the fold
+/// mid-batch leaves the feeder charged with the items the fold reached, as
+/// item by item.
+fn fold_takes_batches_in_order_and_counts_what_it_reached(rt: Rt) {
+    const ITEMS: u32 = 5_000;
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<(usize, u32)>(64);
+        let threads: Vec<_> = (0..2)
+            .map(|t| {
+                let feeder = feeder.clone();
+                thread::spawn(move || (0..ITEMS).for_each(|i| feeder.push((t, i)).unwrap()))
+            })
+            .collect();
+        drop(feeder);
+        let (next, report) = pipeline
+            .on_runtime(env.runtime.clone())
+            .run_fold([0u32; 2], |mut next, (t, i)| {
+                assert_eq!(i, next[t], "pusher {t} out of order");
+                next[t] += 1;
+                next
+            })
+            .await
+            .unwrap();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(next, [ITEMS, ITEMS]);
+        assert_eq!(report.stages[0].items_out, 2 * u64::from(ITEMS));
+        assert_eq!(report.delivered(), 2 * u64::from(ITEMS));
+
+        // Ten items queued, taken as one batch; the fold fails on the fourth.
+        let (feeder, pipeline) = bridge::feeder::<u32>(16);
+        (0..10).for_each(|i| feeder.push(i).unwrap());
+        drop(feeder);
+        let err = pipeline
+            .on_runtime(env.runtime.clone())
+            .run_fold(0, |sum, x| {
+                if x == 3 {
+                    panic!("bad item {x}")
+                } else {
+                    sum + x
+                }
+            })
+            .await
+            .unwrap_err();
+        match err {
+            PipelineError::Panicked {
+                message, report, ..
+            } => {
+                assert_eq!(message, "bad item 3");
+                assert_eq!(report.stages[0].name, "feeder#0");
+                assert_eq!(report.stages[0].items_out, 4);
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
+    });
+}
+
 on_all_runtimes!(
+    fold_takes_batches_in_order_and_counts_what_it_reached,
     feeder_is_a_sink,
     shutdown_closes_the_feeder_and_delivers_what_was_accepted,
     shutdown_ends_an_idle_feeder_pipeline,
