@@ -753,7 +753,56 @@ fn fold_takes_batches_in_order_and_counts_what_it_reached(rt: Rt) {
     });
 }
 
+fn push_all_delivers_in_order_and_hands_back_what_it_did_not_push(rt: Rt) {
+    const ITEMS: u32 = 2_000;
+    rt.block_on(|env| async move {
+        // Batches of 37 into room for 8, from two threads.
+        let (feeder, pipeline) = bridge::feeder::<(usize, u32)>(8);
+        let threads: Vec<_> = (0..2)
+            .map(|t| {
+                let feeder = feeder.clone();
+                thread::spawn(move || {
+                    let items: Vec<u32> = (0..ITEMS).collect();
+                    for batch in items.chunks(37) {
+                        feeder.push_all(batch.iter().map(|&i| (t, i))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(feeder);
+        let (items, report) = pipeline
+            .on_runtime(env.runtime.clone())
+            .run_collect()
+            .await
+            .unwrap();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        for t in 0..2 {
+            let mine: Vec<u32> = items.iter().filter(|x| x.0 == t).map(|x| x.1).collect();
+            assert_eq!(mine, (0..ITEMS).collect::<Vec<_>>(), "pusher {t}");
+        }
+        assert_eq!(report.stages[0].items_out, 2 * u64::from(ITEMS));
+
+        // Closed while blocked on a full feeder: what was not pushed comes
+        // back, in order; what was is delivered.
+        let (feeder, pipeline) = bridge::feeder::<u32>(4);
+        let closer = feeder.clone();
+        let pusher = thread::spawn(move || feeder.push_all(0..10));
+        assert!(env.eventually(LIMIT, || closer.len() == 4).await);
+        assert!(closer.close());
+        let rest = pusher.join().unwrap().unwrap_err().into_inner();
+        assert_eq!(rest, (4..10).collect::<Vec<_>>());
+        drop(closer);
+        let (items, _) = pipeline
+            .on_runtime(env.runtime.clone())
+            .run_collect()
+            .await
+            .unwrap();
+        assert_eq!(items, [0, 1, 2, 3]);
+    });
+}
+
 on_all_runtimes!(
+    push_all_delivers_in_order_and_hands_back_what_it_did_not_push,
     fold_takes_batches_in_order_and_counts_what_it_reached,
     feeder_is_a_sink,
     shutdown_closes_the_feeder_and_delivers_what_was_accepted,

@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::mem;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -190,32 +191,58 @@ impl<T> Shared<T> {
         futures::task::waker(self.gate.clone())
     }
 
-    pub(crate) fn try_push(&self, item: T) -> Result<(), TryPushError<T>> {
+    /// Locks the current lane for a push, or `None` if the queue refuses
+    /// pushes.
+    fn lock_current(&self) -> Option<MutexGuard<'_, Lane<T>>> {
         let mut lane = self.gate.state() & LANE;
-        let mut state = loop {
+        loop {
             let state = self.lock(lane);
             // A flip between the read and the lock: this lane may have been
             // taken already; push to the new current one (see `Shared`).
             let now = self.gate.state();
             if now & LANE == lane {
                 // Read under the lock: see `Gate`.
-                if refusing(now) {
-                    return Err(TryPushError::Closed(item));
-                }
-                break state;
+                return (!refusing(now)).then_some(state);
             }
             drop(state);
             lane = now & LANE;
-        };
-        if state.queue.len() >= self.capacity {
-            return Err(TryPushError::Full(item));
         }
-        state.queue.push(item);
+    }
+
+    /// Unlocks a lane just pushed to, waking the consumer if it slept on it.
+    fn pushed(mut state: MutexGuard<'_, Lane<T>>) {
         let consumer = state.consumer.take();
         drop(state);
         if let Some(waker) = consumer {
             waker.wake();
         }
+    }
+
+    pub(crate) fn try_push(&self, item: T) -> Result<(), TryPushError<T>> {
+        let Some(mut state) = self.lock_current() else {
+            return Err(TryPushError::Closed(item));
+        };
+        if state.queue.len() >= self.capacity {
+            return Err(TryPushError::Full(item));
+        }
+        state.queue.push(item);
+        Self::pushed(state);
+        Ok(())
+    }
+
+    /// Moves as many of `items` as there is room for, from the front, in one
+    /// lock: at least one, unless the queue is full or refuses pushes (then
+    /// `items` is left as it was).
+    pub(crate) fn try_push_from(&self, items: &mut VecDeque<T>) -> Result<(), TryPushError<()>> {
+        let Some(mut state) = self.lock_current() else {
+            return Err(TryPushError::Closed(()));
+        };
+        let room = self.capacity.saturating_sub(state.queue.len());
+        if room == 0 {
+            return Err(TryPushError::Full(()));
+        }
+        state.queue.extend(items.drain(..room.min(items.len())));
+        Self::pushed(state);
         Ok(())
     }
 
