@@ -21,7 +21,9 @@ use super::{PushError, PushTimeoutError, TryPushError};
 /// same pipeline, and each clone's items arrive in the order it pushed them.
 ///
 /// - [`push`](Self::push) blocks the calling thread while the feeder is full
-///   (backpressure), [`try_push`](Self::try_push) never blocks,
+///   (backpressure), [`push_all`](Self::push_all) does the same for a batch
+///   (one lock per run of items that fit), [`try_push`](Self::try_push)
+///   never blocks,
 ///   [`push_timeout`](Self::push_timeout) blocks for at most a while;
 /// - [`send`](Self::send) is the async version, for async code;
 /// - every failure hands the item back.

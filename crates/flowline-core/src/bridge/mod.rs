@@ -1,8 +1,9 @@
 //! Bridges between synchronous code and pipelines.
 //!
 //! - sync → async: [`feeder`] makes a [`Feeder`] — cloneable, with blocking
-//!   [`push`](Feeder::push), [`try_push`](Feeder::try_push),
-//!   [`push_timeout`](Feeder::push_timeout) and async [`send`](Feeder::send) —
+//!   [`push`](Feeder::push) and [`push_all`](Feeder::push_all),
+//!   [`try_push`](Feeder::try_push), [`push_timeout`](Feeder::push_timeout)
+//!   and async [`send`](Feeder::send) —
 //!   and the pipeline it feeds. Callbacks, threads, FFI or a GUI loop hand
 //!   items to async stages with backpressure; a burst of pushes between two
 //!   wake-ups of the pipeline is delivered in full, at once, in order.
