@@ -418,4 +418,35 @@ mod tests {
         assert_eq!(take(&shared, &mut cx), Poll::Ready(vec![6]));
         assert_eq!(take(&shared, &mut cx), Poll::Ready(vec![]));
     }
+
+    #[test]
+    fn push_from_moves_what_fits_and_leaves_the_rest() {
+        let wakes = Arc::new(Count::default());
+        let waker = waker(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let shared = Shared::new(3);
+        assert_eq!(take(&shared, &mut cx), Poll::Pending);
+        let mut items: VecDeque<u32> = (1..=5).collect();
+        // Room for three: one lock, one wake.
+        assert_eq!(shared.try_push_from(&mut items), Ok(()));
+        assert_eq!(items, [4, 5]);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            shared.try_push_from(&mut items),
+            Err(TryPushError::Full(()))
+        );
+        assert_eq!(items, [4, 5]);
+        assert_eq!(take(&shared, &mut cx), Poll::Ready(vec![1, 2, 3]));
+        assert_eq!(shared.try_push_from(&mut items), Ok(()));
+        assert!(items.is_empty());
+        items.push_back(6);
+        shared.close();
+        assert_eq!(
+            shared.try_push_from(&mut items),
+            Err(TryPushError::Closed(()))
+        );
+        assert_eq!(items, [6]);
+        assert_eq!(take(&shared, &mut cx), Poll::Ready(vec![4, 5]));
+        assert_eq!(take(&shared, &mut cx), Poll::Ready(vec![]));
+    }
 }
