@@ -696,11 +696,10 @@ fn feeder_is_a_sink(rt: Rt) {
     });
 }
 
-/// `run_fold` takes the feeder's queued items a whole batch at a time: each
-/// pusher's items still arrive in push order, and a panic in the fold
-/// mid-batch leaves the feeder charged with the items the fold reached, as
-/// item by item.
-fn fold_takes_batches_in_order_and_counts_what_it_reached(rt: Rt) {
+/// `run_fold` over a feeder: each pusher's items arrive in push order, and a
+/// panic in the fold leaves the feeder charged with the items the fold
+/// reached, though the feed took all ten from the queue at once.
+fn fold_keeps_push_order_and_counts_what_it_reached(rt: Rt) {
     const ITEMS: u32 = 5_000;
     rt.block_on(|env| async move {
         let (feeder, pipeline) = bridge::feeder::<(usize, u32)>(64);
@@ -725,7 +724,7 @@ fn fold_takes_batches_in_order_and_counts_what_it_reached(rt: Rt) {
         assert_eq!(report.stages[0].items_out, 2 * u64::from(ITEMS));
         assert_eq!(report.delivered(), 2 * u64::from(ITEMS));
 
-        // Ten items queued, taken as one batch; the fold fails on the fourth.
+        // Ten items queued, taken in one step; the fold fails on the fourth.
         let (feeder, pipeline) = bridge::feeder::<u32>(16);
         (0..10).for_each(|i| feeder.push(i).unwrap());
         drop(feeder);
@@ -803,7 +802,7 @@ fn push_all_delivers_in_order_and_hands_back_what_it_did_not_push(rt: Rt) {
 
 on_all_runtimes!(
     push_all_delivers_in_order_and_hands_back_what_it_did_not_push,
-    fold_takes_batches_in_order_and_counts_what_it_reached,
+    fold_keeps_push_order_and_counts_what_it_reached,
     feeder_is_a_sink,
     shutdown_closes_the_feeder_and_delivers_what_was_accepted,
     shutdown_ends_an_idle_feeder_pipeline,

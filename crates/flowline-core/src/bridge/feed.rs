@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 use futures::Stream;
 
 use super::shared::Shared;
-use crate::queue::BatchOut;
 use crate::run::StageInfo;
 
 /// The source stage of a pipeline made by [`bridge::feeder`](super::feeder):
@@ -73,47 +72,6 @@ impl<T> Feed<T> {
             if !futures::ready!(more) {
                 self.ended = true;
             }
-        }
-    }
-}
-
-impl<T> Feed<T> {
-    /// A batch of the pushed items (see [`PollBatch`](crate::queue::PollBatch)),
-    /// so a pipeline moving batches (`run_fold`, a boundary) takes what the
-    /// feeder holds in one step. With nothing left from an earlier take and
-    /// room for a whole lane, the lane *becomes* the batch: the emptied `Vec`
-    /// it is swapped with goes back to the pushers, no item is copied, and
-    /// the count is bumped once.
-    pub(crate) fn poll_batch(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        out: &mut dyn BatchOut<Self>,
-        max: usize,
-    ) -> Poll<bool> {
-        let this = self.get_mut();
-        let out = out.items();
-        if this.batch.is_empty() && !this.ended {
-            if out.is_empty() && max >= this.shared.capacity() {
-                // A lane holds at most `capacity` items.
-                let more = futures::ready!(this.shared.poll_take(out, cx));
-                this.ended = !more;
-                this.count(out.len());
-                return Poll::Ready(more);
-            }
-            let mut taken = Vec::from(mem::take(&mut this.batch));
-            let more = this.shared.poll_take(&mut taken, cx);
-            this.batch = VecDeque::from(taken);
-            this.ended = !futures::ready!(more);
-        }
-        let n = this.batch.len().min(max);
-        out.extend(this.batch.drain(..n));
-        this.count(n);
-        Poll::Ready(n > 0)
-    }
-
-    fn count(&self, n: usize) {
-        if let Some(info) = &self.info {
-            info.out.bump_by(n as u64);
         }
     }
 }

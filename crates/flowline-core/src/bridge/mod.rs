@@ -103,8 +103,10 @@ pub fn feeder<T>(capacity: usize) -> (Feeder<T>, Pipeline<Feed<T>>) {
         .register_source()
         .register(&shared.stop_waker());
     let feed = Feed::new(shared.clone(), Some(info));
-    (
-        Feeder::new(shared),
-        Pipeline::from_batched(feed, core, Feed::poll_batch),
-    )
+    // Item by item, not as a batch source (`Pipeline::from_batched`): taking
+    // whole lanes into a `run_fold` made the consumer drain the feeder
+    // faster than a thread pushes, so it slept and had to be woken more
+    // often: in W4 it made a third more context switches per item, which
+    // cost more than the batching saved.
+    (Feeder::new(shared), Pipeline::from_parts(feed, core))
 }
