@@ -696,7 +696,113 @@ fn feeder_is_a_sink(rt: Rt) {
     });
 }
 
+/// `run_fold` over a feeder: each pusher's items arrive in push order, and a
+/// panic in the fold leaves the feeder charged with the items the fold
+/// reached, though the feed took all ten from the queue at once.
+fn fold_keeps_push_order_and_counts_what_it_reached(rt: Rt) {
+    const ITEMS: u32 = 5_000;
+    rt.block_on(|env| async move {
+        let (feeder, pipeline) = bridge::feeder::<(usize, u32)>(64);
+        let threads: Vec<_> = (0..2)
+            .map(|t| {
+                let feeder = feeder.clone();
+                thread::spawn(move || (0..ITEMS).for_each(|i| feeder.push((t, i)).unwrap()))
+            })
+            .collect();
+        drop(feeder);
+        let (next, report) = pipeline
+            .on_runtime(env.runtime.clone())
+            .run_fold([0u32; 2], |mut next, (t, i)| {
+                assert_eq!(i, next[t], "pusher {t} out of order");
+                next[t] += 1;
+                next
+            })
+            .await
+            .unwrap();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(next, [ITEMS, ITEMS]);
+        assert_eq!(report.stages[0].items_out, 2 * u64::from(ITEMS));
+        assert_eq!(report.delivered(), 2 * u64::from(ITEMS));
+
+        // Ten items queued, taken in one step; the fold fails on the fourth.
+        let (feeder, pipeline) = bridge::feeder::<u32>(16);
+        (0..10).for_each(|i| feeder.push(i).unwrap());
+        drop(feeder);
+        let err = pipeline
+            .on_runtime(env.runtime.clone())
+            .run_fold(0, |sum, x| {
+                if x == 3 {
+                    panic!("bad item {x}")
+                } else {
+                    sum + x
+                }
+            })
+            .await
+            .unwrap_err();
+        match err {
+            PipelineError::Panicked {
+                message, report, ..
+            } => {
+                assert_eq!(message, "bad item 3");
+                assert_eq!(report.stages[0].name, "feeder#0");
+                assert_eq!(report.stages[0].items_out, 4);
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
+    });
+}
+
+fn push_all_delivers_in_order_and_hands_back_what_it_did_not_push(rt: Rt) {
+    const ITEMS: u32 = 2_000;
+    rt.block_on(|env| async move {
+        // Batches of 37 into room for 8, from two threads.
+        let (feeder, pipeline) = bridge::feeder::<(usize, u32)>(8);
+        let threads: Vec<_> = (0..2)
+            .map(|t| {
+                let feeder = feeder.clone();
+                thread::spawn(move || {
+                    let items: Vec<u32> = (0..ITEMS).collect();
+                    for batch in items.chunks(37) {
+                        feeder.push_all(batch.iter().map(|&i| (t, i))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(feeder);
+        let (items, report) = pipeline
+            .on_runtime(env.runtime.clone())
+            .run_collect()
+            .await
+            .unwrap();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        for t in 0..2 {
+            let mine: Vec<u32> = items.iter().filter(|x| x.0 == t).map(|x| x.1).collect();
+            assert_eq!(mine, (0..ITEMS).collect::<Vec<_>>(), "pusher {t}");
+        }
+        assert_eq!(report.stages[0].items_out, 2 * u64::from(ITEMS));
+
+        // Closed while blocked on a full feeder: what was not pushed comes
+        // back, in order; what was is delivered.
+        let (feeder, pipeline) = bridge::feeder::<u32>(4);
+        let closer = feeder.clone();
+        let pusher = thread::spawn(move || feeder.push_all(0..10));
+        assert!(env.eventually(LIMIT, || closer.len() == 4).await);
+        assert!(closer.close());
+        let rest = pusher.join().unwrap().unwrap_err().into_inner();
+        assert_eq!(rest, (4..10).collect::<Vec<_>>());
+        drop(closer);
+        let (items, _) = pipeline
+            .on_runtime(env.runtime.clone())
+            .run_collect()
+            .await
+            .unwrap();
+        assert_eq!(items, [0, 1, 2, 3]);
+    });
+}
+
 on_all_runtimes!(
+    push_all_delivers_in_order_and_hands_back_what_it_did_not_push,
+    fold_keeps_push_order_and_counts_what_it_reached,
     feeder_is_a_sink,
     shutdown_closes_the_feeder_and_delivers_what_was_accepted,
     shutdown_ends_an_idle_feeder_pipeline,

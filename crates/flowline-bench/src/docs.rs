@@ -41,7 +41,7 @@ const WORKLOADS: [(&str, &str, &str); 7] = [
     (
         "W4",
         "W4 — sync → async bridge",
-        "10M `u64` pushed from a plain thread into an async consumer, and ping-pong latency, against async-channel `send_blocking`, tokio mpsc `blocking_send` and flume. Targets (issue 5): ≥ 2× async-channel `send_blocking` throughput; ping-pong p50 no worse than async-channel's.",
+        "10M `u64` pushed from a plain thread into an async consumer, and ping-pong latency, against async-channel `send_blocking`, tokio mpsc `blocking_send` and flume; an extra row pushes the same items with `Feeder::push_all`, 256 a call (no target). Targets (issue 5, raised by issue 12): ≥ 2.5× async-channel `send_blocking` throughput on smol and on tokio; ping-pong p50 no worse than async-channel's.",
     ),
     (
         "W5",

@@ -1,5 +1,6 @@
 use std::collections::VecDeque;
 use std::fmt;
+use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -62,7 +63,13 @@ impl<T> Feed<T> {
             if self.ended {
                 return Poll::Ready(None);
             }
-            if !futures::ready!(self.shared.poll_take(&mut self.batch, cx)) {
+            // The lanes are `Vec`s: the emptied batch goes back as one (an
+            // empty deque becomes a `Vec` without moving anything), and the
+            // taken lane becomes the batch without a copy.
+            let mut taken = Vec::from(mem::take(&mut self.batch));
+            let more = self.shared.poll_take(&mut taken, cx);
+            self.batch = VecDeque::from(taken);
+            if !futures::ready!(more) {
                 self.ended = true;
             }
         }

@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -20,7 +21,9 @@ use super::{PushError, PushTimeoutError, TryPushError};
 /// same pipeline, and each clone's items arrive in the order it pushed them.
 ///
 /// - [`push`](Self::push) blocks the calling thread while the feeder is full
-///   (backpressure), [`try_push`](Self::try_push) never blocks,
+///   (backpressure), [`push_all`](Self::push_all) does the same for a batch
+///   (one lock per run of items that fit), [`try_push`](Self::try_push)
+///   never blocks,
 ///   [`push_timeout`](Self::push_timeout) blocks for at most a while;
 /// - [`send`](Self::send) is the async version, for async code;
 /// - every failure hands the item back.
@@ -131,6 +134,73 @@ impl<T> Feeder<T> {
                 Err(TryPushError::Full(item)) => item,
             };
             listener.wait();
+        }
+    }
+
+    /// Pushes every item of `items`, in order, blocking the calling thread
+    /// while the feeder is full: [`push`](Self::push) for a batch, which
+    /// takes the feeder's lock (and wakes the pipeline) once per run of items
+    /// that fit rather than once per item.
+    ///
+    /// The items arrive in order, after those this handle pushed before;
+    /// items of other pushers may land between two runs. At most
+    /// [`capacity`](Self::capacity) items are taken from `items` ahead of
+    /// the room for them.
+    ///
+    /// # Errors
+    ///
+    /// [`PushError`] with every item not pushed, in order — the rest of
+    /// `items` included, so pass a finite collection — if the feeder is or
+    /// becomes closed. The items pushed before are delivered.
+    ///
+    /// # Caveats
+    ///
+    /// Blocks the thread, like [`push`](Self::push).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::bridge;
+    ///
+    /// let (feeder, pipeline) = bridge::feeder(4);
+    /// let producer = std::thread::spawn(move || {
+    ///     // A callback handing over a buffer of readings at a time.
+    ///     for buffer in [vec![1, 2, 3], vec![4, 5, 6, 7, 8, 9]] {
+    ///         feeder.push_all(buffer).unwrap(); // blocks while the pipeline is behind
+    ///     }
+    ///     feeder.close();
+    ///     // Closed: the items come back, in order.
+    ///     assert_eq!(feeder.push_all([10, 11]).unwrap_err().into_inner(), [10, 11]);
+    /// });
+    /// let (items, _) = futures::executor::block_on(pipeline.run_collect()).unwrap();
+    /// producer.join().unwrap();
+    /// assert_eq!(items, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    /// ```
+    pub fn push_all<I: IntoIterator<Item = T>>(&self, items: I) -> Result<(), PushError<Vec<T>>> {
+        let mut items = items.into_iter();
+        // Taken from `items` outside the feeder's lock: the iterator's code
+        // (which may push to this feeder too) never runs under it.
+        let mut ready = VecDeque::new();
+        loop {
+            let room = self.shared.capacity() - ready.len();
+            ready.extend(items.by_ref().take(room));
+            if ready.is_empty() {
+                return Ok(());
+            }
+            let mut pushed = self.shared.try_push_from(&mut ready);
+            if pushed.as_ref().is_err_and(TryPushError::is_full) {
+                // Listen, then try again: room made in between is not missed.
+                let listener = self.shared.listen_for_space();
+                pushed = self.shared.try_push_from(&mut ready);
+                if pushed.as_ref().is_err_and(TryPushError::is_full) {
+                    listener.wait();
+                }
+            }
+            if pushed.as_ref().is_err_and(TryPushError::is_closed) {
+                let mut rest = Vec::from(ready);
+                rest.extend(items);
+                return Err(PushError(rest));
+            }
         }
     }
 

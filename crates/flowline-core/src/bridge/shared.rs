@@ -1,6 +1,6 @@
 use std::collections::VecDeque;
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -16,20 +16,22 @@ use crate::runtime::Runtime;
 ///
 /// # Two lanes
 ///
-/// Pushers append to the *current* lane, each push under that lane's lock.
-/// The consumer flips `current` to the other lane, then takes the whole old
-/// lane in one lock. So while a burst flows, the consumer does not wait on
-/// the lock the pushers are hammering (a single shared lock made it spin
-/// against the pusher on every take, bouncing the lock's cache line on every
-/// push: 3–6× slower when both ran on their own cores), and each take costs
-/// the pushers a couple of cache misses, not one per push.
+/// Pushers append to the *current* lane (the gate's `LANE` bit), each push
+/// under that lane's lock. The consumer flips the current lane to the other,
+/// then takes the whole old lane in one lock. So while a burst flows, the
+/// consumer does not wait on the lock the pushers are hammering (a single
+/// shared lock made it spin against the pusher on every take, bouncing the
+/// lock's cache line on every push: 3–6× slower when both ran on their own
+/// cores), and each take costs the pushers a couple of cache misses, not one
+/// per push.
 ///
-/// A push re-reads `current` under its lane's lock and goes to the other
-/// lane if a flip came first. So a lane the consumer has taken gets nothing
-/// until the next flip back, and every item in it was pushed before every
-/// item pushed after the flip: each pusher's items arrive in push order, and
-/// the queue holds at most `capacity` items (the current lane's), as with
-/// one lane.
+/// A push re-reads the current lane under its lane's lock and goes to the
+/// other lane if a flip came first (the same read tells it whether the queue
+/// is closed or stopped: see [`Gate`]). So a lane the consumer has taken gets
+/// nothing until the next flip back, and every item in it was pushed before
+/// every item pushed after the flip: each pusher's items arrive in push
+/// order, and the queue holds at most `capacity` items (the current lane's),
+/// as with one lane.
 ///
 /// # Why a burst can never strand an item
 ///
@@ -41,20 +43,15 @@ use crate::runtime::Runtime;
 ///
 /// # Why it is fast
 ///
-/// A push is an uncontended lock, a `push_back` and an unlock; it wakes the
+/// A push is an uncontended lock, one atomic read (which lane, and whether
+/// the queue still accepts), a `Vec::push` and an unlock; it wakes the
 /// consumer only when the consumer is actually asleep, i.e. once per burst.
 /// The consumer swaps a whole lane out in one lock, so a busy consumer pays
 /// the synchronisation once per batch, not once per item. Neither side spins
 /// before it sleeps.
 #[derive(Debug)]
 pub(crate) struct Shared<T> {
-    /// Which lane pushes go to; written by the consumer only.
-    current: Padded<AtomicUsize>,
     lanes: [Padded<Mutex<Lane<T>>>; 2],
-    /// No more pushes are accepted: closed by a feeder, by the last feeder's
-    /// drop, or by the consumer's drop. Read by pushes under their lane's
-    /// lock (see [`Gate`] for why that strands nothing).
-    closed: AtomicBool,
     /// Live `Feeder` handles.
     feeders: AtomicUsize,
     /// Pushers waiting for room, and the run's shutdown signal.
@@ -66,8 +63,8 @@ pub(crate) struct Shared<T> {
     clock: OnceLock<Option<Arc<dyn Runtime>>>,
 }
 
-/// Keeps the lanes and `current` on cache lines of their own: pushers write
-/// one lane while the consumer takes the other.
+/// Keeps the lanes and the gate's state on cache lines of their own: pushers
+/// write one lane while the consumer takes the other.
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Padded<T>(T);
@@ -80,29 +77,54 @@ struct Padded<T>(T);
 ///
 /// # Why no accepted item is stranded
 ///
-/// A push checks `stopped` (and `closed`) under its lane's lock. The
+/// A push checks `STOPPED` and `CLOSED` under its lane's lock. The
 /// consumer ends only when it saw the queue stopped or closed *before*
-/// finding both lanes empty under their locks: a push that saw the flag
+/// finding both lanes empty under their locks: a push that saw the flags
 /// clear has queued its item before that look, or took the lock after it
-/// and so sees the flag set.
+/// and so sees them set.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
-    stopped: AtomicBool,
+    /// [`LANE`], the lane pushes go to (flipped by the consumer only), and
+    /// the flags [`CLOSED`] and [`STOPPED`], which refuse further pushes:
+    /// one word, so a push learns where to go and whether it may with a
+    /// single read.
+    state: Padded<AtomicUsize>,
     /// Pushers waiting for room (or for the queue to close).
     space: Event,
     /// The consumer, woken on stop (it may be asleep on an empty queue).
     consumer: AtomicWaker,
 }
 
+/// The bit of [`Gate::state`] that names the lane pushes go to.
+const LANE: usize = 1;
+/// No more pushes are accepted: closed by a feeder, by the last feeder's
+/// drop, or by the consumer's drop.
+const CLOSED: usize = 2;
+/// The run was shut down (see [`Gate`]).
+const STOPPED: usize = 4;
+
 impl Gate {
-    fn is_stopped(&self) -> bool {
-        self.stopped.load(Ordering::SeqCst)
+    // Inlined into a push, even across crates (a push is generic over the
+    // item, so it is compiled in the user's crate).
+    #[inline]
+    fn state(&self) -> usize {
+        self.state.0.load(Ordering::Acquire)
     }
+
+    /// Sets `flag` (`CLOSED` or `STOPPED`); `false` if it was set already.
+    fn refuse(&self, flag: usize) -> bool {
+        self.state.0.fetch_or(flag, Ordering::SeqCst) & flag == 0
+    }
+}
+
+#[inline]
+fn refusing(state: usize) -> bool {
+    state & (CLOSED | STOPPED) != 0
 }
 
 impl ArcWake for Gate {
     fn wake_by_ref(arc: &Arc<Self>) {
-        arc.stopped.store(true, Ordering::SeqCst);
+        arc.refuse(STOPPED);
         arc.space.notify(usize::MAX);
         arc.consumer.wake();
     }
@@ -110,7 +132,7 @@ impl ArcWake for Gate {
 
 #[derive(Debug)]
 struct Lane<T> {
-    queue: VecDeque<T>,
+    queue: Vec<T>,
     /// The consumer, when it found this (current) lane empty and went to
     /// sleep.
     consumer: Option<Waker>,
@@ -119,7 +141,7 @@ struct Lane<T> {
 impl<T> Default for Lane<T> {
     fn default() -> Self {
         Lane {
-            queue: VecDeque::new(),
+            queue: Vec::new(),
             consumer: None,
         }
     }
@@ -129,9 +151,7 @@ impl<T> Shared<T> {
     /// A queue with one feeder handle counted.
     pub(crate) fn new(capacity: usize) -> Self {
         Shared {
-            current: Padded::default(),
             lanes: [Padded::default(), Padded::default()],
-            closed: AtomicBool::new(false),
             feeders: AtomicUsize::new(1),
             gate: Arc::default(),
             capacity,
@@ -161,12 +181,8 @@ impl<T> Shared<T> {
         self.lock(0).queue.len() + self.lock(1).queue.len()
     }
 
-    fn refuses(&self) -> bool {
-        self.closed.load(Ordering::SeqCst) || self.gate.is_stopped()
-    }
-
     pub(crate) fn is_closed(&self) -> bool {
-        self.refuses()
+        refusing(self.gate.state())
     }
 
     /// A waker that stops this queue as a run's shutdown does (see [`Gate`]),
@@ -175,31 +191,58 @@ impl<T> Shared<T> {
         futures::task::waker(self.gate.clone())
     }
 
-    pub(crate) fn try_push(&self, item: T) -> Result<(), TryPushError<T>> {
-        let mut lane = self.current.0.load(Ordering::Acquire);
-        let mut state = loop {
+    /// Locks the current lane for a push, or `None` if the queue refuses
+    /// pushes.
+    fn lock_current(&self) -> Option<MutexGuard<'_, Lane<T>>> {
+        let mut lane = self.gate.state() & LANE;
+        loop {
             let state = self.lock(lane);
             // A flip between the read and the lock: this lane may have been
             // taken already; push to the new current one (see `Shared`).
-            let now = self.current.0.load(Ordering::Acquire);
-            if now == lane {
-                break state;
+            let now = self.gate.state();
+            if now & LANE == lane {
+                // Read under the lock: see `Gate`.
+                return (!refusing(now)).then_some(state);
             }
             drop(state);
-            lane = now;
-        };
-        if self.refuses() {
-            return Err(TryPushError::Closed(item));
+            lane = now & LANE;
         }
-        if state.queue.len() >= self.capacity {
-            return Err(TryPushError::Full(item));
-        }
-        state.queue.push_back(item);
+    }
+
+    /// Unlocks a lane just pushed to, waking the consumer if it slept on it.
+    fn pushed(mut state: MutexGuard<'_, Lane<T>>) {
         let consumer = state.consumer.take();
         drop(state);
         if let Some(waker) = consumer {
             waker.wake();
         }
+    }
+
+    pub(crate) fn try_push(&self, item: T) -> Result<(), TryPushError<T>> {
+        let Some(mut state) = self.lock_current() else {
+            return Err(TryPushError::Closed(item));
+        };
+        if state.queue.len() >= self.capacity {
+            return Err(TryPushError::Full(item));
+        }
+        state.queue.push(item);
+        Self::pushed(state);
+        Ok(())
+    }
+
+    /// Moves as many of `items` as there is room for, from the front, in one
+    /// lock: at least one, unless the queue is full or refuses pushes (then
+    /// `items` is left as it was).
+    pub(crate) fn try_push_from(&self, items: &mut VecDeque<T>) -> Result<(), TryPushError<()>> {
+        let Some(mut state) = self.lock_current() else {
+            return Err(TryPushError::Closed(()));
+        };
+        let room = self.capacity.saturating_sub(state.queue.len());
+        if room == 0 {
+            return Err(TryPushError::Full(()));
+        }
+        state.queue.extend(items.drain(..room.min(items.len())));
+        Self::pushed(state);
         Ok(())
     }
 
@@ -212,7 +255,7 @@ impl<T> Shared<T> {
 
     /// Moves `lane`'s items into `batch` (which must be empty), waking the
     /// pushers if it was full. `false` if it was empty.
-    fn take(&self, mut state: MutexGuard<'_, Lane<T>>, batch: &mut VecDeque<T>) -> bool {
+    fn take(&self, mut state: MutexGuard<'_, Lane<T>>, batch: &mut Vec<T>) -> bool {
         if state.queue.is_empty() {
             return false;
         }
@@ -234,7 +277,7 @@ impl<T> Shared<T> {
     /// Moves every queued item into `batch` (which must be empty), or registers
     /// the consumer's waker. `Ready(false)` means the queue is closed and empty:
     /// the stream has ended.
-    pub(crate) fn poll_take(&self, batch: &mut VecDeque<T>, cx: &mut Context<'_>) -> Poll<bool> {
+    pub(crate) fn poll_take(&self, batch: &mut Vec<T>, cx: &mut Context<'_>) -> Poll<bool> {
         debug_assert!(batch.is_empty());
         if self.clock.get().is_none() {
             // The first look of the consumer: its pipeline's runtime is
@@ -242,14 +285,14 @@ impl<T> Shared<T> {
             let runtime = crate::time::pipeline_runtime().filter(|rt| rt.has_executor());
             let _ = self.clock.set(runtime);
         }
-        // Read before the lanes are seen empty: see `Gate`.
-        let ending = self.refuses();
-        // Only this consumer writes `current`.
-        let old = self.current.0.load(Ordering::Relaxed);
-        let new = 1 - old;
         // Flip first, then take the old lane: pushes from now on go to the
-        // new one, so this take does not wait on the pushers' lock.
-        self.current.0.store(new, Ordering::Release);
+        // new one, so this take does not wait on the pushers' lock. The
+        // flags come with the flip, read before the lanes are seen empty:
+        // see `Gate`.
+        let state = self.gate.state.0.fetch_xor(LANE, Ordering::AcqRel);
+        let ending = refusing(state);
+        let old = state & LANE;
+        let new = old ^ LANE;
         if self.take(self.lock(old), batch) {
             return Poll::Ready(true);
         }
@@ -269,7 +312,7 @@ impl<T> Shared<T> {
         drop(state);
         // A stop or close after the look above wakes this registration.
         self.gate.consumer.register(cx.waker());
-        if self.refuses() {
+        if self.is_closed() {
             cx.waker().wake_by_ref();
         }
         Poll::Pending
@@ -277,7 +320,7 @@ impl<T> Shared<T> {
 
     /// Refuses further pushes; what is queued is still delivered.
     pub(crate) fn close(&self) -> bool {
-        let was_open = !self.closed.swap(true, Ordering::SeqCst);
+        let was_open = self.gate.refuse(CLOSED);
         self.wake_all();
         was_open
     }
@@ -289,14 +332,14 @@ impl<T> Shared<T> {
     /// Drops a feeder handle; the last one closes the queue.
     pub(crate) fn remove_feeder(&self) {
         if self.feeders.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.closed.store(true, Ordering::SeqCst);
+            self.gate.refuse(CLOSED);
             self.wake_all();
         }
     }
 
     /// The consumer is gone: close, and drop what nobody will read.
     pub(crate) fn remove_consumer(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        self.gate.refuse(CLOSED);
         for lane in 0..2 {
             let mut state = self.lock(lane);
             state.consumer = None;
@@ -340,10 +383,10 @@ mod tests {
     }
 
     fn take(shared: &Shared<u32>, cx: &mut Context<'_>) -> Poll<Vec<u32>> {
-        let mut batch = VecDeque::new();
+        let mut batch = Vec::new();
         shared
             .poll_take(&mut batch, cx)
-            .map(|more| if more { batch.into() } else { Vec::new() })
+            .map(|more| if more { batch } else { Vec::new() })
     }
 
     #[test]
@@ -373,6 +416,37 @@ mod tests {
         assert!(shared.close());
         assert_eq!(shared.try_push(7), Err(TryPushError::Closed(7)));
         assert_eq!(take(&shared, &mut cx), Poll::Ready(vec![6]));
+        assert_eq!(take(&shared, &mut cx), Poll::Ready(vec![]));
+    }
+
+    #[test]
+    fn push_from_moves_what_fits_and_leaves_the_rest() {
+        let wakes = Arc::new(Count::default());
+        let waker = waker(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let shared = Shared::new(3);
+        assert_eq!(take(&shared, &mut cx), Poll::Pending);
+        let mut items: VecDeque<u32> = (1..=5).collect();
+        // Room for three: one lock, one wake.
+        assert_eq!(shared.try_push_from(&mut items), Ok(()));
+        assert_eq!(items, [4, 5]);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            shared.try_push_from(&mut items),
+            Err(TryPushError::Full(()))
+        );
+        assert_eq!(items, [4, 5]);
+        assert_eq!(take(&shared, &mut cx), Poll::Ready(vec![1, 2, 3]));
+        assert_eq!(shared.try_push_from(&mut items), Ok(()));
+        assert!(items.is_empty());
+        items.push_back(6);
+        shared.close();
+        assert_eq!(
+            shared.try_push_from(&mut items),
+            Err(TryPushError::Closed(()))
+        );
+        assert_eq!(items, [6]);
+        assert_eq!(take(&shared, &mut cx), Poll::Ready(vec![4, 5]));
         assert_eq!(take(&shared, &mut cx), Poll::Ready(vec![]));
     }
 }
