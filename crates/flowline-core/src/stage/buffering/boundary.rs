@@ -42,20 +42,20 @@ impl<T: Send + 'static> Boundary<T> {
         S: Stream<Item = T> + Send + 'static,
     {
         let (tx, rx) = queue::bounded(capacity, ctx.clone());
-        let task = match poll_batch {
-            Some(poll_batch) => pump_batches(upstream, poll_batch, tx, info.clone(), ctx),
-            None => pump(upstream, tx, info.clone(), ctx),
-        };
+        let task = pump(upstream, poll_batch, tx, info.clone(), ctx);
         (Boundary { rx, info }, task)
     }
 }
 
-/// The upstream task of a queue: moves `upstream` into `tx` item by item,
-/// then finishes the queue with the outcome — `Completed` when upstream ran
-/// out, `Failed` when the run has failed meanwhile or upstream panicked
-/// (recorded in `ctx`, naming the stage that marked itself, else `info`'s).
+/// The upstream task of a queue: moves `upstream` into `tx` — a batch at a
+/// time when its stages hand over whole batches (`poll_batch`), else item
+/// by item — then finishes the queue with the outcome: `Completed` when
+/// upstream ran out, `Failed` when the run has failed meanwhile or upstream
+/// panicked (recorded in `ctx`, naming the stage that marked itself, else
+/// `info`'s).
 pub(crate) fn pump<S>(
     upstream: S,
+    poll_batch: Option<PollBatch<S>>,
     tx: Sender<S::Item>,
     info: Arc<StageInfo>,
     ctx: Arc<RunContext>,
@@ -64,62 +64,35 @@ where
     S: Stream + Send + 'static,
     S::Item: Send + 'static,
 {
-    pump_future(upstream, tx, info, ctx).boxed()
+    pump_future(upstream, poll_batch, tx, info, ctx).boxed()
 }
 
 /// [`pump`] unboxed, with no `Send` bound (`boundary_local` boxes it local).
 pub(crate) async fn pump_future<S: Stream>(
     upstream: S,
+    poll_batch: Option<PollBatch<S>>,
     mut tx: Sender<S::Item>,
     info: Arc<StageInfo>,
     ctx: Arc<RunContext>,
 ) {
     let pumped = {
         let upstream = pin!(upstream);
-        AssertUnwindSafe(tx.pump(upstream)).catch_unwind().await
+        let pumping = async {
+            match poll_batch {
+                Some(poll_batch) => tx.pump_batches(upstream, poll_batch).await,
+                None => tx.pump(upstream).await,
+            }
+        };
+        AssertUnwindSafe(pumping).catch_unwind().await
     };
     finish(tx, pumped, &info, &ctx);
 }
 
 impl<T> Boundary<T> {
-    /// The downstream end of the queue `rx` (`boundary_local`).
+    /// The downstream end of the queue `rx` (`buffer`, `boundary_local`).
     pub(crate) fn from_receiver(rx: Receiver<T>, info: Arc<StageInfo>) -> Self {
         Boundary { rx, info }
     }
-}
-
-/// [`pump`] a batch at a time, for an upstream whose stages move whole
-/// batches.
-pub(crate) fn pump_batches<S>(
-    upstream: S,
-    poll_batch: PollBatch<S>,
-    tx: Sender<S::Item>,
-    info: Arc<StageInfo>,
-    ctx: Arc<RunContext>,
-) -> BoxFuture<'static, ()>
-where
-    S: Stream + Send + 'static,
-    S::Item: Send + 'static,
-{
-    pump_batches_future(upstream, poll_batch, tx, info, ctx).boxed()
-}
-
-/// [`pump_batches`] unboxed, with no `Send` bound (`boundary_local` boxes
-/// it local).
-pub(crate) async fn pump_batches_future<S: Stream>(
-    upstream: S,
-    poll_batch: PollBatch<S>,
-    mut tx: Sender<S::Item>,
-    info: Arc<StageInfo>,
-    ctx: Arc<RunContext>,
-) {
-    let pumped = {
-        let upstream = pin!(upstream);
-        AssertUnwindSafe(tx.pump_batches(upstream, poll_batch))
-            .catch_unwind()
-            .await
-    };
-    finish(tx, pumped, &info, &ctx);
 }
 
 /// Ends a pump's queue with its outcome.
@@ -153,31 +126,21 @@ impl<T> Boundary<T> {
         self.received_batch(cx, out.items(), max)
     }
 
-    /// [`poll_batch`](Self::poll_batch) into a plain `Vec`.
+    /// [`poll_batch`](Self::poll_batch) into a plain `Vec`: the queue's
+    /// batch in hand appended to `out` (at most `max` items) and counted as
+    /// this stage's output — also the [`PollBatch`] of a buffer's and a
+    /// local boundary's downstream end.
     pub(crate) fn received_batch(
         &mut self,
         cx: &mut Context<'_>,
         out: &mut Vec<T>,
         max: usize,
     ) -> Poll<bool> {
-        poll_received_batch(&mut self.rx, &self.info, cx, out, max)
+        let before = out.len();
+        let more = futures::ready!(self.rx.poll_batch(cx, out, max));
+        self.info.out.bump_by((out.len() - before) as u64);
+        Poll::Ready(more)
     }
-}
-
-/// A queue's batch in hand, appended to `out` (at most `max` items) and
-/// counted as the receiving stage's output: the [`PollBatch`] of a
-/// boundary's or a buffer's downstream end.
-pub(crate) fn poll_received_batch<T>(
-    rx: &mut Receiver<T>,
-    info: &StageInfo,
-    cx: &mut Context<'_>,
-    out: &mut Vec<T>,
-    max: usize,
-) -> Poll<bool> {
-    let before = out.len();
-    let more = futures::ready!(rx.poll_batch(cx, out, max));
-    info.out.bump_by((out.len() - before) as u64);
-    Poll::Ready(more)
 }
 
 impl<T> Stream for Boundary<T> {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use futures::future::{FutureExt as _, LocalBoxFuture};
 use futures::Stream;
 
-use super::boundary::{pump_batches_future, pump_future, Boundary};
+use super::boundary::{pump_future, Boundary};
 use super::buffer::pump_with_policy_future;
 use super::overflow::{queue_batch, Overflow};
 use crate::queue::{self, BatchOut, PollBatch, Resume};
@@ -47,7 +47,7 @@ impl<T: 'static> BoundaryLocal<T> {
         S: Stream<Item = T> + 'static,
     {
         let (tx, rx) = queue::bounded(capacity, ctx.clone());
-        let task = pump_local(upstream, poll_batch, tx, info.clone(), ctx);
+        let task = pump_future(upstream, poll_batch, tx, info.clone(), ctx).boxed_local();
         (Self::from_receiver(rx, info), task)
     }
 
@@ -66,7 +66,9 @@ impl<T: 'static> BoundaryLocal<T> {
         let batch = queue_batch(capacity, overflow);
         let (tx, rx) = queue::bounded_with(capacity, batch, Resume::HalfEmpty, ctx.clone());
         let task = match overflow {
-            Overflow::Backpressure => pump_local(upstream, poll_batch, tx, info.clone(), ctx),
+            Overflow::Backpressure => {
+                pump_future(upstream, poll_batch, tx, info.clone(), ctx).boxed_local()
+            }
             _ => pump_with_policy_future(upstream, tx, overflow, info.clone(), ctx).boxed_local(),
         };
         (Self::from_receiver(rx, info), task)
@@ -77,21 +79,6 @@ impl<T: 'static> BoundaryLocal<T> {
             inner: Boundary::from_receiver(rx, info),
             _not_send: PhantomData,
         }
-    }
-}
-
-/// The upstream task of a local queue: a batch at a time if `poll_batch`,
-/// else item by item.
-fn pump_local<S: Stream + 'static>(
-    upstream: S,
-    poll_batch: Option<PollBatch<S>>,
-    tx: queue::Sender<S::Item>,
-    info: Arc<StageInfo>,
-    ctx: Arc<RunContext>,
-) -> LocalBoxFuture<'static, ()> {
-    match poll_batch {
-        Some(poll) => pump_batches_future(upstream, poll, tx, info, ctx).boxed_local(),
-        None => pump_future(upstream, tx, info, ctx).boxed_local(),
     }
 }
 

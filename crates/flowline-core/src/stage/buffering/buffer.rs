@@ -8,38 +8,33 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream};
 
-use super::boundary;
+use super::boundary::{self, Boundary};
 use super::overflow::{
     check_capacity, offer, queue_batch, yield_every, Offered, Overflow, Overflowed,
 };
-use crate::queue::{self, yield_now, BatchOut, Receiver, Resume, Sender};
+use crate::queue::{self, yield_now, BatchOut, Resume, Sender};
 use crate::run::{End, PipelineError, RunContext, StageInfo, StageKind};
 use crate::Pipeline;
 
-/// Stream for [`Pipeline::buffer`]: the downstream end of the queue.
+/// Stream for [`Pipeline::buffer`]: the downstream end of the queue (a
+/// boundary's, whose queue applies the overflow policy).
 #[must_use = "streams do nothing unless polled"]
 pub struct Buffer<T> {
-    rx: Receiver<T>,
-    info: Arc<StageInfo>,
+    inner: Boundary<T>,
 }
 
 impl<T> fmt::Debug for Buffer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Buffer")
-            .field("queued", &self.rx.queued())
-            .field("capacity", &self.rx.capacity())
-            .finish_non_exhaustive()
+        f.debug_tuple("Buffer").field(&self.inner).finish()
     }
 }
 
 impl<T> Stream for Buffer<T> {
     type Item = T;
 
-    #[inline]
+    #[inline(always)]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let this = &mut *self;
-        let item = futures::ready!(Pin::new(&mut this.rx).poll_next(cx));
-        Poll::Ready(this.info.emit(item))
+        Pin::new(&mut self.inner).poll_next(cx)
     }
 }
 
@@ -52,8 +47,7 @@ impl<T> Buffer<T> {
         out: &mut dyn BatchOut<Self>,
         max: usize,
     ) -> Poll<bool> {
-        let this = &mut *self;
-        boundary::poll_received_batch(&mut this.rx, &this.info, cx, out.items(), max)
+        self.inner.received_batch(cx, out.items(), max)
     }
 }
 
@@ -111,16 +105,17 @@ impl<S: Stream> Pipeline<S> {
         let ctx = self.core.ctx.clone();
         let batch = queue_batch(capacity, overflow);
         let (tx, rx) = queue::bounded_with(capacity, batch, Resume::HalfEmpty, ctx.clone());
-        let task = match (overflow, self.batch.map(|b| b.poll)) {
-            (Overflow::Backpressure, Some(poll)) => {
-                boundary::pump_batches(self.stream, poll, tx, info.clone(), ctx)
+        let task = match overflow {
+            Overflow::Backpressure => {
+                let poll_batch = self.batch.map(|b| b.poll);
+                boundary::pump(self.stream, poll_batch, tx, info.clone(), ctx)
             }
-            (Overflow::Backpressure, None) => boundary::pump(self.stream, tx, info.clone(), ctx),
             // The policy acts per item.
             _ => pump_with_policy(self.stream, tx, overflow, info.clone(), ctx),
         };
         self.core.add_task(task);
-        Pipeline::from_batched(Buffer { rx, info }, self.core, Buffer::poll_batch)
+        let inner = Boundary::from_receiver(rx, info);
+        Pipeline::from_batched(Buffer { inner }, self.core, Buffer::poll_batch)
     }
 }
 
