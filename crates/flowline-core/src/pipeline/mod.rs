@@ -481,28 +481,45 @@ impl<S: Stream> Pipeline<S> {
         out: &mut Vec<S::Item>,
         max: usize,
     ) -> Poll<bool> {
-        let mut this = self.project();
-        let batch = this
+        let batch = self
             .batch
             .as_ref()
             .expect("flowline: a batch asked of a pipeline that moves items one by one")
             .poll;
         // What the stages passed on before a failure is delivered.
         let out = &mut KeepPrefix(out);
-        let poll = match batch(this.stream.as_mut(), cx, out, max) {
+        self.poll_driven(cx, false, |stream, cx| batch(stream, cx, out, max))
+    }
+
+    /// Polls the stream with `poll`, driving the run's tasks and polling
+    /// again when it would wait. Tasks are driven only when the stream runs
+    /// dry: while it yields, there is nothing they need to do for it, and
+    /// polling them per item would cost more than the item. A failed run's
+    /// queues wait forever rather than end, so that no stage mistakes a
+    /// failure for a finished stream; to a reader of this pipeline the run
+    /// ends (`halted`) once it halted (see `into_try_stream`).
+    #[inline(always)]
+    fn poll_driven<R>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        halted: R,
+        mut poll: impl FnMut(Pin<&mut S>, &mut Context<'_>) -> Poll<R>,
+    ) -> Poll<R> {
+        let mut this = self.project();
+        let polled = match poll(this.stream.as_mut(), cx) {
             Poll::Pending if this.core.needs_drive => {
                 this.core.drive(cx);
-                batch(this.stream, cx, out, max)
+                poll(this.stream, cx)
             }
             Poll::Pending => Poll::Pending,
             ready => return ready,
         };
-        match poll {
+        match polled {
             Poll::Pending => {
                 let lifecycle = &this.core.ctx.lifecycle;
                 lifecycle.register_run_waker(cx);
                 if lifecycle.is_halted() {
-                    Poll::Ready(false)
+                    Poll::Ready(halted)
                 } else {
                     Poll::Pending
                 }
@@ -517,33 +534,7 @@ impl<S: Stream> Stream for Pipeline<S> {
 
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
-        let mut this = self.project();
-        // Tasks are driven only when the stream runs dry: while it yields,
-        // there is nothing they need to do for it, and polling them per item
-        // would cost more than the item.
-        let poll = match this.stream.as_mut().poll_next(cx) {
-            Poll::Pending if this.core.needs_drive => {
-                this.core.drive(cx);
-                this.stream.poll_next(cx)
-            }
-            Poll::Pending => Poll::Pending,
-            ready => return ready,
-        };
-        match poll {
-            // A failed run's queues wait forever rather than end, so that no
-            // stage mistakes a failure for a finished stream; to a plain
-            // stream reader the run ends here (see `into_try_stream`).
-            Poll::Pending => {
-                let lifecycle = &this.core.ctx.lifecycle;
-                lifecycle.register_run_waker(cx);
-                if lifecycle.is_halted() {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Pending
-                }
-            }
-            ready => ready,
-        }
+        self.poll_driven(cx, None, |stream, cx| stream.poll_next(cx))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
