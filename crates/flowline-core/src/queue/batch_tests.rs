@@ -3,27 +3,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::channel::mpsc;
-use futures::task::noop_waker_ref;
 use futures::{Stream, StreamExt};
 
+use super::tests::{cx, queue};
 use super::*;
 use crate::run::End;
-
-fn cx() -> Context<'static> {
-    Context::from_waker(noop_waker_ref())
-}
-
-/// A queue whose receiver is not marked starving (see `tests.rs`).
-fn queue<T>(capacity: usize) -> (Sender<T>, Receiver<T>, Arc<RunContext>) {
-    let ctx = Arc::new(RunContext::default());
-    let (tx, rx) = bounded(capacity, ctx.clone());
-    tx.shared.set_starving(false);
-    (tx, rx, ctx)
-}
 
 /// A [`PollBatch`] for any plain stream, item by item.
 fn per_item<S: Stream>(

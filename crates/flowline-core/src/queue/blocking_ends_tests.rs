@@ -7,16 +7,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake};
 use std::time::Duration;
 
-use futures::task::noop_waker_ref;
 use futures::Stream;
 
+use super::tests::cx;
 use super::*;
 use crate::run::End;
 use crate::PipelineError;
-
-fn cx() -> Context<'static> {
-    Context::from_waker(noop_waker_ref())
-}
 
 /// Waits (up to 10 s) until `cond` holds.
 fn eventually(mut cond: impl FnMut() -> bool) -> bool {

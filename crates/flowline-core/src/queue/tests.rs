@@ -13,13 +13,14 @@ use futures::{Stream, StreamExt};
 use super::*;
 use crate::run::End;
 
-fn cx() -> Context<'static> {
+/// A context whose waker does nothing (the queue's test modules share it).
+pub(super) fn cx() -> Context<'static> {
     Context::from_waker(noop_waker_ref())
 }
 
 /// A queue whose receiver is not marked starving, so no pump sends a batch
 /// early for it (that depends on the clock).
-fn queue<T>(capacity: usize) -> (Sender<T>, Receiver<T>, Arc<RunContext>) {
+pub(super) fn queue<T>(capacity: usize) -> (Sender<T>, Receiver<T>, Arc<RunContext>) {
     let ctx = Arc::new(RunContext::default());
     let (tx, rx) = bounded(capacity, ctx.clone());
     tx.shared.set_starving(false);
