@@ -5,7 +5,6 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 
 use event_listener::EventListener;
@@ -66,7 +65,7 @@ impl<T> Sender<T> {
     /// Whether the receiver waits on an empty queue: an item held in the
     /// open batch now delays it.
     pub(crate) fn receiver_waiting(&self) -> bool {
-        self.shared.starving.load(Relaxed)
+        self.shared.may_starve()
     }
 
     /// Sends the open batch, then ends the queue [`End::Failed`] with

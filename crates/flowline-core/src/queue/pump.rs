@@ -2,7 +2,6 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -76,7 +75,7 @@ impl<T> Sender<T> {
                 }
                 stop_at = (stop_at * 2).min(limit);
                 self.reserve_to(stop_at);
-                if self.shared.starving.load(Relaxed) {
+                if self.shared.may_starve() {
                     // The pipeline's clock (a test kit's virtual clock sees it).
                     let now = crate::time::now();
                     if now - *held_since.get_or_insert(now) >= MAX_HOLD {
@@ -133,7 +132,7 @@ impl<T> Sender<T> {
             // the receiver starves (`None`: not measured).
             let mut busy: Option<Duration> = None;
             let step = poll_fn(|cx| loop {
-                let started = self.shared.starving.load(Relaxed).then(crate::time::now);
+                let started = self.shared.may_starve().then(crate::time::now);
                 let want = stop_at - self.open.len();
                 let free = self.room_after(stop_at);
                 let polled = crate::producer::feeding(free, || {

@@ -1,7 +1,7 @@
 //! The sending end: an open batch and the moves that send it.
 
 use std::fmt;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 use super::Shared;
@@ -128,7 +128,7 @@ impl<T> Sender<T> {
     /// Sends the open batch now if the receiver is waiting for items: for
     /// callers that push item by item and have no pump to notice that.
     pub(crate) fn flush_if_starving(&mut self) {
-        if self.shared.starving.load(Relaxed) {
+        if self.shared.starves() {
             let _ = self.flush();
         }
     }

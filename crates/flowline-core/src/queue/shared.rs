@@ -2,7 +2,7 @@
 //! the capacity.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use event_listener::{Event, Listener as _};
@@ -60,12 +60,21 @@ pub(super) struct Shared<T> {
     /// 0 while open, else the [`End`] (see [`code`]).
     end: AtomicU8,
     pub(super) receivers: AtomicUsize,
-    /// Set while a receiver waits on an empty queue: the pump then sends a
-    /// batch it has held too long even if upstream never waits.
-    pub(super) starving: AtomicBool,
+    /// Whether a receiver waits on an empty queue: [`FED`], [`STARVING`] or,
+    /// until a receiver first polls, [`NOT_POLLED`] (see
+    /// [`may_starve`](Self::may_starve) and [`starves`](Self::starves)).
+    appetite: AtomicU8,
     /// The error a failed end brings its receiver's run (`Sender::fail`).
     error: Mutex<Option<PipelineError>>,
 }
+
+/// [`Shared::appetite`]: the receiver took a batch and has not found the
+/// queue empty since.
+const FED: u8 = 0;
+/// [`Shared::appetite`]: a receiver waits on an empty queue.
+const STARVING: u8 = 1;
+/// [`Shared::appetite`]: no receiver has polled yet.
+const NOT_POLLED: u8 = 2;
 
 fn code(end: End) -> u8 {
     match end {
@@ -95,8 +104,7 @@ impl<T> Shared<T> {
             space: Event::new(),
             end: AtomicU8::new(0),
             receivers: AtomicUsize::new(1),
-            // The receiver has nothing yet.
-            starving: AtomicBool::new(true),
+            appetite: AtomicU8::new(NOT_POLLED),
             error: Mutex::new(None),
         }
     }
@@ -200,9 +208,29 @@ impl<T> Shared<T> {
     /// Marks the receiver as waiting (or not) for a batch; written only on
     /// a change, so a busy receiver does not touch the sender's cache line.
     pub(super) fn set_starving(&self, starving: bool) {
-        if self.starving.load(Relaxed) != starving {
-            self.starving.store(starving, Relaxed);
+        let appetite = if starving { STARVING } else { FED };
+        if self.appetite.load(Relaxed) != appetite {
+            self.appetite.store(appetite, Relaxed);
         }
+    }
+
+    /// Whether a receiver waits on an empty queue, or may (it has not
+    /// polled yet; it usually is about to). For a sender that sends a held
+    /// batch early once it has held it for a while (the pumps): at most
+    /// one early batch per hold time, so presuming a new receiver hungry
+    /// costs little, and a pump polled before its receiver (as without a
+    /// runtime) still hands over its first items promptly.
+    pub(super) fn may_starve(&self) -> bool {
+        self.appetite.load(Relaxed) != FED
+    }
+
+    /// Whether a receiver waits on an empty queue, known from its poll. For
+    /// a sender that sends its open batch at once for a starving receiver
+    /// (a fan-out after each item): a receiver that has not polled yet (a
+    /// branch whose consumer starts late) would otherwise be sent an item
+    /// per batch.
+    pub(super) fn starves(&self) -> bool {
+        self.appetite.load(Relaxed) == STARVING
     }
 
     /// Item slots allocated by the queued batches.

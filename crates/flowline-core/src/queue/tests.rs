@@ -238,15 +238,29 @@ fn every_batch_goes_to_exactly_one_receiver() {
 }
 
 #[test]
+fn a_receiver_not_polled_yet_gets_whole_batches() {
+    // A fan-out branch whose consumer starts late: the sender sends its
+    // open batch after every item for a starving receiver, not for this one.
+    let (mut tx, rx) = bounded::<u32>(1024, Arc::new(RunContext::default()));
+    assert!(rx.shared.may_starve() && !rx.shared.starves());
+    for i in 0..300 {
+        tx.try_push(i).unwrap();
+        tx.flush_if_starving();
+    }
+    // One batch of 256 queued, 44 items in the open batch.
+    assert_eq!(rx.shared.queued(), 256);
+    assert_eq!(tx.open_len(), 44);
+}
+
+#[test]
 fn a_starving_receiver_is_marked() {
-    use std::sync::atomic::Ordering::Relaxed;
     let (mut tx, mut rx, _) = queue::<u32>(8);
     tx.try_push(1).unwrap();
     tx.flush().unwrap();
     assert_eq!(poll_item(&mut rx), Poll::Ready(Some(1)));
-    assert!(!rx.shared.starving.load(Relaxed));
+    assert!(!rx.shared.may_starve());
     assert!(poll_item(&mut rx).is_pending());
-    assert!(rx.shared.starving.load(Relaxed));
+    assert!(rx.shared.starves());
 }
 
 #[test]
