@@ -149,6 +149,91 @@ fn upstream_panic_fails_every_branch(rt: Rt) {
     });
 }
 
+/// `balance` pumps its upstream as a boundary does: whole batches through
+/// the stages before it (an `inspect` then a `filter_map` see a run of
+/// items each; item by item they would alternate), every item to exactly
+/// one worker, and every stage balances.
+fn balance_pumps_its_upstream_a_batch_at_a_time(rt: Rt) {
+    rt.block_on(|env| async move {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (a, b) = (log.clone(), log.clone());
+        let workers = producer::iter(0..10_000u64)
+            .inspect(move |_| a.lock().unwrap().push('a'))
+            .filter_map(move |x| {
+                b.lock().unwrap().push('b');
+                (x % 3 != 0).then_some(x * 2)
+            })
+            .balance(2, 1024);
+        let runs = workers.into_iter().map(|w| {
+            w.on_runtime(env.runtime.clone())
+                .run_fold(Vec::new(), |mut got, x| {
+                    got.push(x);
+                    got
+                })
+        });
+        let mut all = Vec::new();
+        for result in future::join_all(runs).await {
+            let (got, report) = result.unwrap();
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "a worker's order");
+            assert!(report.stages.iter().all(|s| s.is_balanced()), "{report}");
+            assert_eq!(report.in_flight(), 0, "{report}");
+            all.extend(got);
+        }
+        all.sort_unstable();
+        let expected: Vec<u64> = (0..10_000).filter(|x| x % 3 != 0).map(|x| x * 2).collect();
+        assert_eq!(all, expected, "every item exactly once");
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 20_000);
+        let longest_run = log
+            .chunk_by(|x, y| x == y)
+            .map(<[char]>::len)
+            .max()
+            .unwrap();
+        assert!(longest_run > 1, "item by item: {longest_run}");
+    });
+}
+
+/// An upstream that never waits (busy for 2 ms per item) must not hold
+/// its items back from a waiting branch, whichever fan-out feeds it (and,
+/// without a runtime, the branch's consumer runs only when the fan-out task
+/// yields). Checked by order: how many items upstream had made when the
+/// first one arrived (all 30: held back to the end).
+fn fan_outs_hand_over_items_of_a_cpu_bound_upstream_promptly(rt: Rt) {
+    for fan_out in ["broadcast", "balance", "partition"] {
+        rt.block_on(|env| async move {
+            let made = Arc::new(AtomicUsize::new(0));
+            let counter = made.clone();
+            let upstream = producer::iter(0..30u32).map(move |x| {
+                let t = std::time::Instant::now();
+                while t.elapsed() < Duration::from_millis(2) {}
+                counter.fetch_add(1, SeqCst);
+                x
+            });
+            let mut branches = match fan_out {
+                "broadcast" => upstream.broadcast(1, 1024, Overflow::Backpressure),
+                "balance" => upstream.balance(1, 1024),
+                _ => upstream.partition(1, 1024, |_| 0),
+            };
+            let mut made_at_arrival = Vec::new();
+            branches
+                .pop()
+                .unwrap()
+                .on_runtime(env.runtime.clone())
+                .run_for_each(|_| {
+                    made_at_arrival.push(made.load(SeqCst));
+                    async {}
+                })
+                .await
+                .unwrap();
+            assert_eq!(made_at_arrival.len(), 30, "{fan_out}");
+            assert!(
+                made_at_arrival[0] < 30,
+                "{fan_out}: the first item arrived only after upstream made all 30: {made_at_arrival:?}"
+            );
+        });
+    }
+}
+
 fn balance_hands_every_item_to_exactly_one_worker(rt: Rt) {
     rt.block_on(|env| async move {
         let workers = producer::iter(0..3_000u32).balance(3, 16);
@@ -397,6 +482,8 @@ fn a_panic_mid_batch_after_a_branch_keeps_every_count(rt: Rt) {
 
 on_all_runtimes!(
     a_late_branch_catches_up_a_batch_at_a_time,
+    balance_pumps_its_upstream_a_batch_at_a_time,
+    fan_outs_hand_over_items_of_a_cpu_bound_upstream_promptly,
     a_panic_mid_batch_after_a_branch_keeps_every_count,
     zip_of_partition_branches_needs_no_more_than_the_queues,
     broadcast_delivers_every_item_to_every_branch,

@@ -62,8 +62,9 @@ impl<T> Sender<T> {
         self.open.len()
     }
 
-    /// Whether the receiver waits on an empty queue: an item held in the
-    /// open batch now delays it.
+    /// Whether the receiver waits on an empty queue, or has not polled yet
+    /// (it usually is about to): an item held in the open batch may delay
+    /// it.
     pub(crate) fn receiver_waiting(&self) -> bool {
         self.shared.may_starve()
     }

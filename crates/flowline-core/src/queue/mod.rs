@@ -58,7 +58,7 @@ use std::sync::Arc;
 pub(crate) use batch_stream::{
     poll_into, BatchOut, Batched, KeepPrefix, PollBatch, Reached, Truncate,
 };
-pub(crate) use pump::yield_now;
+pub(crate) use pump::{yield_now, Feeding};
 pub(crate) use receiver::Receiver;
 pub(crate) use sender::{PushError, Sender};
 pub(crate) use shared::{batch_size, Resume};

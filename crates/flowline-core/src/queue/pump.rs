@@ -16,6 +16,42 @@ const MAX_HOLD: Duration = Duration::from_micros(500);
 /// Items a pump moves between yields to its executor.
 const YIELD_EVERY: usize = 4096;
 
+/// For a task that pushes item by item into queues (a fan-out, a buffer
+/// with a drop policy) instead of pumping them: sends an item at once to a
+/// receiver waiting for it, and tells the task when to yield so that such a
+/// receiver can take it. Without a runtime the receiver's consumer runs
+/// only when the task yields, so an upstream that never waits (a CPU-bound
+/// `map`) must yield once it has fed a waiting receiver for [`MAX_HOLD`] —
+/// as a pump sends a batch it held that long. A receiver that has not
+/// polled yet counts as waiting for the yield (not for the early send).
+/// The clock is read only while a receiver waits.
+#[derive(Default)]
+pub(crate) struct Feeding {
+    since: Option<Instant>,
+}
+
+impl Feeding {
+    /// After an item was queued on `tx`.
+    pub(crate) fn fed<T>(&mut self, tx: &mut Sender<T>) {
+        tx.flush_if_starving();
+        if self.since.is_none() && tx.shared.may_starve() {
+            self.since = Some(crate::time::now());
+        }
+    }
+
+    /// Whether the task has fed a waiting receiver for [`MAX_HOLD`]: it
+    /// should now send its open batches and yield. Starts over if so.
+    pub(crate) fn should_yield(&mut self) -> bool {
+        let long = self
+            .since
+            .is_some_and(|since| crate::time::now() - since >= MAX_HOLD);
+        if long {
+            self.since = None;
+        }
+        long
+    }
+}
+
 /// Why a batch stopped filling.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Step {

@@ -12,7 +12,7 @@ use super::boundary::{self, Boundary};
 use super::overflow::{
     check_capacity, offer, queue_batch, yield_every, Offered, Overflow, Overflowed,
 };
-use crate::queue::{self, yield_now, BatchOut, Resume, Sender};
+use crate::queue::{self, yield_now, BatchOut, Feeding, Resume, Sender};
 use crate::run::{End, PipelineError, RunContext, StageInfo, StageKind};
 use crate::Pipeline;
 
@@ -160,6 +160,7 @@ pub(crate) async fn pump_with_policy_future<S: Stream>(
         let mut upstream = pin!(upstream);
         let every = yield_every(capacity, overflow);
         let mut budget = every;
+        let mut feeding = Feeding::default();
         loop {
             let next = poll_fn(|cx| {
                 let next = upstream.as_mut().poll_next(cx);
@@ -175,7 +176,7 @@ pub(crate) async fn pump_with_policy_future<S: Stream>(
             };
             match offer(&mut tx, item, overflow, &info).await {
                 // An idle receiver gets the item now, not with its batch.
-                Offered::Done => tx.flush_if_starving(),
+                Offered::Done => feeding.fed(&mut tx),
                 Offered::Closed => return Stopped::Closed,
                 Offered::Overflowed => {
                     ctx.fail(PipelineError::failed(
@@ -186,8 +187,9 @@ pub(crate) async fn pump_with_policy_future<S: Stream>(
                 }
             }
             budget -= 1;
-            if budget == 0 {
+            if budget == 0 || feeding.should_yield() {
                 budget = every;
+                let _ = tx.flush();
                 yield_now().await;
             }
         }

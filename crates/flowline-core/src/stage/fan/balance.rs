@@ -1,10 +1,11 @@
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 
 use futures::{FutureExt, Stream};
 
-use super::upstream::{check_fan, Split, Upstream};
+use super::upstream::{check_fan, Driven, Split};
 use super::Branch;
-use crate::stage::overflow::{Overflow, YIELD_EVERY};
+use crate::stage::overflow::Overflow;
 use crate::Pipeline;
 
 impl<S: Stream> Pipeline<S> {
@@ -59,14 +60,21 @@ impl<S: Stream> Pipeline<S> {
             .map(|ctx| first.another(ctx.clone()))
             .collect();
         receivers.insert(0, first);
-        let mut upstream = Upstream::new(self, YIELD_EVERY);
+        // The upstream feeds the one queue as a boundary's task feeds its
+        // queue: pumped a batch at a time when its stages can, else item by
+        // item; sending a batch as soon as upstream would wait.
+        let (mut upstream, poll_batch) = Driven::new(self);
         let ending = split.ending();
         let task = async move {
             let ran = AssertUnwindSafe(async {
-                while let Some(item) = upstream.next(|| drop(senders[0].flush())).await {
-                    if upstream.send(&mut senders, 0, item).await.is_err() {
-                        return; // every branch is gone: cancel the upstream
-                    }
+                let tx = &mut senders[0];
+                let mut stream = Pin::new(&mut upstream);
+                let pumped = match poll_batch {
+                    Some(poll_batch) => tx.pump_batches(stream.as_mut(), poll_batch).await,
+                    None => tx.pump(stream.as_mut()).await,
+                };
+                if pumped.is_err() {
+                    return; // every branch is gone: cancel the upstream
                 }
                 upstream.finish().await;
             })

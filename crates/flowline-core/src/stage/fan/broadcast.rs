@@ -147,7 +147,7 @@ impl<S: Stream> Pipeline<S> {
                         } else {
                             let offered =
                                 offer(&mut senders[i], item.clone(), overflow, &infos[i]).await;
-                            senders[i].flush_if_starving();
+                            upstream.fed(&mut senders[i]);
                             offered
                         };
                         match offered {

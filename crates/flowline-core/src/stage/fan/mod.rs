@@ -8,7 +8,8 @@
 //! routing method.
 //!
 //! The upstream runs as a single task that feeds one bounded queue per branch
-//! (one queue shared by all workers for `balance`). Every branch pipeline
+//! (one queue shared by all workers for `balance`, pumped as a boundary's:
+//! whole batches when the upstream's stages can hand them over). Every branch pipeline
 //! holds a handle to that task: whichever branch is polled drives it, so the
 //! branches may run on a runtime (each `.on_runtime(..)` spawns its handle, the
 //! task still runs once at a time) or runtime-free under one

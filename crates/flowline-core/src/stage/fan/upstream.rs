@@ -3,12 +3,14 @@
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, Stream};
 
 use super::Branch;
-use crate::queue::{self, yield_now, PushError, Receiver, Resume, Sender};
+use crate::queue::{self, yield_now, BatchOut, KeepPrefix, PollBatch, PushError, Receiver};
+use crate::queue::{Feeding, Resume, Sender};
 use crate::run::{Core, End, RunContext, StageInfo, StageKind};
 use crate::stage::overflow::{queue_batch, Overflow};
 use crate::Pipeline;
@@ -20,6 +22,7 @@ pub(crate) struct Upstream<S> {
     core: Core,
     budget: u32,
     yield_every: u32,
+    feeding: Feeding,
 }
 
 impl<S: Stream> Upstream<S> {
@@ -32,7 +35,15 @@ impl<S: Stream> Upstream<S> {
             core,
             budget: yield_every,
             yield_every,
+            feeding: Feeding::default(),
         }
+    }
+
+    /// After an item was queued for `tx`'s branch: a branch waiting for
+    /// items gets it now, and the task yields in time for it (see
+    /// [`Feeding`]).
+    pub(crate) fn fed<T>(&mut self, tx: &mut Sender<T>) {
+        self.feeding.fed(tx);
     }
 
     /// The next upstream item, yielding to the executor now and then so an
@@ -41,7 +52,7 @@ impl<S: Stream> Upstream<S> {
     /// the moments to send the branches' open batches.
     pub(crate) async fn next(&mut self, mut on_wait: impl FnMut()) -> Option<S::Item> {
         self.budget -= 1;
-        if self.budget == 0 {
+        if self.budget == 0 || self.feeding.should_yield() {
             self.budget = self.yield_every;
             // An upstream that never waits still hands its batches over.
             on_wait();
@@ -87,7 +98,7 @@ impl<S: Stream> Upstream<S> {
         let item = match senders[i].try_push(item) {
             Err(PushError::Full(item)) => item,
             done => {
-                senders[i].flush_if_starving();
+                self.fed(&mut senders[i]);
                 return done;
             }
         };
@@ -98,6 +109,70 @@ impl<S: Stream> Upstream<S> {
     /// After the last item: waits for the upstream's tasks to finish.
     pub(crate) async fn finish(mut self) {
         poll_fn(|cx| self.core.poll_finish(cx)).await
+    }
+}
+
+/// The upstream pipeline as one stream for a queue's pump (a fan-out that
+/// feeds one queue, `balance`): polling it polls the upstream's own tasks
+/// first, as [`Upstream::next`] does, and it keeps the upstream's batch path.
+pub(crate) struct Driven<S> {
+    stream: Pin<Box<S>>,
+    core: Core,
+    batch: Option<PollBatch<S>>,
+}
+
+impl<S: Stream> Driven<S> {
+    /// Owns `pipeline`; with the [`PollBatch`] to pump it with, if its
+    /// stages hand over whole batches.
+    pub(crate) fn new(pipeline: Pipeline<S>) -> (Self, Option<PollBatch<Self>>) {
+        let Pipeline {
+            stream,
+            core,
+            batch,
+        } = pipeline;
+        let batch = batch.map(|b| b.poll);
+        let poll_batch = batch
+            .is_some()
+            .then_some(Self::poll_batch as PollBatch<Self>);
+        let driven = Driven {
+            stream: Box::pin(stream),
+            core,
+            batch,
+        };
+        (driven, poll_batch)
+    }
+
+    fn poll_batch(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut dyn BatchOut<Self>,
+        max: usize,
+    ) -> Poll<bool> {
+        let this = &mut *self;
+        this.core.poll_tasks(cx);
+        let poll = this
+            .batch
+            .expect("a Driven pumped in batches has a PollBatch");
+        if out.keeps_prefix() {
+            poll(this.stream.as_mut(), cx, &mut KeepPrefix(out.items()), max)
+        } else {
+            poll(this.stream.as_mut(), cx, out.items(), max)
+        }
+    }
+
+    /// After the last item: waits for the upstream's tasks to finish.
+    pub(crate) async fn finish(&mut self) {
+        poll_fn(|cx| self.core.poll_finish(cx)).await
+    }
+}
+
+impl<S: Stream> Stream for Driven<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let this = &mut *self;
+        this.core.poll_tasks(cx);
+        this.stream.as_mut().poll_next(cx)
     }
 }
 
