@@ -9,7 +9,8 @@
 //!   producer from a blocking iterator; [`consumer::blocking`](crate::consumer::blocking):
 //!   a consumer from a blocking closure. Both run on a [`BlockingPool`]
 //!   thread of their own.
-//! - [`unblock`] / [`unblock_on`]: one blocking call from async code.
+//! - [`unblock`] / [`unblock_on`]: one blocking call from async code (counted
+//!   among the run's blocking calls when awaited in the run's own task).
 //!
 //! Workers take items from the stage's inbound queue and put results on its
 //! outbound queue themselves; the stage restores the order by sequence
