@@ -81,7 +81,10 @@ impl<S: Stream> Pipeline<S> {
     /// calls); no later item is called or emitted. The stream then never
     /// ends: the run stops on the failure, and nothing downstream mistakes
     /// it for a completed stream. After a failure elsewhere in the run no
-    /// new call starts.
+    /// new call starts. However the run ends early, the error's report
+    /// counts the items the stage had taken in and not emitted (not yet
+    /// called, or called with the result not emitted) as the stage's
+    /// `in_flight`, and a panicking item as its `failed`.
     ///
     /// # Examples
     ///
