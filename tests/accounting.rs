@@ -1,7 +1,8 @@
 //! The accounting invariant, by property test: random pipelines of random
 //! stages (map, filter, try_map with random failures and panics under random
 //! policies, then with small delays, boundaries of random capacity, panicking
-//! maps, batch, batch_weighted, debounce, sample, zip, merge, broadcast with a
+//! maps, map_blocking (ordered or not, on one or two threads, panicking at
+//! random items), batch, batch_weighted, debounce, sample, zip, merge, broadcast with a
 //! dropped branch, balance and partition merged back), completed, failed and
 //! cancelled, on smol, tokio and runtime-free. Every stage must balance, a
 //! completed run holds nothing in flight, and (for linear pipelines) every
@@ -18,11 +19,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
+use flowline::blocking::BlockingOptions;
 use flowline::{consumer, producer, Backoff, ErrorPolicy, Pipeline, RunReport};
 use futures::stream::BoxStream;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use support::{Env, Rt};
+use support::{Env, Rt, Stop};
 
 const BOOM: &str = "flowline-test-boom";
 
@@ -47,6 +49,13 @@ enum Op {
     Then,
     Boundary(usize),
     PanicMap(u64),
+    /// `map_blocking` on `parallelism` threads of its own, ordered or not,
+    /// panicking at one item in `panic_one_in` if set.
+    MapBlocking {
+        parallelism: usize,
+        ordered: bool,
+        panic_one_in: Option<u64>,
+    },
     Batch(usize),
     BatchWeighted(usize),
     Debounce,
@@ -65,7 +74,8 @@ impl Op {
     fn is_inexact(&self) -> bool {
         matches!(
             self,
-            Op::Batch(_)
+            Op::MapBlocking { ordered: false, .. }
+                | Op::Batch(_)
                 | Op::BatchWeighted(_)
                 | Op::Debounce
                 | Op::Sample
@@ -94,6 +104,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Then),
         3 => (1usize..9).prop_map(Op::Boundary),
         1 => (20u64..200).prop_map(Op::PanicMap),
+        1 => (1usize..3, any::<bool>(), proptest::option::weighted(0.3, 20u64..200)).prop_map(
+            |(parallelism, ordered, panic_one_in)| Op::MapBlocking { parallelism, ordered, panic_one_in }
+        ),
         1 => (1usize..6).prop_map(Op::Batch),
         1 => (1usize..6).prop_map(Op::BatchWeighted),
         1 => Just(Op::Debounce),
@@ -175,6 +188,13 @@ fn simulate(n: u64, ops: &[Op]) -> Expected {
                     continue 'items;
                 }
                 Op::PanicMap(_) => {}
+                Op::MapBlocking { panic_one_in, .. } => {
+                    if panic_one_in.is_some_and(|k| hit(id, stage, k)) {
+                        e.fatal = true;
+                        continue 'items;
+                    }
+                    val = val.wrapping_add(7);
+                }
                 // Inexact stages: only the invariants are checked.
                 _ => {}
             }
@@ -256,6 +276,21 @@ fn build(env: &Env, n: u64, ops: &[Op], letters: &Letters) -> Pipeline<BoxStream
                     }
                     (id, v)
                 })
+                .boxed(),
+            Op::MapBlocking {
+                parallelism,
+                ordered,
+                panic_one_in,
+            } => p
+                .map_blocking_with(
+                    blocking_options(parallelism, ordered),
+                    move |(id, v): Item| {
+                        if panic_one_in.is_some_and(|k| hit(id, stage, k)) {
+                            panic!("{BOOM}");
+                        }
+                        (id, v.wrapping_add(7))
+                    },
+                )
                 .boxed(),
             // A batch goes on as its first item (the others are grouped).
             Op::Batch(size) => p
@@ -841,6 +876,195 @@ fn a_filter_map_passes_whole_batches_on(rt: Rt) {
     });
 }
 
+/// Options for a `map_blocking` stage: `parallelism` calls at once, results
+/// in input order or not.
+fn blocking_options(parallelism: usize, ordered: bool) -> BlockingOptions {
+    let options = BlockingOptions::new().parallelism(parallelism);
+    if ordered {
+        options
+    } else {
+        options.unordered()
+    }
+}
+
+fn blocking_name(ordered: bool) -> &'static str {
+    if ordered {
+        "map_blocking#1"
+    } else {
+        "map_blocking_unordered#1"
+    }
+}
+
+/// Runs `pipeline` into a consumer that keeps what it receives; returns that
+/// and the run's error.
+async fn received_before_failure<S>(pipeline: Pipeline<S>) -> (Vec<u64>, flowline::PipelineError)
+where
+    S: futures::Stream<Item = u64> + Send + 'static,
+{
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let err = pipeline
+        .run_for_each(move |x| {
+            sink.lock().unwrap().push(x);
+            async {}
+        })
+        .await
+        .expect_err("the run fails");
+    let received = received.lock().unwrap().clone();
+    (received, err)
+}
+
+/// Every stage of `report` balances, and the map_blocking stage (index 1)
+/// passed on exactly what the stage after it took in, with what it admitted
+/// and did not pass on or fail in flight.
+fn assert_blocking_accounts(report: &RunReport, case: &str) {
+    for s in &report.stages {
+        assert!(s.is_balanced(), "unbalanced {s:?}\n{report}\n{case}");
+    }
+    let (source, stage, next) = (&report.stages[0], &report.stages[1], &report.stages[2]);
+    assert_eq!(stage.items_in, source.items_out, "{report}\n{case}");
+    assert_eq!(next.items_in, stage.items_out, "{report}\n{case}");
+    assert_eq!(
+        stage.in_flight,
+        stage.items_in - stage.items_out - stage.failed,
+        "{report}\n{case}"
+    );
+}
+
+/// A panic in a `map_blocking` call at item `k` of 1,000, ordered or not, on
+/// one or four threads: the stage fails that one item; the items it had
+/// admitted but not called (or called and not passed on) are in flight; it
+/// passed on exactly what the consumer received (ordered: the items before
+/// `k`).
+fn map_blocking_panic_leaves_uncalled_items_in_flight(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        for ordered in [true, false] {
+            for parallelism in [1, 4] {
+                for k in [0u64, 5, 100] {
+                    let case =
+                        format!("ordered {ordered}, parallelism {parallelism}, panic at {k}");
+                    let calls = Arc::new(Mutex::new(0u64));
+                    let counted = calls.clone();
+                    let p = producer::iter(0..1000u64)
+                        .map_blocking_with(blocking_options(parallelism, ordered), move |x| {
+                            *counted.lock().unwrap() += 1;
+                            assert!(x != k, "{BOOM}");
+                            x
+                        })
+                        .on_runtime(env.runtime.clone());
+                    let (received, err) = received_before_failure(p).await;
+                    let report = err.report();
+                    assert_eq!(err.stage(), blocking_name(ordered), "{report}\n{case}");
+                    assert_blocking_accounts(report, &case);
+                    let stage = &report.stages[1];
+                    assert_eq!(stage.failed, 1, "{report}\n{case}");
+                    let failed: u64 = report.stages.iter().map(|s| s.failed).sum();
+                    assert_eq!(failed, 1, "{report}\n{case}");
+                    assert_eq!(stage.items_out, received.len() as u64, "{report}\n{case}");
+                    assert_eq!(
+                        report.delivered(),
+                        received.len() as u64,
+                        "{report}\n{case}"
+                    );
+                    assert!(*calls.lock().unwrap() <= stage.items_in, "{report}\n{case}");
+                    if ordered {
+                        assert_eq!(received, (0..k).collect::<Vec<_>>(), "{case}");
+                    } else {
+                        assert!(!received.contains(&k), "{case}");
+                        let unique: HashSet<_> = received.iter().collect();
+                        assert_eq!(unique.len(), received.len(), "{case}");
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// A stage after `map_blocking` fails at item `k`: the blocking stage fails
+/// nothing, passed on exactly what the failing stage took in (ordered: the
+/// items up to `k`), and holds the rest of what it admitted in flight.
+fn map_blocking_downstream_failure_leaves_its_items_in_flight(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        for ordered in [true, false] {
+            for parallelism in [1, 4] {
+                for k in [0u64, 5, 100] {
+                    let case = format!("ordered {ordered}, parallelism {parallelism}, fail at {k}");
+                    let p = producer::iter(0..1000u64)
+                        .map_blocking_with(blocking_options(parallelism, ordered), |x| x)
+                        .map(move |x| {
+                            assert!(x != k, "{BOOM}");
+                            x
+                        })
+                        .named("check")
+                        .on_runtime(env.runtime.clone());
+                    let (received, err) = received_before_failure(p).await;
+                    let report = err.report();
+                    assert_eq!(err.stage(), "check", "{report}\n{case}");
+                    assert_blocking_accounts(report, &case);
+                    let (stage, check) = (&report.stages[1], &report.stages[2]);
+                    assert_eq!((stage.failed, check.failed), (0, 1), "{report}\n{case}");
+                    assert_eq!(check.items_out, received.len() as u64, "{report}\n{case}");
+                    assert_eq!(
+                        stage.items_out,
+                        received.len() as u64 + 1,
+                        "{report}\n{case}"
+                    );
+                    if ordered {
+                        assert_eq!(received, (0..k).collect::<Vec<_>>(), "{case}");
+                    } else {
+                        assert!(!received.contains(&k), "{case}");
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// A run aborted while `map_blocking` calls run: every stage balances, and
+/// the consumer received exactly what the blocking stage passed on and the
+/// report counts as delivered.
+fn map_blocking_abort_leaves_its_items_in_flight(rt: Rt) {
+    rt.block_on(|env| async move {
+        for ordered in [true, false] {
+            for parallelism in [1, 4] {
+                let case = format!("ordered {ordered}, parallelism {parallelism}, aborted");
+                let received = Arc::new(Mutex::new(0u64));
+                let sink = received.clone();
+                let handle = producer::iter(0..1000u64)
+                    .map_blocking_with(blocking_options(parallelism, ordered), |x| {
+                        std::thread::sleep(Duration::from_micros(200));
+                        x
+                    })
+                    .on_runtime(env.runtime.clone())
+                    .spawn(consumer::for_each(move |_: u64| {
+                        *sink.lock().unwrap() += 1;
+                        async {}
+                    }));
+                let seen = received.clone();
+                let result = env
+                    .stop_when(
+                        handle,
+                        Duration::from_secs(10),
+                        move || *seen.lock().unwrap() >= 20,
+                        Stop::Abort,
+                    )
+                    .await;
+                let err = result.expect_err("an aborted run fails");
+                let report = err.report();
+                assert_blocking_accounts(report, &case);
+                let received = *received.lock().unwrap();
+                assert!(received < 1000, "{report}\n{case}");
+                assert_eq!(report.delivered(), received, "{report}\n{case}");
+                assert_eq!(report.stages[1].items_out, received, "{report}\n{case}");
+                let failed: u64 = report.stages.iter().map(|s| s.failed).sum();
+                assert_eq!(failed, 0, "{report}\n{case}");
+            }
+        }
+    });
+}
+
 on_all_runtimes!(
     invariant_holds_for_random_pipelines,
     spawned_runs_stop_without_losing_items,
@@ -848,5 +1072,8 @@ on_all_runtimes!(
     a_panic_mid_batch_gives_back_what_it_did_not_reach,
     a_panic_in_a_filter_or_inspect_mid_batch_counts_as_one_by_one,
     a_panic_after_a_filter_map_mid_batch_gives_back_to_it,
-    a_filter_map_passes_whole_batches_on
+    a_filter_map_passes_whole_batches_on,
+    map_blocking_panic_leaves_uncalled_items_in_flight,
+    map_blocking_downstream_failure_leaves_its_items_in_flight,
+    map_blocking_abort_leaves_its_items_in_flight
 );

@@ -12,7 +12,7 @@ use std::time::Duration;
 use flowline::blocking::{unblock, BlockingOptions, BlockingPool};
 use flowline::{consumer, producer, Pipeline, PipelineError};
 use futures::future::{self, Either};
-use support::{DropCounter, Env, Rt};
+use support::{DropCounter, Env, Rt, Stop};
 
 /// A deterministic pseudo-random delay of 0..=3 ms for item `x`.
 fn jitter(x: u64) -> Duration {
@@ -514,6 +514,93 @@ fn unblock_runs_a_call_off_the_executor(rt: Rt) {
         assert!(err.to_string().contains("unblocked call failed"), "{err}");
         let rt = env.runtime;
         assert_eq!(flowline::blocking::unblock_on(rt, || 7).await, 7);
+    });
+}
+
+/// An `unblock` call inside a run counts among the run's blocking calls: a
+/// run aborted while one is in progress (awaited by a `then` stage)
+/// resolves only after it has returned, as for `map_blocking`'s calls.
+fn an_aborted_run_waits_for_its_unblock_calls(rt: Rt) {
+    rt.block_on(|env| async move {
+        let running = Arc::new(Concurrency::default());
+        let started = Arc::new(AtomicUsize::new(0));
+        let (r, s) = (running.clone(), started.clone());
+        let handle = producer::iter(0..100u64)
+            .then(move |x| {
+                let (r, s) = (r.clone(), s.clone());
+                unblock(move || {
+                    s.fetch_add(1, SeqCst);
+                    r.run(|| std::thread::sleep(Duration::from_millis(100)));
+                    x
+                })
+            })
+            .on_runtime(env.runtime.clone())
+            .spawn(consumer::discard());
+        let s = started.clone();
+        let result = env
+            .stop_when(
+                handle,
+                Duration::from_secs(10),
+                move || s.load(SeqCst) >= 1,
+                Stop::Abort,
+            )
+            .await;
+        assert!(
+            matches!(result, Err(PipelineError::Aborted { .. })),
+            "{result:?}"
+        );
+        assert_eq!(
+            running.now.load(SeqCst),
+            0,
+            "an unblock call outlived the aborted run"
+        );
+    });
+}
+
+/// A run that fails (upstream, in another task) while its consumer awaits
+/// an `unblock` call resolves only after the call has returned.
+fn a_failed_run_waits_for_its_unblock_calls(rt: Rt) {
+    rt.block_on(|env| async move {
+        let running = Arc::new(Concurrency::default());
+        let started = Arc::new(AtomicUsize::new(0));
+        let (r, s) = (running.clone(), started.clone());
+        let gate = (started.clone(), env.clone());
+        let err = producer::iter(0..100u64)
+            .then(move |x| {
+                let (started, env) = gate.clone();
+                async move {
+                    if x == 3 {
+                        // Fails only once the consumer's call is running.
+                        env.eventually(Duration::from_secs(10), || started.load(SeqCst) >= 1)
+                            .await;
+                        panic!("upstream broke");
+                    }
+                    x
+                }
+            })
+            .named("check")
+            .boundary(16)
+            .on_runtime(env.runtime.clone())
+            .run_for_each(move |x| {
+                let (r, s) = (r.clone(), s.clone());
+                async move {
+                    unblock(move || {
+                        s.fetch_add(1, SeqCst);
+                        r.run(|| std::thread::sleep(Duration::from_millis(100)));
+                        x
+                    })
+                    .await;
+                }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.stage(), "check");
+        assert!(started.load(SeqCst) >= 1);
+        assert_eq!(
+            running.now.load(SeqCst),
+            0,
+            "an unblock call outlived the failed run"
+        );
     });
 }
 
@@ -1255,6 +1342,8 @@ on_all_runtimes!(
     blocking_consumer_sees_every_item_in_order,
     shared_pool_bounds_threads_across_stages,
     unblock_runs_a_call_off_the_executor,
+    an_aborted_run_waits_for_its_unblock_calls,
+    a_failed_run_waits_for_its_unblock_calls,
 );
 
 #[test]

@@ -9,7 +9,8 @@
 //!   producer from a blocking iterator; [`consumer::blocking`](crate::consumer::blocking):
 //!   a consumer from a blocking closure. Both run on a [`BlockingPool`]
 //!   thread of their own.
-//! - [`unblock`] / [`unblock_on`]: one blocking call from async code.
+//! - [`unblock`] / [`unblock_on`]: one blocking call from async code (counted
+//!   among the run's blocking calls when awaited in the run's own task).
 //!
 //! Workers take items from the stage's inbound queue and put results on its
 //! outbound queue themselves; the stage restores the order by sequence
@@ -80,7 +81,10 @@ impl<S: Stream> Pipeline<S> {
     /// calls); no later item is called or emitted. The stream then never
     /// ends: the run stops on the failure, and nothing downstream mistakes
     /// it for a completed stream. After a failure elsewhere in the run no
-    /// new call starts.
+    /// new call starts. However the run ends early, the error's report
+    /// counts the items the stage had taken in and not emitted (not yet
+    /// called, or called with the result not emitted) as the stage's
+    /// `in_flight`, and a panicking item as its `failed`.
     ///
     /// # Examples
     ///
