@@ -557,6 +557,47 @@ fn an_aborted_run_waits_for_its_unblock_calls(rt: Rt) {
     });
 }
 
+/// The same with the calls in a stage task of the run (before a
+/// `boundary`, so spawned on the runtime, or polled inline without one),
+/// not in the run's own task.
+fn an_aborted_run_waits_for_unblock_calls_in_its_stage_tasks(rt: Rt) {
+    rt.block_on(|env| async move {
+        let running = Arc::new(Concurrency::default());
+        let started = Arc::new(AtomicUsize::new(0));
+        let (r, s) = (running.clone(), started.clone());
+        let handle = producer::iter(0..100u64)
+            .then(move |x| {
+                let (r, s) = (r.clone(), s.clone());
+                unblock(move || {
+                    s.fetch_add(1, SeqCst);
+                    r.run(|| std::thread::sleep(Duration::from_millis(100)));
+                    x
+                })
+            })
+            .boundary(4)
+            .on_runtime(env.runtime.clone())
+            .spawn(consumer::discard());
+        let s = started.clone();
+        let result = env
+            .stop_when(
+                handle,
+                Duration::from_secs(10),
+                move || s.load(SeqCst) >= 1,
+                Stop::Abort,
+            )
+            .await;
+        assert!(
+            matches!(result, Err(PipelineError::Aborted { .. })),
+            "{result:?}"
+        );
+        assert_eq!(
+            running.now.load(SeqCst),
+            0,
+            "an unblock call in a stage task outlived the aborted run"
+        );
+    });
+}
+
 /// A run that fails (upstream, in another task) while its consumer awaits
 /// an `unblock` call resolves only after the call has returned.
 fn a_failed_run_waits_for_its_unblock_calls(rt: Rt) {
@@ -1343,6 +1384,7 @@ on_all_runtimes!(
     shared_pool_bounds_threads_across_stages,
     unblock_runs_a_call_off_the_executor,
     an_aborted_run_waits_for_its_unblock_calls,
+    an_aborted_run_waits_for_unblock_calls_in_its_stage_tasks,
     a_failed_run_waits_for_its_unblock_calls,
 );
 

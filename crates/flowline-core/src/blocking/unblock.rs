@@ -13,17 +13,11 @@ use crate::runtime::{JoinError, Runtime, RuntimeExt as _, RuntimeFree};
 /// executor. To use a runtime's own blocking pool, see [`unblock_on`]. The
 /// call starts when the future is first polled.
 ///
-/// Awaited in the run's own task (a fused stage such as `then`, an async
-/// consumer), the call counts among the run's blocking calls, as a
+/// Awaited inside a run (a fused stage such as `then`, an async consumer, a
+/// stage behind a `boundary`), the call counts among the run's blocking calls, as a
 /// `map_blocking` call does: a run that fails or is aborted while it is in
 /// progress resolves only after it has returned (a blocking call cannot be
 /// cancelled). Outside a run, nothing is counted.
-///
-/// # Caveats
-///
-/// Awaited in a task of its own that the run spawned (a stage upstream of a
-/// `boundary` or `buffer`), the call is not counted yet: a run that fails or is aborted
-/// meanwhile may resolve while it still runs.
 ///
 /// # Panics
 ///

@@ -9,10 +9,42 @@ use std::task::{Context, Poll};
 
 use futures::future::{BoxFuture, FutureExt as _, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, StreamExt as _};
+use pin_project_lite::pin_project;
 
 use super::{Flag, LocalTasks, RunContext, StageInfo, StageKind};
 use crate::runtime::{local_task, JoinHandle, Runtime, RuntimeExt as _};
 use crate::time::InRuntime;
+
+pin_project! {
+    /// A stage task spawned for its run: polled with the run's runtime
+    /// current (`time::current_runtime`) and the run current for the
+    /// blocking calls it awaits (an `unblock` call counts among the run's
+    /// calls, so a run that stops waits for it).
+    struct InRun<F> {
+        #[pin]
+        task: InRuntime<F>,
+        ctx: Arc<RunContext>,
+    }
+}
+
+impl<F> InRun<F> {
+    fn new(task: F, rt: &Arc<dyn Runtime>, ctx: &Arc<RunContext>) -> Self {
+        InRun {
+            task: InRuntime::new(task, rt.clone()),
+            ctx: ctx.clone(),
+        }
+    }
+}
+
+impl<F: Future> Future for InRun<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let task = this.task;
+        crate::blocking::run_scope::scope(this.ctx, || task.poll(cx))
+    }
+}
 
 /// The tasks a pipeline's boundaries need, and how they are being run.
 enum Tasks {
@@ -195,7 +227,7 @@ impl Core {
         match (&mut self.tasks, self.ctx.executor()) {
             // Started on a runtime already: this one starts now.
             (Tasks::Spawned(handles), Some(rt)) => {
-                Self::start_local(local, vec![task], &rt, handles)
+                Self::start_local(local, vec![task], &rt, &self.ctx, handles)
             }
             _ => local.push(task),
         }
@@ -207,10 +239,11 @@ impl Core {
         local: &LocalTasks,
         tasks: Vec<LocalBoxFuture<'static, ()>>,
         rt: &Arc<dyn Runtime>,
+        ctx: &Arc<RunContext>,
         handles: &mut Vec<JoinHandle<()>>,
     ) {
         for task in tasks {
-            let (task, handle) = local_task(InRuntime::new(task, rt.clone()));
+            let (task, handle) = local_task(InRun::new(task, rt, ctx));
             if let Err(task) = rt.spawn_local_boxed(task) {
                 local.push(task);
             }
@@ -236,7 +269,7 @@ impl Core {
             Tasks::Idle(tasks) => tasks.push(task),
             Tasks::Inline(tasks) => tasks.push(task),
             Tasks::Spawned(handles) => match self.ctx.executor() {
-                Some(rt) => handles.push(rt.spawn(InRuntime::new(task, rt.clone()))),
+                Some(rt) => handles.push(rt.spawn(InRun::new(task, &rt, &self.ctx))),
                 None => unreachable!("spawned tasks imply a runtime"),
             },
         }
@@ -257,7 +290,7 @@ impl Core {
                 Some(rt) => Tasks::Spawned(
                     tasks
                         .into_iter()
-                        .map(|t| rt.spawn(InRuntime::new(t, rt.clone())))
+                        .map(|t| rt.spawn(InRun::new(t, &rt, &self.ctx)))
                         .collect(),
                 ),
                 None => Tasks::Inline(tasks.into_iter().collect()),
@@ -265,7 +298,7 @@ impl Core {
             if let (Tasks::Spawned(handles), Some(rt), Some(local)) =
                 (&mut self.tasks, self.ctx.executor(), &self.local)
             {
-                Self::start_local(local, local.take_all(), &rt, handles);
+                Self::start_local(local, local.take_all(), &rt, &self.ctx, handles);
             }
             // Spawned tasks run by themselves: nothing more to do per poll.
             self.needs_drive = matches!(self.tasks, Tasks::Inline(_))

@@ -169,11 +169,15 @@ fn poll_step<P: Drivable + ?Sized, E: Into<BoxError>>(
             return Poll::Ready(Err(Stop::Halted));
         }
         let step = catch_unwind(AssertUnwindSafe(|| {
-            // Upstream tasks run while the consumer is busy, not only when it
-            // asks for the next item (this matters without a runtime).
-            pipeline.as_mut().core_mut().poll_tasks(cx);
-            // A blocking consumer learns its run here (its calls are the run's).
-            crate::blocking::run_scope::scope(ctx, || step(pipeline.as_mut(), cx))
+            // A blocking consumer, and `unblock` calls in tasks polled
+            // inline, learn their run here (their calls are the run's).
+            crate::blocking::run_scope::scope(ctx, || {
+                // Upstream tasks run while the consumer is busy, not only
+                // when it asks for the next item (this matters without a
+                // runtime).
+                pipeline.as_mut().core_mut().poll_tasks(cx);
+                step(pipeline.as_mut(), cx)
+            })
         }));
         match step {
             Ok(Poll::Pending) => Poll::Pending,
