@@ -16,6 +16,7 @@ mod charts;
 mod docs;
 mod harness;
 mod machine;
+mod w1_fan_out;
 mod w1_latency;
 mod w1_linear;
 mod w2_concurrent;

@@ -7,9 +7,10 @@
 //! `async_channel::bounded` in three batch × slots geometries per capacity
 //! (the best one is flowline's baseline), and flowline with a boundary
 //! between each stage — the queued variants on smol and on tokio (2 workers),
-//! at capacities 1024, 4096 and 8192. Then latency: one item at a time
-//! through three boundaries against the same through per-item channels
-//! (`w1_latency.rs`).
+//! at capacities 1024, 4096 and 8192. Then the same work over two
+//! workers with `balance` (`w1_fan_out.rs`), and latency: one item at a
+//! time through three boundaries against the same through per-item
+//! channels (`w1_latency.rs`).
 
 use std::sync::Arc;
 
@@ -31,26 +32,26 @@ const COMPARED_CAPACITIES: [usize; 3] = [1024, 4096, 8192];
 
 /// Slot counts tried by the hand-written `Vec`-batch pipeline: batches of
 /// `capacity / slots` items in a channel of `slots` batches.
-const HAND_SLOTS: [usize; 3] = [16, 8, 4];
+pub(crate) const HAND_SLOTS: [usize; 3] = [16, 8, 4];
 
 #[inline(always)]
-fn f1(x: u64) -> u64 {
+pub(crate) fn f1(x: u64) -> u64 {
     x.wrapping_mul(3)
 }
 #[inline(always)]
-fn f2(x: u64) -> u64 {
+pub(crate) fn f2(x: u64) -> u64 {
     x.wrapping_add(7)
 }
 #[inline(always)]
-fn f3(x: u64) -> u64 {
+pub(crate) fn f3(x: u64) -> u64 {
     x ^ 0x55
 }
 #[inline(always)]
-fn keep(x: &u64) -> bool {
+pub(crate) fn keep(x: &u64) -> bool {
     x % 2 == 0
 }
 
-fn sync_loop(n: u64) -> u64 {
+pub(crate) fn sync_loop(n: u64) -> u64 {
     (0..n)
         .map(f1)
         .map(f2)
@@ -457,5 +458,6 @@ pub fn run(cfg: &Config, report: &mut Report) {
         ),
     );
     drop(tokio);
+    crate::w1_fan_out::run(cfg, report);
     crate::w1_latency::run(cfg, report);
 }
