@@ -60,13 +60,21 @@ const WORKLOADS: [(&str, &str, &str); 7] = [
     ),
 ];
 
-/// The issue that set a workload's targets.
-fn issue_of(w: &str) -> &'static str {
+/// The issues that set a target: the workload's own issue, or issue 12
+/// (one stage-task engine) and issue 14 (the checksum job) for the figures
+/// they added or raised.
+fn issue_of(w: &str, label: &str) -> &'static str {
+    let has = |part: &str| label.contains(part);
     match w {
+        "W1" if has("(c) per-item") => "#3, #12",
+        "W1" if has("(e) best Vec") || has("latency") => "#12",
         "W1" => "#3",
         "W2" => "#6",
+        "W3" if has("checksum") => "#14",
+        "W3" if has("slow async consumer") => "#12",
         "W3" => "#4",
-        "W4" => "#5",
+        "W4" => "#5, #12",
+        "W5" if has("trickle") => "#12",
         "W5" | "W6" => "#8",
         "W7" => "#15",
         _ => "",
@@ -276,7 +284,7 @@ pub fn write_docs(
                 md,
                 "| {} | {} | {} | {} | {} | {} |",
                 c.workload,
-                issue_of(c.workload),
+                issue_of(c.workload, &c.label),
                 c.label,
                 fmt_value(c.value),
                 c.target.replace('<', "&lt;").replace('>', "&gt;"),
@@ -392,5 +400,53 @@ fn render_workload(md: &mut String, w: &str, report: &Report, img_dir: &Path) {
     }
     for (_, text) in report.notes.iter().filter(|(nw, _)| *nw == w) {
         let _ = writeln!(md, "- {text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issue_of;
+
+    #[test]
+    fn each_figure_names_the_issue_that_set_its_target() {
+        let cases = [
+            ("W1", "(b) fused / (a) StreamExt", "#3"),
+            (
+                "W1",
+                "(d) flowline / (e) best Vec batches (smol, capacity 1024)",
+                "#12",
+            ),
+            (
+                "W1",
+                "(c) per-item tasks / (d) flowline (tokio, capacity 4096)",
+                "#3, #12",
+            ),
+            (
+                "W1",
+                "latency p50: flowline / per-item channels (smol)",
+                "#12",
+            ),
+            ("W3", "(i) efficiency flowline (tokio)", "#4"),
+            (
+                "W3",
+                "(v) slow async consumer: flowline / hand-written (smol)",
+                "#12",
+            ),
+            (
+                "W3",
+                "(iii) checksum --algo blake3 / b3sum throughput",
+                "#14",
+            ),
+            (
+                "W5",
+                "trickle: peak RSS boundary(8192) - boundary(1024), MiB (smol)",
+                "#12",
+            ),
+            ("W5", "flowline peak RSS 10N / N (smol)", "#8"),
+            ("W7", "flowline / naive throughput (tokio)", "#15"),
+        ];
+        for (w, label, issue) in cases {
+            assert_eq!(issue_of(w, label), issue, "{w} {label}");
+        }
     }
 }
