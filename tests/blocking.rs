@@ -517,85 +517,63 @@ fn unblock_runs_a_call_off_the_executor(rt: Rt) {
     });
 }
 
+/// Aborts a run of `then(unblock(..))` calls (each 100 ms) once one has
+/// started, behind a `boundary(4)` if `behind_a_boundary` (then the calls
+/// run in a stage task: spawned, or polled inline without a runtime), and
+/// checks that the run resolved only after the call returned.
+async fn abort_while_an_unblock_call_runs(env: Env, behind_a_boundary: bool) {
+    let running = Arc::new(Concurrency::default());
+    let started = Arc::new(AtomicUsize::new(0));
+    let (r, s) = (running.clone(), started.clone());
+    let calls = producer::iter(0..100u64)
+        .then(move |x| {
+            let (r, s) = (r.clone(), s.clone());
+            unblock(move || {
+                s.fetch_add(1, SeqCst);
+                r.run(|| std::thread::sleep(Duration::from_millis(100)));
+                x
+            })
+        })
+        .boxed();
+    let calls = if behind_a_boundary {
+        calls.boundary(4).boxed()
+    } else {
+        calls
+    };
+    let handle = calls
+        .on_runtime(env.runtime.clone())
+        .spawn(consumer::discard());
+    let s = started.clone();
+    let result = env
+        .stop_when(
+            handle,
+            Duration::from_secs(10),
+            move || s.load(SeqCst) >= 1,
+            Stop::Abort,
+        )
+        .await;
+    assert!(
+        matches!(result, Err(PipelineError::Aborted { .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        running.now.load(SeqCst),
+        0,
+        "an unblock call outlived the aborted run (behind a boundary: {behind_a_boundary})"
+    );
+}
+
 /// An `unblock` call inside a run counts among the run's blocking calls: a
 /// run aborted while one is in progress (awaited by a `then` stage)
 /// resolves only after it has returned, as for `map_blocking`'s calls.
 fn an_aborted_run_waits_for_its_unblock_calls(rt: Rt) {
-    rt.block_on(|env| async move {
-        let running = Arc::new(Concurrency::default());
-        let started = Arc::new(AtomicUsize::new(0));
-        let (r, s) = (running.clone(), started.clone());
-        let handle = producer::iter(0..100u64)
-            .then(move |x| {
-                let (r, s) = (r.clone(), s.clone());
-                unblock(move || {
-                    s.fetch_add(1, SeqCst);
-                    r.run(|| std::thread::sleep(Duration::from_millis(100)));
-                    x
-                })
-            })
-            .on_runtime(env.runtime.clone())
-            .spawn(consumer::discard());
-        let s = started.clone();
-        let result = env
-            .stop_when(
-                handle,
-                Duration::from_secs(10),
-                move || s.load(SeqCst) >= 1,
-                Stop::Abort,
-            )
-            .await;
-        assert!(
-            matches!(result, Err(PipelineError::Aborted { .. })),
-            "{result:?}"
-        );
-        assert_eq!(
-            running.now.load(SeqCst),
-            0,
-            "an unblock call outlived the aborted run"
-        );
-    });
+    rt.block_on(|env| abort_while_an_unblock_call_runs(env, false));
 }
 
 /// The same with the calls in a stage task of the run (before a
-/// `boundary`, so spawned on the runtime, or polled inline without one),
-/// not in the run's own task.
+/// `boundary`), not in the run's own task.
 fn an_aborted_run_waits_for_unblock_calls_in_its_stage_tasks(rt: Rt) {
-    rt.block_on(|env| async move {
-        let running = Arc::new(Concurrency::default());
-        let started = Arc::new(AtomicUsize::new(0));
-        let (r, s) = (running.clone(), started.clone());
-        let handle = producer::iter(0..100u64)
-            .then(move |x| {
-                let (r, s) = (r.clone(), s.clone());
-                unblock(move || {
-                    s.fetch_add(1, SeqCst);
-                    r.run(|| std::thread::sleep(Duration::from_millis(100)));
-                    x
-                })
-            })
-            .boundary(4)
-            .on_runtime(env.runtime.clone())
-            .spawn(consumer::discard());
-        let s = started.clone();
-        let result = env
-            .stop_when(
-                handle,
-                Duration::from_secs(10),
-                move || s.load(SeqCst) >= 1,
-                Stop::Abort,
-            )
-            .await;
-        assert!(
-            matches!(result, Err(PipelineError::Aborted { .. })),
-            "{result:?}"
-        );
-        assert_eq!(
-            running.now.load(SeqCst),
-            0,
-            "an unblock call in a stage task outlived the aborted run"
-        );
-    });
+    rt.block_on(|env| abort_while_an_unblock_call_runs(env, true));
 }
 
 /// A run that fails (upstream, in another task) while its consumer awaits

@@ -2,11 +2,10 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flowline::runtime::Runtime;
 use flowline::stage::{Overflow, Overflowed};
 use flowline::{producer, PipelineError, StageKind};
 use support::Rt;
@@ -209,34 +208,6 @@ fn buffer_moves_whole_batches_on_both_sides(rt: Rt) {
     });
 }
 
-/// Runs `upstream` (30 items, 2 ms of CPU each, never waiting) through
-/// `buffer(1024, overflow)`; returns how many items upstream had made
-/// when each arrived, and the buffer's `dropped`.
-async fn cpu_bound_through_a_buffer(
-    runtime: Option<Arc<dyn Runtime>>,
-    overflow: Overflow,
-) -> (Vec<usize>, u64) {
-    let made = Arc::new(AtomicUsize::new(0));
-    let counter = made.clone();
-    let mut made_at_arrival = Vec::new();
-    let report = producer::iter(0..30u32)
-        .map(move |x| {
-            let t = std::time::Instant::now();
-            while t.elapsed() < Duration::from_millis(2) {}
-            counter.fetch_add(1, SeqCst);
-            x
-        })
-        .buffer(1024, overflow)
-        .on_runtime(runtime)
-        .run_for_each(|_| {
-            made_at_arrival.push(made.load(SeqCst));
-            async {}
-        })
-        .await
-        .unwrap();
-    (made_at_arrival, report.stage("buffer#2").unwrap().dropped)
-}
-
 /// Whatever the policy, a waiting consumer gets a CPU-bound upstream's items
 /// while upstream is still busy (without a runtime the consumer runs only
 /// when the buffer's task yields). Checked by order, not time.
@@ -248,13 +219,13 @@ fn a_buffer_hands_over_items_of_a_cpu_bound_upstream_promptly(rt: Rt) {
         Overflow::Fail,
     ] {
         rt.block_on(|env| async move {
-            let (made_at_arrival, dropped) =
-                cpu_bound_through_a_buffer(env.runtime.clone(), overflow).await;
-            assert_eq!((made_at_arrival.len(), dropped), (30, 0), "{overflow:?}");
-            assert!(
-                made_at_arrival[0] < 30,
-                "{overflow:?}: the first item arrived only after upstream made all 30: {made_at_arrival:?}"
-            );
+            let made = Arc::new(AtomicUsize::new(0));
+            let pipeline = support::cpu_bound(30, made.clone()).buffer(1024, overflow);
+            let what = format!("{overflow:?}");
+            let report =
+                support::assert_not_held_back(pipeline, env.runtime.clone(), &made, 30, &what)
+                    .await;
+            assert_eq!(report.stage("buffer#2").unwrap().dropped, 0, "{what}");
         });
     }
 }

@@ -202,34 +202,14 @@ fn fan_outs_hand_over_items_of_a_cpu_bound_upstream_promptly(rt: Rt) {
     for fan_out in ["broadcast", "balance", "partition"] {
         rt.block_on(|env| async move {
             let made = Arc::new(AtomicUsize::new(0));
-            let counter = made.clone();
-            let upstream = producer::iter(0..30u32).map(move |x| {
-                let t = std::time::Instant::now();
-                while t.elapsed() < Duration::from_millis(2) {}
-                counter.fetch_add(1, SeqCst);
-                x
-            });
+            let upstream = support::cpu_bound(30, made.clone());
             let mut branches = match fan_out {
                 "broadcast" => upstream.broadcast(1, 1024, Overflow::Backpressure),
                 "balance" => upstream.balance(1, 1024),
                 _ => upstream.partition(1, 1024, |_| 0),
             };
-            let mut made_at_arrival = Vec::new();
-            branches
-                .pop()
-                .unwrap()
-                .on_runtime(env.runtime.clone())
-                .run_for_each(|_| {
-                    made_at_arrival.push(made.load(SeqCst));
-                    async {}
-                })
-                .await
-                .unwrap();
-            assert_eq!(made_at_arrival.len(), 30, "{fan_out}");
-            assert!(
-                made_at_arrival[0] < 30,
-                "{fan_out}: the first item arrived only after upstream made all 30: {made_at_arrival:?}"
-            );
+            let branch = branches.pop().unwrap();
+            support::assert_not_held_back(branch, env.runtime.clone(), &made, 30, fan_out).await;
         });
     }
 }

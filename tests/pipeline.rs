@@ -256,28 +256,8 @@ fn boundary_hands_over_items_of_a_cpu_bound_upstream_promptly(rt: Rt) {
     // the first one arrived (all 30 means it was held back to the end).
     rt.block_on(|env| async move {
         let made = Arc::new(AtomicUsize::new(0));
-        let counter = made.clone();
-        let mut made_at_arrival = Vec::new();
-        producer::iter(0..30u32)
-            .map(move |x| {
-                let t = std::time::Instant::now();
-                while t.elapsed() < Duration::from_millis(2) {}
-                counter.fetch_add(1, SeqCst);
-                x
-            })
-            .boundary(1024)
-            .on_runtime(env.runtime.clone())
-            .run_for_each(|_| {
-                made_at_arrival.push(made.load(SeqCst));
-                async {}
-            })
-            .await
-            .unwrap();
-        assert_eq!(made_at_arrival.len(), 30);
-        assert!(
-            made_at_arrival[0] < 30,
-            "the first item arrived only after upstream made all 30: items were held back: {made_at_arrival:?}"
-        );
+        let pipeline = support::cpu_bound(30, made.clone()).boundary(1024);
+        support::assert_not_held_back(pipeline, env.runtime.clone(), &made, 30, "boundary").await;
     });
 }
 

@@ -241,3 +241,46 @@ macro_rules! on_virtual_clock {
         }
     };
 }
+
+/// A CPU-bound upstream: `0..items` through a `map` that takes 2 ms of CPU
+/// per item and never waits; `made` counts the items it has made.
+pub fn cpu_bound(
+    items: u32,
+    made: Arc<AtomicUsize>,
+) -> flowline::Pipeline<impl futures::Stream<Item = u32> + Send + 'static> {
+    flowline::producer::iter(0..items).map(move |x| {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(2) {}
+        made.fetch_add(1, Ordering::SeqCst);
+        x
+    })
+}
+
+/// Runs `pipeline` (fed by [`cpu_bound`] with `made`) on `runtime` and
+/// checks, by order rather than time, that its first item arrived while
+/// upstream was still busy: how many items upstream had made when it
+/// arrived (all `items` means it was held back to the end). Returns the
+/// run's report.
+pub async fn assert_not_held_back<S: futures::Stream>(
+    pipeline: flowline::Pipeline<S>,
+    runtime: Option<Arc<dyn Runtime>>,
+    made: &AtomicUsize,
+    items: usize,
+    what: &str,
+) -> flowline::RunReport {
+    let mut made_at_arrival = Vec::new();
+    let report = pipeline
+        .on_runtime(runtime)
+        .run_for_each(|_| {
+            made_at_arrival.push(made.load(Ordering::SeqCst));
+            async {}
+        })
+        .await
+        .unwrap();
+    assert_eq!(made_at_arrival.len(), items, "{what}");
+    assert!(
+        made_at_arrival[0] < items,
+        "{what}: the first item arrived only after upstream made all {items}: {made_at_arrival:?}"
+    );
+    report
+}
