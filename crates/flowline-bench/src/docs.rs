@@ -51,7 +51,7 @@ const WORKLOADS: [(&str, &str, &str); 7] = [
     (
         "W6",
         "W6 — the same patterns in Python asyncio",
-        "The baseline people porting from Python start from, run with the system `python3`: an async generator into a consumer; an `asyncio.Queue` producer/consumer calling blocking work through `asyncio.to_thread` one call at a time; a thread handing items over with `call_soon_threadsafe`. Each script times its own work (interpreter start-up excluded) and prints a checksum the harness verifies. The flowline side of pattern 2 is `then` + `spawn_blocking` (one call at a time, like the Python); of pattern 3, `send_blocking` into `producer::from_stream` (issue 5's `Feeder` will replace it).",
+        "The baseline people porting from Python start from, run with the system `python3`: an async generator into a consumer; an `asyncio.Queue` producer/consumer calling blocking work through `asyncio.to_thread` one call at a time; a thread handing items over with `call_soon_threadsafe`. Each script times its own work (interpreter start-up excluded) and prints a checksum the harness verifies. The flowline side of pattern 2 is `then` + `spawn_blocking` (one call at a time, like the Python); of pattern 3, a plain thread pushing into a `Feeder` (`Feeder::push`).",
     ),
     (
         "W7",

@@ -14,8 +14,9 @@ use pin_project_lite::pin_project;
 
 use super::holding::{Holding, Released, WaitOnDrop};
 use super::pool::run_in;
-use super::{run_scope, BlockingPool};
+use super::BlockingPool;
 use crate::queue::{self, PushError, Resume, Sender};
+use crate::run::scope as run_scope;
 use crate::run::{End, RunContext};
 
 /// Items the queue to the worker thread holds.

@@ -28,8 +28,8 @@
 //! Inside: `options.rs` (the builder), `pool.rs` (the threads), `worker.rs`
 //! (the worker loop and the queues), `map_blocking.rs` (the stage),
 //! `from_blocking_iter.rs`, `blocking_consumer.rs`, `holding.rs` (their
-//! threads hand the user's code back before the run resolves), `run_scope.rs`
-//! (which run a consumer belongs to), `unblock.rs`.
+//! threads hand the user's code back before the run resolves), `unblock.rs`.
+//! Which run a call belongs to comes from `run::scope`.
 
 mod blocking_consumer;
 mod from_blocking_iter;
@@ -37,7 +37,6 @@ mod holding;
 mod map_blocking;
 mod options;
 mod pool;
-pub(crate) mod run_scope;
 mod unblock;
 mod worker;
 

@@ -1,7 +1,7 @@
 use std::panic::resume_unwind;
 use std::sync::Arc;
 
-use super::run_scope;
+use crate::run::scope as run_scope;
 use crate::runtime::{JoinError, Runtime, RuntimeExt as _, RuntimeFree};
 
 /// Runs the blocking call `f` off the executor and returns its result: the

@@ -133,7 +133,7 @@ impl<T> Receiver<T> {
 
     /// Moves at most `max` (≥ 1) items of the batch in hand (taking the
     /// next batch first if it is spent) to `out`, as
-    /// [`BatchStream::poll_batch`](super::BatchStream::poll_batch) says:
+    /// a [`PollBatch`](super::PollBatch) says:
     /// a whole batch moves as it is — its allocation handed over, no item
     /// copied — when `out` is empty and the batch fits.
     pub(crate) fn poll_batch(

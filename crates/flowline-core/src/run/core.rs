@@ -42,7 +42,7 @@ impl<F: Future> Future for InRun<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let task = this.task;
-        crate::blocking::run_scope::scope(this.ctx, || task.poll(cx))
+        super::scope::scope(this.ctx, || task.poll(cx))
     }
 }
 

@@ -171,7 +171,7 @@ fn poll_step<P: Drivable + ?Sized, E: Into<BoxError>>(
         let step = catch_unwind(AssertUnwindSafe(|| {
             // A blocking consumer, and `unblock` calls in tasks polled
             // inline, learn their run here (their calls are the run's).
-            crate::blocking::run_scope::scope(ctx, || {
+            super::scope::scope(ctx, || {
                 // Upstream tasks run while the consumer is busy, not only
                 // when it asks for the next item (this matters without a
                 // runtime).

@@ -20,6 +20,7 @@ mod error;
 mod handle;
 mod lifecycle;
 mod local_tasks;
+pub(crate) mod scope;
 mod signal;
 mod stage_info;
 #[cfg(feature = "tracing")]

@@ -157,8 +157,9 @@ pub(crate) struct StageInfo {
     pub(crate) skipped: Counter,
     /// Items handed to a dead-letter consumer.
     pub(crate) dead_lettered: Counter,
-    /// Nanoseconds spent in user code, where the stage measures it (fallible
-    /// and async stages; never fused `map`/`filter`, to keep them free).
+    /// Nanoseconds spent in user code, where the stage measures it (the
+    /// fallible stages, `try_map` and `try_then`; never fused `map`/`filter`,
+    /// to keep them free).
     pub(crate) busy_nanos: Counter,
     panicked: AtomicBool,
     /// Named counts published with `Pipeline::with_counters`, read when a
@@ -267,9 +268,6 @@ impl StageInfo {
         self.filtering.load(Relaxed)
     }
 
-    /// Marks a fused one-to-one stage: it holds no item between polls and
-    /// emits exactly one item per item in unless the item failed, so its
-    /// `out` is `in − failed` and needs no counter on the hot path.
     /// Marks the stage as counting its own input in `routed_in`.
     pub(crate) fn set_counts_in(&self) {
         self.counts_in.store(true, Relaxed);
@@ -279,6 +277,9 @@ impl StageInfo {
         self.counts_in.load(Relaxed)
     }
 
+    /// Marks a fused one-to-one stage: it holds no item between polls and
+    /// emits exactly one item per item in unless the item failed, so its
+    /// `out` is `in − failed` and needs no counter on the hot path.
     pub(crate) fn set_passthrough(&self) {
         self.passthrough.store(true, Relaxed);
     }

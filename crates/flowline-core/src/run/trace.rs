@@ -20,12 +20,15 @@ pub(crate) fn run_finished(
             items_out = s.items_out,
             filtered = s.filtered,
             dropped = s.dropped,
+            grouped = s.grouped,
+            discarded = s.discarded,
             retried = s.retried,
             skipped = s.skipped,
             dead_lettered = s.dead_lettered,
             failed = s.failed,
             in_flight = s.in_flight,
             busy = ?s.busy,
+            counters = ?s.counters,
             "flowline: stage finished"
         );
     }

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::run::RunContext;
+use super::RunContext;
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<RunContext>>> = const { RefCell::new(None) };
