@@ -128,21 +128,83 @@ impl AckToken {
     }
 
     /// Number of entries this token settles (1, or a batch's size).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flowline_redis::{source_with, MemoryBackend};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let mem = MemoryBackend::new();
+    ///     mem.add_fields("jobs", [("n", "1")]).await.unwrap();
+    ///     mem.add_fields("jobs", [("n", "2")]).await.unwrap();
+    ///     let source = source_with(mem, "jobs", "g", "c").stop_when_empty().build();
+    ///     let batches = source.batch(10, Duration::from_secs(1)).into_pipeline().run_collect();
+    ///     let (batches, _) = batches.await.unwrap();
+    ///     assert_eq!(batches[0].token().len(), 2); // one token for the whole batch
+    /// });
+    /// ```
     pub fn len(&self) -> usize {
         self.claims().len()
     }
 
     /// Whether the token stands for no entry (an empty batch).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_redis::{source_with, MemoryBackend};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let mem = MemoryBackend::new();
+    ///     mem.add_fields("jobs", [("n", "7")]).await.unwrap();
+    ///     let source = source_with(mem, "jobs", "g", "c").stop_when_empty().build();
+    ///     let (deliveries, _) = source.into_pipeline().run_collect().await.unwrap();
+    ///     assert!(!deliveries[0].token().is_empty());
+    /// });
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.claims().is_empty()
     }
 
     /// The ids of its entries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_redis::{source_with, MemoryBackend};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let mem = MemoryBackend::new();
+    ///     let id = mem.add_fields("jobs", [("n", "7")]).await.unwrap();
+    ///     let source = source_with(mem, "jobs", "g", "c").stop_when_empty().build();
+    ///     let (deliveries, _) = source.into_pipeline().run_collect().await.unwrap();
+    ///     assert_eq!(deliveries[0].token().ids().collect::<Vec<_>>(), [id]);
+    /// });
+    /// ```
     pub fn ids(&self) -> impl Iterator<Item = EntryId> + '_ {
         self.claims().iter().map(|c| c.id)
     }
 
     /// The highest delivery count among its entries (1 on a first delivery).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_redis::{source_with, MemoryBackend};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let mem = MemoryBackend::new();
+    ///     mem.add_fields("jobs", [("n", "7")]).await.unwrap();
+    ///     let read = || source_with(mem.clone(), "jobs", "g", "c").stop_when_empty().build();
+    ///     let (first, _) = read().into_pipeline().run_collect().await.unwrap();
+    ///     assert_eq!(first[0].token().deliveries(), 1);
+    ///     drop(first); // never committed: the entry stays pending
+    ///     let (again, _) = read().into_pipeline().run_collect().await.unwrap();
+    ///     assert_eq!(again[0].token().deliveries(), 2);
+    /// });
+    /// ```
     pub fn deliveries(&self) -> u64 {
         self.claims()
             .iter()
@@ -212,21 +274,84 @@ impl<T> Delivery<T> {
     }
 
     /// The item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_redis::{source_with, MemoryBackend};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let mem = MemoryBackend::new();
+    ///     let id = mem.add_fields("jobs", [("n", "7")]).await.unwrap();
+    ///     let source = source_with(mem, "jobs", "g", "c").stop_when_empty().build();
+    ///     let (deliveries, _) = source.into_pipeline().run_collect().await.unwrap();
+    ///     assert_eq!(deliveries[0].payload().get_str("n"), Some("7"));
+    ///     assert_eq!(deliveries[0].payload().id, id);
+    /// });
+    /// ```
     pub fn payload(&self) -> &T {
         &self.payload
     }
 
     /// The item, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_redis::{source_with, MemoryBackend};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let mem = MemoryBackend::new();
+    ///     mem.add_fields("jobs", [("n", "7")]).await.unwrap();
+    ///     let source = source_with(mem, "jobs", "g", "c").stop_when_empty().build();
+    ///     let (deliveries, _) = source.into_pipeline().run_collect().await.unwrap();
+    ///     let mut d = deliveries.into_iter().next().unwrap();
+    ///     d.payload_mut().fields.push(("seen".into(), b"yes".to_vec()));
+    ///     assert_eq!(d.payload().get_str("seen"), Some("yes"));
+    /// });
+    /// ```
     pub fn payload_mut(&mut self) -> &mut T {
         &mut self.payload
     }
 
     /// The token of the entries this item came from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_redis::{source_with, MemoryBackend};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let mem = MemoryBackend::new();
+    ///     let id = mem.add_fields("jobs", [("n", "7")]).await.unwrap();
+    ///     let source = source_with(mem, "jobs", "g", "c").stop_when_empty().build();
+    ///     let (deliveries, _) = source.into_pipeline().run_collect().await.unwrap();
+    ///     let token = deliveries[0].token();
+    ///     assert_eq!((token.len(), token.ids().next(), token.deliveries()), (1, Some(id), 1));
+    /// });
+    /// ```
     pub fn token(&self) -> &AckToken {
         &self.token
     }
 
     /// The same delivery with the payload mapped by `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_redis::{source_with, MemoryBackend};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let mem = MemoryBackend::new();
+    ///     let id = mem.add_fields("jobs", [("n", "7")]).await.unwrap();
+    ///     let source = source_with(mem, "jobs", "g", "c").stop_when_empty().build();
+    ///     let (deliveries, _) = source.into_pipeline().run_collect().await.unwrap();
+    ///     let d = deliveries.into_iter().next().unwrap();
+    ///     let n = d.map(|e| e.get_str("n").unwrap().parse::<u32>().unwrap());
+    ///     assert_eq!(*n.payload(), 7);
+    ///     assert_eq!(n.token().ids().next(), Some(id)); // the token goes along
+    /// });
+    /// ```
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Delivery<U> {
         Delivery {
             payload: f(self.payload),

@@ -146,6 +146,16 @@ impl<T> fmt::Debug for ErrorPolicy<T> {
 
 /// The consumer of an [`ErrorPolicy::DeadLetter`] policy, boxed. Build with
 /// [`ErrorPolicy::dead_letter`].
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::{DeadLetter, ErrorPolicy};
+///
+/// let (tx, _rx) = futures::channel::mpsc::unbounded::<DeadLetter<u32>>();
+/// let ErrorPolicy::DeadLetter(sink) = ErrorPolicy::dead_letter(tx) else { unreachable!() };
+/// assert_eq!(format!("{sink:?}"), "DeadLetterSink(..)");
+/// ```
 pub struct DeadLetterSink<T>(pub(crate) Pin<Box<dyn Sink<DeadLetter<T>, Error = BoxError> + Send>>);
 
 impl<T> fmt::Debug for DeadLetterSink<T> {
@@ -159,7 +169,21 @@ impl<T> fmt::Debug for DeadLetterSink<T> {
 ///
 /// # Examples
 ///
-/// See [`ErrorPolicy::dead_letter`].
+/// ```
+/// use flowline_core::{producer, DeadLetter, ErrorPolicy};
+///
+/// let (tx, rx) = futures::channel::mpsc::unbounded::<DeadLetter<u32>>();
+/// let divide = producer::iter([4, 0, 2])
+///     .try_map(|n| 8u32.checked_div(n).ok_or("division by zero"))
+///     .on_error(ErrorPolicy::dead_letter(tx));
+/// let (out, _) = futures::executor::block_on(divide.run_collect()).unwrap();
+/// assert_eq!(out, [2, 4]);
+/// let letter = futures::executor::block_on_stream(rx).next().unwrap();
+/// assert_eq!((letter.item, letter.stage.as_str()), (0, "try_map#1"));
+/// assert_eq!(letter.error.to_string(), "division by zero");
+/// ```
+///
+/// See also [`ErrorPolicy::dead_letter`].
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct DeadLetter<T> {
@@ -193,6 +217,15 @@ pub enum StageError {
 
 impl StageError {
     /// Whether the failure was a panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::StageError;
+    ///
+    /// assert!(StageError::Panicked("boom".into()).is_panic());
+    /// assert!(!StageError::Failed("bad input".into()).is_panic());
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, StageError::Panicked(_))
     }
@@ -224,6 +257,21 @@ pub(crate) type CopyFn<T> = fn(&T) -> T;
 ///
 /// Implemented by the fallible stages' adapters; not meant to be implemented
 /// outside flowline.
+///
+/// # Examples
+///
+/// ```
+/// use flowline_core::policy::Fallible;
+/// use flowline_core::{producer, ErrorPolicy, Pipeline};
+///
+/// // Any pipeline that ends in a fallible stage takes a policy.
+/// fn lenient<S: futures::Stream + Fallible<Input: Clone>>(p: Pipeline<S>) -> Pipeline<S> {
+///     p.on_error(ErrorPolicy::Skip)
+/// }
+/// let parse = producer::iter(["1", "x", "3"]).try_map(|s| s.parse::<u8>());
+/// let (out, _) = futures::executor::block_on(lenient(parse).run_collect()).unwrap();
+/// assert_eq!(out, [1, 3]);
+/// ```
 pub trait Fallible {
     /// The stage's input item: what a retry calls again with and a dead
     /// letter carries.

@@ -57,6 +57,17 @@ impl<S: Stream + ?Sized> Producer for S {}
 /// ```
 pub trait ProducerExt: Producer + Sized {
     /// Wraps this producer as the source stage of a new pipeline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::ProducerExt;
+    ///
+    /// let pipeline = futures::stream::iter(["a", "b"]).into_pipeline();
+    /// let (out, report) = futures::executor::block_on(pipeline.run_collect()).unwrap();
+    /// assert_eq!(out, ["a", "b"]);
+    /// assert_eq!(report.stages[0].name, "stream#0");
+    /// ```
     fn into_pipeline(self) -> Pipeline<Source<Self>> {
         from_stream(self)
     }

@@ -70,9 +70,27 @@ pub type BlockingFn = Box<dyn FnOnce() + Send + 'static>;
 /// ```
 pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// A short name for reports and errors: `"smol"`, `"tokio"`, `"runtime-free"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::runtime::{Runtime, RuntimeFree};
+    ///
+    /// assert_eq!(RuntimeFree.name(), "runtime-free");
+    /// ```
     fn name(&self) -> &'static str;
 
     /// Spawns a task and detaches it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::runtime::{Runtime, RuntimeFree};
+    ///
+    /// let (tx, rx) = futures::channel::oneshot::channel();
+    /// RuntimeFree.spawn_boxed(Box::pin(async move { tx.send(7).unwrap() }));
+    /// assert_eq!(futures::executor::block_on(rx), Ok(7));
+    /// ```
     fn spawn_boxed(&self, task: BoxFuture<'static, ()>);
 
     /// Spawns a task that is not `Send` on this runtime's local executor on
@@ -102,12 +120,43 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Runs a blocking closure on a thread where blocking is allowed, detached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::runtime::{Runtime, RuntimeFree};
+    ///
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// RuntimeFree.spawn_blocking_boxed(Box::new(move || tx.send(6 * 7).unwrap()));
+    /// assert_eq!(rx.recv(), Ok(42));
+    /// ```
     fn spawn_blocking_boxed(&self, f: BlockingFn);
 
     /// A future that completes at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use flowline_core::runtime::{Runtime, RuntimeFree};
+    ///
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// futures::executor::block_on(RuntimeFree.sleep_until(deadline));
+    /// assert!(Instant::now() >= deadline);
+    /// ```
     fn sleep_until(&self, deadline: Instant) -> Sleep;
 
     /// The current instant on this runtime's clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use flowline_core::runtime::{Runtime, RuntimeFree};
+    ///
+    /// let before = Instant::now();
+    /// assert!(RuntimeFree.now() >= before); // the default: the system clock
+    /// ```
     fn now(&self) -> Instant {
         Instant::now()
     }
@@ -136,6 +185,16 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// Whether [`spawn_boxed`](Self::spawn_boxed) hands tasks to an executor
     /// of its own. `false` for [`RuntimeFree`]: a pipeline on it polls its
     /// tasks inside its own future and starts no thread for them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::runtime::{Runtime, RuntimeFree};
+    ///
+    /// assert!(!RuntimeFree.has_executor());
+    /// # #[cfg(feature = "smol")]
+    /// assert!(flowline_core::runtime::SmolRuntime::new().has_executor());
+    /// ```
     fn has_executor(&self) -> bool {
         true
     }
@@ -225,6 +284,20 @@ pub trait RuntimeExt: Runtime {
     /// process carries on), or to [`JoinError::Cancelled`] if it was aborted.
     /// Dropping the handle cancels the task, like `smol::Task`; call
     /// [`JoinHandle::detach`] to let it run on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::runtime::{JoinError, RuntimeExt, RuntimeFree};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let task = RuntimeFree.spawn(async { "done" });
+    ///     assert_eq!(task.await, Ok("done"));
+    ///     let stuck = RuntimeFree.spawn(futures::future::pending::<()>());
+    ///     stuck.abort();
+    ///     assert_eq!(stuck.await, Err(JoinError::Cancelled));
+    /// });
+    /// ```
     fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -239,6 +312,19 @@ pub trait RuntimeExt: Runtime {
     ///
     /// A panic in `f` comes back as [`JoinError::Panicked`]. Aborting the handle
     /// cannot interrupt a call that has started; it only discards the result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowline_core::runtime::{JoinError, RuntimeExt, RuntimeFree};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let sum = RuntimeFree.spawn_blocking(|| (1..=10).sum::<u32>());
+    ///     assert_eq!(sum.await, Ok(55));
+    ///     let failed = RuntimeFree.spawn_blocking(|| -> u32 { panic!("boom") });
+    ///     assert_eq!(failed.await, Err(JoinError::Panicked("boom".into())));
+    /// });
+    /// ```
     fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -252,6 +338,18 @@ pub trait RuntimeExt: Runtime {
     /// A future that completes after `duration`; one that never completes
     /// when the deadline is past what an `Instant` can hold (a `Duration::MAX`
     /// wait means "no time limit").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::FutureExt as _;
+    /// use flowline_core::runtime::{RuntimeExt, RuntimeFree};
+    ///
+    /// futures::executor::block_on(RuntimeFree.sleep(Duration::from_millis(1)));
+    /// // Past what an `Instant` can hold: a timer that never fires.
+    /// assert!(RuntimeFree.sleep(Duration::MAX).now_or_never().is_none());
+    /// ```
     fn sleep(&self, duration: Duration) -> Sleep {
         match self.now().checked_add(duration) {
             Some(deadline) => self.sleep_until(deadline),
