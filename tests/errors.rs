@@ -527,7 +527,7 @@ fn tracing_reports_retries_skips_and_failures() {
     assert!(
         has(
             "INFO",
-            "stage=skipper items_in=4 items_out=3 filtered=0 dropped=0 retried=0 skipped=1"
+            "stage=skipper items_in=4 items_out=3 filtered=0 dropped=0 grouped=0 discarded=0 retried=0 skipped=1"
         ),
         "{events:?}"
     );
