@@ -1,0 +1,863 @@
+//! Adversarial paths through the run contract: failures, aborts and drops
+//! inside or after fan-out and fan-in, in timing and concurrent stages, in
+//! buffers and local boundaries, and at batch edges. Every run must end as
+//! completed (exact items, `in_flight == 0`) or as an error carrying a
+//! balanced report, never closing its consumer after a failure, and with
+//! every piece of user code it held dropped by the time it returns.
+
+mod support;
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, Once};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use flowline::stage::Overflow;
+use flowline::{producer, Pipeline, PipelineError, RunReport};
+use futures::{Sink, Stream};
+use support::{DropCounter, Env, Rt, Stop};
+
+const BOOM: &str = "contract-paths-boom";
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Keeps this file's deliberate panics out of the output.
+fn quiet_panics() {
+    static QUIET: Once = Once::new();
+    QUIET.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let text = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied());
+            if !text.is_some_and(|m| m.contains(BOOM)) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Panics with this file's marker (quiet in the output).
+fn boom(x: u64) -> ! {
+    panic!("{BOOM} at {x}")
+}
+
+/// Every stage balances.
+#[track_caller]
+fn assert_balanced(report: &RunReport) {
+    for s in &report.stages {
+        assert!(s.is_balanced(), "unbalanced stage {s:?}\n{report}");
+    }
+}
+
+/// Every stage balances and holds nothing.
+#[track_caller]
+fn assert_completed(report: &RunReport) {
+    assert_balanced(report);
+    for s in &report.stages {
+        assert_eq!(
+            s.in_flight, 0,
+            "a completed run holds items: {s:?}\n{report}"
+        );
+    }
+}
+
+/// The error is a panic of `stage` carrying this file's marker, and its
+/// report balances.
+#[track_caller]
+fn assert_panicked(err: &PipelineError, stage: &str) {
+    match err {
+        PipelineError::Panicked {
+            stage: s, message, ..
+        } => {
+            assert_eq!(s, stage, "{err:?}");
+            assert!(message.contains(BOOM), "{message}");
+        }
+        other => panic!("expected a panic of {stage}, got {other:?}"),
+    }
+    assert_balanced(err.report());
+}
+
+/// What a [`Recorder`] saw.
+#[derive(Debug, Default)]
+struct Seen {
+    items: Mutex<Vec<u64>>,
+    /// Set by user code just before it fails the run (in any stage).
+    failing: AtomicBool,
+    flushes_after_failure: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl Seen {
+    fn items(&self) -> Vec<u64> {
+        self.items.lock().unwrap().clone()
+    }
+
+    fn len(&self) -> usize {
+        self.items.lock().unwrap().len()
+    }
+
+    /// Marks the run as failing, then panics (for user code in any stage).
+    fn boom(&self, x: u64) -> ! {
+        self.failing.store(true, SeqCst);
+        boom(x)
+    }
+
+    /// The consumer was never committed after the failure. A flush racing a
+    /// failure on another thread is allowed; runtime-free, nothing races.
+    #[track_caller]
+    fn assert_uncommitted(&self, env: &Env) {
+        assert!(!self.closed.load(SeqCst), "a failed run closed its sink");
+        if env.kind == Rt::Free {
+            assert_eq!(
+                self.flushes_after_failure.load(SeqCst),
+                0,
+                "flushed after failing"
+            );
+        }
+    }
+}
+
+/// A sink whose close means commit; refuses item `refuse` (an error from
+/// `start_send`), if any.
+struct Recorder {
+    seen: Arc<Seen>,
+    refuse: Option<u64>,
+}
+
+fn recorder() -> (Recorder, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let sink = Recorder {
+        seen: seen.clone(),
+        refuse: None,
+    };
+    (sink, seen)
+}
+
+impl Sink<u64> for Recorder {
+    type Error = std::io::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: u64) -> Result<(), Self::Error> {
+        if self.refuse == Some(item) {
+            self.seen.failing.store(true, SeqCst);
+            return Err(std::io::Error::other("refused"));
+        }
+        self.seen.items.lock().unwrap().push(item);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.seen.failing.load(SeqCst) {
+            self.seen.flushes_after_failure.fetch_add(1, SeqCst);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.seen.closed.store(true, SeqCst);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// An endless source 0, 1, 2, … holding a drop guard, counting what it made.
+fn endless(
+    live: &Arc<AtomicUsize>,
+    made: &Arc<AtomicU64>,
+) -> Pipeline<impl Stream<Item = u64> + Send + 'static> {
+    let guard = DropCounter::new(live);
+    let made = made.clone();
+    producer::generator(move |out| async move {
+        let _guard = guard;
+        for i in 0u64.. {
+            made.fetch_add(1, SeqCst);
+            out.emit(i).await;
+        }
+    })
+}
+
+/// A consumer refusing item `k` (an error from `start_send`): the run fails
+/// naming the consumer, the sink got exactly `0..k` and is never flushed or
+/// closed after, and every stage balances — through no boundary, a small
+/// one, a big one at batch edges, and a concurrent stage.
+fn a_consumer_refusing_item_k_got_exactly_the_prefix(rt: Rt) {
+    rt.block_on(|env| async move {
+        for k in [0u64, 1, 255, 256, 257, 1023, 1024, 1025] {
+            for shape in 0..4 {
+                let source = producer::iter(0..2_000u64);
+                let pipeline = match shape {
+                    0 => source.boxed(),
+                    1 => source.boundary(4).boxed(),
+                    2 => source.boundary(1024).map(|x| x).boundary(1024).boxed(),
+                    _ => source.map_concurrent(8, |x| async move { x }).boxed(),
+                };
+                let (mut sink, seen) = recorder();
+                sink.refuse = Some(k);
+                let err = pipeline
+                    .consumer_named("sink")
+                    .on_runtime(env.runtime.clone())
+                    .run(sink)
+                    .await
+                    .unwrap_err();
+                let case = format!("k {k}, shape {shape}");
+                assert!(
+                    matches!(err, PipelineError::Failed { ref stage, .. } if stage == "sink"),
+                    "{case}: {err:?}"
+                );
+                assert_eq!(seen.items(), (0..k).collect::<Vec<_>>(), "{case}");
+                assert_eq!(seen.flushes_after_failure.load(SeqCst), 0, "{case}");
+                assert!(!seen.closed.load(SeqCst), "{case}");
+                let report = err.report();
+                assert_balanced(report);
+                let sink = report.stage("sink").unwrap();
+                assert_eq!(
+                    (sink.items_in, sink.items_out, sink.failed),
+                    (k + 1, k, 1),
+                    "{case}\n{report}"
+                );
+            }
+        }
+    });
+}
+
+/// Nested boundaries of capacity 1024 with a map panicking at item `k`
+/// (0, 1 and the edges of their 256-item batches): the run fails naming
+/// the map, the sink got a prefix of `0..k` in order and was not closed,
+/// and the map counts exactly `k` out and one failed. Without the panic,
+/// every item arrives once, in order.
+fn nested_boundaries_fail_cleanly_at_batch_edges(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        for k in [
+            0u64,
+            1,
+            255,
+            256,
+            257,
+            511,
+            1023,
+            1024,
+            1025,
+            2047,
+            2999,
+            u64::MAX,
+        ] {
+            let (sink, seen) = recorder();
+            let marker = seen.clone();
+            let result = producer::iter(0..3_000u64)
+                .boundary(1024)
+                .map(move |x| if x == k { marker.boom(x) } else { x })
+                .named("edge")
+                .boundary(1024)
+                .boundary(16)
+                .on_runtime(env.runtime.clone())
+                .run(sink)
+                .await;
+            if k == u64::MAX {
+                let report = result.unwrap();
+                assert_completed(&report);
+                assert_eq!(seen.items(), (0..3_000).collect::<Vec<_>>());
+                assert!(seen.closed.load(SeqCst));
+                continue;
+            }
+            let err = result.unwrap_err();
+            assert_panicked(&err, "edge");
+            seen.assert_uncommitted(&env);
+            let items = seen.items();
+            assert!(items.len() as u64 <= k, "k {k}: {} items", items.len());
+            assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>(), "k {k}");
+            let report = err.report();
+            assert_eq!(report.delivered(), items.len() as u64, "k {k}\n{report}");
+            let edge = report.stage("edge").unwrap();
+            assert_eq!(
+                (edge.items_in, edge.items_out, edge.failed, edge.in_flight),
+                (k + 1, k, 1, 0),
+                "k {k}\n{report}"
+            );
+        }
+    });
+}
+
+/// A panic in one broadcast branch, merged back with its sibling: the run
+/// fails naming the branch's stage, each side delivered an ordered prefix,
+/// the sink was not committed, and the source's drop guard is gone.
+fn a_panic_in_a_broadcast_branch_fails_the_merged_run(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        for at in [0u64, 5, 99] {
+            let live = Arc::new(AtomicUsize::new(0));
+            let guard = DropCounter::new(&live);
+            let (sink, seen) = recorder();
+            let marker = seen.clone();
+            let [a, b]: [_; 2] = producer::iter(0..100u64)
+                .inspect(move |_| {
+                    let _ = &guard;
+                })
+                .boundary(8)
+                .broadcast(2, 4, Overflow::Backpressure)
+                .try_into()
+                .unwrap();
+            let a = a
+                .map(move |x| if x == at { marker.boom(x) } else { x })
+                .named("a-map");
+            let b = b.map(|x| x + 1_000).boundary(2);
+            let err = a
+                .merge(b)
+                .on_runtime(env.runtime.clone())
+                .run(sink)
+                .await
+                .unwrap_err();
+            assert_panicked(&err, "a-map");
+            seen.assert_uncommitted(&env);
+            assert_eq!(live.load(SeqCst), 0, "the source outlived the run");
+            let items = seen.items();
+            let (low, high): (Vec<u64>, Vec<u64>) = items.iter().partition(|&&x| x < 1_000);
+            assert_eq!(low, (0..low.len() as u64).collect::<Vec<_>>(), "at {at}");
+            assert!(low.len() as u64 <= at);
+            assert_eq!(high, (1_000..1_000 + high.len() as u64).collect::<Vec<_>>());
+            assert_eq!(err.report().delivered(), items.len() as u64);
+        }
+    });
+}
+
+/// `balance` into three workers merged back (`merge_all`), one of which
+/// panics on item 500: the run fails naming it, nothing was committed, the
+/// workers' closures are dropped when the run returns, and no item was
+/// delivered twice. Without the panic every item arrives exactly once.
+fn a_panic_in_a_balance_worker_fails_the_merged_run(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        for fail in [true, false] {
+            let live = Arc::new(AtomicUsize::new(0));
+            let (sink, seen) = recorder();
+            let workers = producer::iter(0..1_000u64)
+                .balance(3, 4)
+                .into_iter()
+                .enumerate()
+                .map(|(i, worker)| {
+                    let (guard, marker) = (DropCounter::new(&live), seen.clone());
+                    worker
+                        .map(move |x| {
+                            let _ = &guard;
+                            if fail && x == 500 {
+                                marker.boom(x)
+                            }
+                            x
+                        })
+                        .named(format!("worker-{i}"))
+                        .boundary(2)
+                })
+                .collect::<Vec<_>>();
+            let result = producer::merge_all(workers)
+                .on_runtime(env.runtime.clone())
+                .run(sink)
+                .await;
+            assert_eq!(live.load(SeqCst), 0, "a worker's closure outlived the run");
+            let mut items = seen.items();
+            items.sort_unstable();
+            if fail {
+                let err = result.unwrap_err();
+                assert!(matches!(&err, PipelineError::Panicked { stage, .. } if stage.starts_with("worker-")), "{err:?}");
+                assert_balanced(err.report());
+                seen.assert_uncommitted(&env);
+                assert!(items.windows(2).all(|w| w[0] < w[1]), "an item came twice");
+                assert!(!items.contains(&500));
+                assert_eq!(err.report().delivered(), items.len() as u64);
+            } else {
+                let report = result.unwrap();
+                assert_completed(&report);
+                assert_eq!(items, (0..1_000).collect::<Vec<_>>());
+                assert!(seen.closed.load(SeqCst));
+            }
+        }
+    });
+}
+
+/// `zip` of the two `partition` branches (evens, odds), the odd side
+/// panicking on 51: the run fails naming it, pairs came in order, nothing
+/// was committed.
+fn a_panic_in_a_zipped_partition_branch_fails_the_run(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        let (sink, seen) = recorder();
+        let marker = seen.clone();
+        let [evens, odds]: [_; 2] = producer::iter(0..200u64)
+            .partition(2, 4, |x| (x % 2) as usize)
+            .try_into()
+            .unwrap();
+        let odds = odds
+            .map(move |x| if x == 51 { marker.boom(x) } else { x })
+            .named("odd");
+        let err = evens
+            .zip(odds)
+            .map(|(e, o)| e * 1_000 + o)
+            .on_runtime(env.runtime.clone())
+            .run(sink)
+            .await
+            .unwrap_err();
+        assert_panicked(&err, "odd");
+        seen.assert_uncommitted(&env);
+        let items = seen.items();
+        let expected: Vec<u64> = (0..items.len() as u64)
+            .map(|i| 2 * i * 1_000 + 2 * i + 1)
+            .collect();
+        assert_eq!(items, expected);
+        assert!(items.len() <= 25);
+    });
+}
+
+/// `chain`: a panic in the first part stops the run before the second part
+/// delivers anything; a panic in the second part comes after every item of
+/// the first. Either way nothing is committed.
+fn a_panic_on_either_side_of_a_chain_fails_the_run(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        for first_fails in [true, false] {
+            let (sink, seen) = recorder();
+            let (m1, m2) = (seen.clone(), seen.clone());
+            let first = producer::iter(0..100u64)
+                .map(move |x| {
+                    if first_fails && x == 40 {
+                        m1.boom(x)
+                    } else {
+                        x
+                    }
+                })
+                .named("first")
+                .boundary(4);
+            let second = producer::iter(100..200u64)
+                .map(move |x| {
+                    if !first_fails && x == 140 {
+                        m2.boom(x)
+                    } else {
+                        x
+                    }
+                })
+                .named("second")
+                .boundary(4);
+            let err = first
+                .chain(second)
+                .on_runtime(env.runtime.clone())
+                .run(sink)
+                .await
+                .unwrap_err();
+            assert_panicked(&err, if first_fails { "first" } else { "second" });
+            seen.assert_uncommitted(&env);
+            let items = seen.items();
+            assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>());
+            if first_fails {
+                assert!(items.len() <= 40);
+            } else {
+                assert!(items.len() >= 100 && items.len() <= 140, "{}", items.len());
+            }
+        }
+    });
+}
+
+/// Which concurrent stage a test builds.
+#[derive(Debug, Clone, Copy)]
+enum Conc {
+    Ordered,
+    Unordered,
+    ByKey,
+}
+
+fn concurrent<S>(
+    pipeline: Pipeline<S>,
+    kind: Conc,
+    f: impl FnMut(u64) -> futures::future::BoxFuture<'static, u64> + Send + 'static,
+) -> Pipeline<futures::stream::BoxStream<'static, u64>>
+where
+    S: Stream<Item = u64> + Send + 'static,
+{
+    match kind {
+        Conc::Ordered => pipeline.map_concurrent(8, f).named("conc").boxed(),
+        Conc::Unordered => pipeline
+            .map_concurrent_unordered(8, f)
+            .named("conc")
+            .boxed(),
+        Conc::ByKey => pipeline
+            .map_concurrent_by_key(8, |x| x % 4, f)
+            .named("conc")
+            .boxed(),
+    }
+}
+
+/// A future of a concurrent stage panicking on item 20, its siblings
+/// holding drop guards and sleeping: the run fails naming the stage, every
+/// sibling future is dropped by the time the run returns, the sink got an
+/// ordered prefix (ordered kinds) or distinct items, and nothing was
+/// committed.
+fn a_panicking_concurrent_future_fails_the_run_and_drops_its_siblings(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        for kind in [Conc::Ordered, Conc::Unordered, Conc::ByKey] {
+            for boundary in [false, true] {
+                let live = Arc::new(AtomicUsize::new(0));
+                let (sink, seen) = recorder();
+                let (counter, pause, marker) = (live.clone(), env.clone(), seen.clone());
+                let f = move |x: u64| {
+                    let (guard, pause, marker) =
+                        (DropCounter::new(&counter), pause.clone(), marker.clone());
+                    Box::pin(async move {
+                        let _guard = guard;
+                        if x % 3 == 0 {
+                            pause.sleep(Duration::from_millis(1)).await;
+                        }
+                        if x == 20 {
+                            marker.boom(x)
+                        }
+                        x
+                    }) as futures::future::BoxFuture<'static, u64>
+                };
+                let pipeline = concurrent(producer::iter(0..200u64), kind, f);
+                let pipeline = if boundary {
+                    pipeline.boundary(4).boxed()
+                } else {
+                    pipeline
+                };
+                let err = pipeline
+                    .on_runtime(env.runtime.clone())
+                    .run(sink)
+                    .await
+                    .unwrap_err();
+                let case = format!("{kind:?}, boundary {boundary}");
+                assert_panicked(&err, "conc");
+                assert_eq!(live.load(SeqCst), 0, "{case}: a future outlived the run");
+                seen.assert_uncommitted(&env);
+                let items = seen.items();
+                match kind {
+                    Conc::Unordered => {
+                        let mut sorted = items.clone();
+                        sorted.sort_unstable();
+                        sorted.dedup();
+                        assert_eq!(sorted.len(), items.len(), "{case}");
+                        assert!(!items.contains(&20), "{case}");
+                    }
+                    _ if matches!(kind, Conc::Ordered) => {
+                        assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>(), "{case}");
+                    }
+                    _ => assert!(!items.contains(&20), "{case}"),
+                }
+                let conc = err.report().stage("conc").unwrap().clone();
+                assert_eq!(conc.failed, 1, "{case}\n{}", err.report());
+                assert_eq!(err.report().delivered(), items.len() as u64, "{case}");
+            }
+        }
+    });
+}
+
+/// A future that holds a drop guard and sleeps 1 ms every few items.
+fn guarded_future(
+    live: &Arc<AtomicUsize>,
+    env: &Env,
+) -> impl FnMut(u64) -> futures::future::BoxFuture<'static, u64> + Send + Clone + 'static {
+    let (live, env) = (live.clone(), env.clone());
+    move |x: u64| {
+        let (guard, env) = (DropCounter::new(&live), env.clone());
+        Box::pin(async move {
+            let _guard = guard;
+            if x % 4 == 0 {
+                env.sleep(Duration::from_millis(1)).await;
+            }
+            x
+        })
+    }
+}
+
+/// An endless source broadcast to a concurrent branch and a throttled,
+/// async branch, merged back, spawned and aborted: the run fails as aborted
+/// with balanced counts, nothing committed, each branch delivered an
+/// ordered prefix, and every closure and future is dropped when the handle
+/// resolves.
+fn aborting_a_spawned_fan_out_run(rt: Rt) {
+    rt.block_on(|env| async move {
+        {
+            let stop = Stop::Abort;
+            let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
+            let (sink, seen) = recorder();
+            let [a, b]: [_; 2] = endless(&live, &made)
+                .boundary(8)
+                .broadcast(2, 4, Overflow::Backpressure)
+                .try_into()
+                .unwrap();
+            let a = a.map_concurrent(4, guarded_future(&live, &env));
+            let b = b
+                .throttle(flowline::Rate::per_second(20_000), 16)
+                .then(guarded_future(&live, &env))
+                .map(|x| x + (1 << 40));
+            let handle = a.merge(b).on_runtime(env.runtime.clone()).spawn(sink);
+            let watch = seen.clone();
+            let result = env
+                .stop_when(handle, LIMIT, move || watch.len() >= 40, stop)
+                .await;
+            assert_eq!(live.load(SeqCst), 0, "{stop:?}: user code outlived the run");
+            let items = seen.items();
+            let (low, high): (Vec<u64>, Vec<u64>) = items.iter().partition(|&&x| x < 1 << 40);
+            let high: Vec<u64> = high.into_iter().map(|x| x - (1 << 40)).collect();
+            let err = result.unwrap_err();
+            assert!(matches!(err, PipelineError::Aborted { .. }), "{err:?}");
+            assert_balanced(err.report());
+            assert!(!seen.closed.load(SeqCst));
+            assert_eq!(low, (0..low.len() as u64).collect::<Vec<_>>());
+            assert_eq!(high, (0..high.len() as u64).collect::<Vec<_>>());
+        }
+    });
+}
+
+/// The run future dropped while items flow, for several shapes: every
+/// closure and future of the run is dropped soon after (at once when
+/// runtime-free), and nothing more reaches the sink.
+fn dropping_the_run_future_stops_every_task(rt: Rt) {
+    rt.block_on(|env| async move {
+        for shape in 0..6 {
+            let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
+            let (sink, seen) = recorder();
+            let source = endless(&live, &made);
+            let pipeline = match shape {
+                0 => source.boundary(4).map(|x| x).boundary(16).boxed(),
+                1 => {
+                    let [a, b]: [_; 2] = source
+                        .broadcast(2, 4, Overflow::Backpressure)
+                        .try_into()
+                        .unwrap();
+                    a.merge(
+                        b.map_concurrent(3, guarded_future(&live, &env))
+                            .map(|x| x + (1 << 40)),
+                    )
+                    .boxed()
+                }
+                2 => source
+                    .map_concurrent_unordered(4, guarded_future(&live, &env))
+                    .boundary(4)
+                    .boxed(),
+                3 => {
+                    let workers = source
+                        .balance(3, 2)
+                        .into_iter()
+                        .map(|w| w.map_concurrent(2, guarded_future(&live, &env)).boxed());
+                    producer::merge_all(workers).boxed()
+                }
+                4 => source
+                    .throttle(flowline::Rate::per_second(50_000), 8)
+                    .batch(4, Duration::from_millis(2))
+                    .map(|b| b[0])
+                    .boundary(2)
+                    .boxed(),
+                _ => source
+                    .buffer(8, Overflow::DropOldest)
+                    .then(guarded_future(&live, &env))
+                    .buffer(2, Overflow::Backpressure)
+                    .boxed(),
+            };
+            let run = pipeline.on_runtime(env.runtime.clone()).run(sink);
+            let watch = seen.clone();
+            let started = Box::pin(env.eventually(LIMIT, move || watch.len() >= 10));
+            match futures::future::select(Box::pin(run), started).await {
+                futures::future::Either::Right((reached, run)) => {
+                    assert!(reached, "shape {shape} never got going");
+                    drop(run);
+                }
+                futures::future::Either::Left((result, _)) => {
+                    panic!("shape {shape}: an endless run ended: {result:?}")
+                }
+            }
+            if env.kind == Rt::Free {
+                assert_eq!(live.load(SeqCst), 0, "shape {shape}");
+            }
+            assert!(
+                env.eventually(LIMIT, || live.load(SeqCst) == 0).await,
+                "shape {shape}: {} guards left",
+                live.load(SeqCst)
+            );
+            let (delivered, produced) = (seen.len(), made.load(SeqCst));
+            env.sleep(Duration::from_millis(10)).await;
+            assert_eq!(
+                (seen.len(), made.load(SeqCst)),
+                (delivered, produced),
+                "shape {shape}"
+            );
+            assert!(!seen.closed.load(SeqCst));
+        }
+    });
+}
+
+/// A consumer stalled on its first item: upstream runs ahead no further
+/// than the queues' capacities allow (each queue of capacity `c` holds `c`
+/// plus the reader's batch in hand, at most `c / 4`), however long it waits.
+fn a_stalled_consumer_bounds_what_upstream_makes(rt: Rt) {
+    rt.block_on(|env| async move {
+        for shape in 0..4 {
+            let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
+            let source = endless(&live, &made);
+            // The bound: queue capacities, batches in hand, one item in each
+            // hand between them.
+            let (pipeline, bound) = match shape {
+                0 => (
+                    source.boundary(16).map(|x| x).boundary(8).boxed(),
+                    16 + 4 + 8 + 2 + 4,
+                ),
+                1 => (
+                    source.buffer(32, Overflow::Backpressure).boxed(),
+                    32 + 8 + 2,
+                ),
+                2 => {
+                    let [a, b]: [_; 2] = source
+                        .broadcast(2, 8, Overflow::Backpressure)
+                        .try_into()
+                        .unwrap();
+                    // Branch b is read only after a's first item: a stalls.
+                    (a.zip(b).map(|(x, _)| x).boxed(), 2 * (8 + 2) + 4)
+                }
+                _ => (
+                    source
+                        .map_concurrent(4, |x| async move { x })
+                        .boundary(8)
+                        .boxed(),
+                    4 + 4 + 8 + 2 + 4,
+                ),
+            };
+            let stall = futures::FutureExt::shared(futures::FutureExt::boxed(
+                futures::future::pending::<()>(),
+            ));
+            let handle = pipeline
+                .on_runtime(env.runtime.clone())
+                .spawn(flowline::consumer::for_each(move |_: u64| stall.clone()));
+            // Stop once upstream has made nothing new for 30 looks (about
+            // 30 ms): the bound must hold whenever we look.
+            let (watch, mut last, mut still) = (made.clone(), 0, 0);
+            let result = env
+                .stop_when(
+                    handle,
+                    LIMIT,
+                    move || {
+                        let now = watch.load(SeqCst);
+                        still = if now == last && now > 0 { still + 1 } else { 0 };
+                        last = now;
+                        still >= 30
+                    },
+                    Stop::Abort,
+                )
+                .await;
+            let err = result.unwrap_err();
+            assert!(matches!(err, PipelineError::Aborted { .. }), "{err:?}");
+            assert_balanced(err.report());
+            assert_eq!(live.load(SeqCst), 0);
+            let made = made.load(SeqCst);
+            assert!(
+                made <= bound,
+                "shape {shape}: upstream made {made} > {bound}\n{}",
+                err.report()
+            );
+        }
+    });
+}
+
+on_all_runtimes!(
+    a_panic_in_a_broadcast_branch_fails_the_merged_run,
+    a_panic_in_a_balance_worker_fails_the_merged_run,
+    a_panic_in_a_zipped_partition_branch_fails_the_run,
+    a_panic_on_either_side_of_a_chain_fails_the_run,
+    a_panicking_concurrent_future_fails_the_run_and_drops_its_siblings,
+    aborting_a_spawned_fan_out_run,
+    dropping_the_run_future_stops_every_task,
+    a_stalled_consumer_bounds_what_upstream_makes,
+    a_consumer_refusing_item_k_got_exactly_the_prefix,
+    nested_boundaries_fail_cleanly_at_batch_edges,
+);
+
+/// A future of `map_concurrent` panicking while the stage's own task drives
+/// it, with the consumer woken at the same moment (multi-threaded tokio):
+/// the run must fail, and must never close its sink. Repeated, since it is
+/// a race between the consumer's next poll and the task recording the
+/// panic.
+#[test]
+#[ignore = "BREAK: map_concurrent's output ends (None) on a poisoned engine before the task records the panic: run Ok, sink closed"]
+fn concurrent_task_panic_never_looks_like_the_end() {
+    quiet_panics();
+    let rt = Rt::Tokio.reused();
+    let mut closed = 0;
+    let mut ok = 0;
+    for _ in 0..20_000 {
+        let (c, o) = rt.block_on(|env| async move {
+            let (sink, seen) = recorder();
+            let result = producer::iter(0..4u64)
+                .map_concurrent(4, |x| async move {
+                    YieldOnce(false).await;
+                    if x == 3 {
+                        boom(x)
+                    }
+                    x
+                })
+                .on_runtime(env.runtime.clone())
+                .run(sink)
+                .await;
+            (seen.closed.load(SeqCst), result.is_ok())
+        });
+        closed += usize::from(c);
+        ok += usize::from(o);
+    }
+    assert_eq!(
+        (closed, ok),
+        (0, 0),
+        "closed sinks, Ok results out of 20,000 failed runs"
+    );
+}
+
+/// Pending once (waking itself), then ready.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Shutdown of a run that reads fan-out branches (here both branches of a
+/// broadcast, merged back): the source must stop and the run complete with
+/// every item the source made on both sides, long before the source's end.
+#[test]
+#[ignore = "BREAK: shutdown() never reaches a source upstream of a fan-out: the run goes on to the source's end (forever for an endless one)"]
+fn shutting_down_a_run_of_fan_out_branches_stops_the_source() {
+    const N: u64 = 2_000_000;
+    for rt in [Rt::Smol, Rt::Tokio, Rt::Free] {
+        rt.block_on(|env| async move {
+            let (sink, seen) = recorder();
+            let [a, b]: [_; 2] = producer::iter(0..N)
+                .broadcast(2, 4, Overflow::Backpressure)
+                .try_into()
+                .unwrap();
+            let handle = a
+                .merge(b.map(|x| x + (1 << 40)))
+                .on_runtime(env.runtime.clone())
+                .spawn(sink);
+            let watch = seen.clone();
+            let report = env
+                .stop_when(handle, LIMIT, move || watch.len() >= 40, Stop::Shutdown)
+                .await
+                .unwrap();
+            assert_completed(&report);
+            let made = report.stages[0].items_out;
+            assert!(
+                made < N,
+                "{rt:?}: the source ran to its end after the shutdown\n{report}"
+            );
+            let items = seen.items();
+            let low: Vec<u64> = items.iter().copied().filter(|&x| x < 1 << 40).collect();
+            assert_eq!(low, (0..made).collect::<Vec<_>>());
+            assert_eq!(items.len() as u64, 2 * made);
+        });
+    }
+}
