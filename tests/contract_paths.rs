@@ -777,7 +777,6 @@ on_all_runtimes!(
 /// a race between the consumer's next poll and the task recording the
 /// panic.
 #[test]
-#[ignore = "BREAK: map_concurrent's output ends (None) on a poisoned engine before the task records the panic: run Ok, sink closed"]
 fn concurrent_task_panic_never_looks_like_the_end() {
     quiet_panics();
     let rt = Rt::Tokio.reused();
