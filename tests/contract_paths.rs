@@ -758,6 +758,245 @@ fn a_stalled_consumer_bounds_what_upstream_makes(rt: Rt) {
     });
 }
 
+/// A `zip` whose short side ends while the long side's stages hold items
+/// (a boundary, concurrent futures in flight, a part-full batch, a
+/// throttled item, an async `then`, a buffer, a broadcast branch): the run
+/// completes with exactly the pairs, every stage balances with nothing in
+/// flight, and the long side's futures are dropped by the time it returns.
+fn a_zip_cutting_off_a_busy_side_completes_with_nothing_in_flight(rt: Rt) {
+    rt.block_on(|env| async move {
+        for shape in 0..9 {
+            let live = Arc::new(AtomicUsize::new(0));
+            let long = producer::iter(0..100_000u64);
+            let long = match shape {
+                0 => long.boundary(8).boxed(),
+                1 => long.map_concurrent(8, guarded_future(&live, &env)).boxed(),
+                2 => long
+                    .map_concurrent_unordered(8, guarded_future(&live, &env))
+                    .map(|_| 0)
+                    .boxed(),
+                3 => long
+                    .map_concurrent_by_key(8, |x| x % 3, guarded_future(&live, &env))
+                    .map(|_| 0)
+                    .boxed(),
+                4 => long
+                    .batch(5, Duration::from_secs(3600))
+                    .map(|b| b[0] / 5)
+                    .boxed(),
+                5 => long
+                    .throttle(flowline::Rate::per_second(1_000), 2)
+                    .boundary(2)
+                    .boxed(),
+                6 => long.then(guarded_future(&live, &env)).boundary(4).boxed(),
+                7 => long.buffer(8, Overflow::DropOldest).map(|_| 0).boxed(),
+                _ => {
+                    let mut branches = long.boundary(4).broadcast(2, 4, Overflow::Backpressure);
+                    drop(branches.pop());
+                    branches.pop().unwrap().boxed()
+                }
+            };
+            let expected: Vec<(u64, u64)> = match shape {
+                2 | 3 | 7 => (0..3).map(|i| (i, 0)).collect(),
+                _ => (0..3).map(|i| (i, i)).collect(),
+            };
+            let (pairs, report) = producer::iter(0..3u64)
+                .zip(long)
+                .on_runtime(env.runtime.clone())
+                .run_collect()
+                .await
+                .unwrap();
+            assert_eq!(pairs, expected, "shape {shape}");
+            assert_completed(&report);
+            assert_eq!(
+                live.load(SeqCst),
+                0,
+                "shape {shape}: a future outlived the run"
+            );
+        }
+    });
+}
+
+/// Counts of one stage: (in, out, grouped, discarded, failed, in flight).
+fn counts(report: &RunReport, stage: &str) -> (u64, u64, u64, u64, u64, u64) {
+    let s = report
+        .stage(stage)
+        .unwrap_or_else(|| panic!("no stage {stage}\n{report}"));
+    (
+        s.items_in,
+        s.items_out,
+        s.grouped,
+        s.discarded,
+        s.failed,
+        s.in_flight,
+    )
+}
+
+/// Failures before, in and after the timing stages (batch, batch_weighted,
+/// debounce, sample, throttle, then_timeout, idle_timeout), each with and
+/// without a boundary after it: the run fails naming the right stage, the
+/// sink got exactly what the stage let out before and was not closed, and
+/// the timing stage's counts say what it held.
+fn failures_around_timing_stages_keep_exact_counts(rt: Rt) {
+    quiet_panics();
+    rt.block_on(|env| async move {
+        const HOUR: Duration = Duration::from_secs(3600);
+        for boundary in [false, true] {
+            for case in 0..9 {
+                let (sink, seen) = recorder();
+                let m = seen.clone();
+                let boom_at = move |k: u64| move |x: u64| if x == k { m.boom(x) } else { x };
+                let src = producer::iter(0..100u64);
+                let (pipeline, failing, stage, delivered, expected) = match case {
+                    0 => (
+                        src.map(boom_at(13))
+                            .named("m")
+                            .batch(8, HOUR)
+                            .named("t")
+                            .map(|b| b.len() as u64)
+                            .boxed(),
+                        "m",
+                        "t",
+                        vec![8],
+                        (13, 1, 7, 0, 0, 5),
+                    ),
+                    1 => (
+                        src.batch(8, HOUR)
+                            .named("t")
+                            .map(|b| b[0])
+                            .map(boom_at(16))
+                            .named("m")
+                            .boxed(),
+                        "m",
+                        "t",
+                        vec![0, 8],
+                        (24, 3, 21, 0, 0, 0),
+                    ),
+                    2 => (
+                        src.batch_weighted(8, HOUR, {
+                            let m = seen.clone();
+                            move |&x: &u64| if x == 13 { m.boom(x) } else { 1 }
+                        })
+                        .named("t")
+                        .map(|b| b.len() as u64)
+                        .boxed(),
+                        "t",
+                        "t",
+                        vec![8],
+                        (14, 1, 7, 0, 1, 5),
+                    ),
+                    3 => (
+                        src.map(boom_at(20))
+                            .named("m")
+                            .debounce(HOUR)
+                            .named("t")
+                            .boxed(),
+                        "m",
+                        "t",
+                        vec![],
+                        (20, 0, 0, 19, 0, 1),
+                    ),
+                    4 => (
+                        src.map(boom_at(20))
+                            .named("m")
+                            .sample(HOUR)
+                            .named("t")
+                            .boxed(),
+                        "m",
+                        "t",
+                        vec![],
+                        (20, 0, 0, 19, 0, 1),
+                    ),
+                    5 => (
+                        src.throttle(flowline::Rate::per_second(100_000), 4)
+                            .named("t")
+                            .map(boom_at(10))
+                            .named("m")
+                            .boxed(),
+                        "m",
+                        "t",
+                        (0..10).collect(),
+                        (11, 11, 0, 0, 0, 0),
+                    ),
+                    6 => (
+                        src.then_timeout(HOUR, {
+                            let f = boom_at(7);
+                            move |x| {
+                                let f = f.clone();
+                                async move { f(x) }
+                            }
+                        })
+                        .named("t")
+                        .boxed(),
+                        "t",
+                        "t",
+                        (0..7).collect(),
+                        (8, 7, 0, 0, 1, 0),
+                    ),
+                    7 => (
+                        src.then_timeout(Duration::from_millis(5), |x| async move {
+                            if x == 5 {
+                                futures::future::pending::<()>().await;
+                            }
+                            x
+                        })
+                        .named("t")
+                        .boxed(),
+                        "t",
+                        "t",
+                        (0..5).collect(),
+                        (6, 5, 0, 0, 1, 0),
+                    ),
+                    _ => (
+                        producer::generator(|out| async move {
+                            for i in 0..5 {
+                                out.emit(i).await;
+                            }
+                            futures::future::pending::<()>().await;
+                        })
+                        .idle_timeout(Duration::from_millis(5))
+                        .named("t")
+                        .boxed(),
+                        "t",
+                        "t",
+                        (0..5).collect(),
+                        (5, 5, 0, 0, 0, 0),
+                    ),
+                };
+                let pipeline = if boundary {
+                    pipeline.boundary(2).boxed()
+                } else {
+                    pipeline
+                };
+                let err = pipeline
+                    .on_runtime(env.runtime.clone())
+                    .run(sink)
+                    .await
+                    .unwrap_err();
+                let what = format!("case {case}, boundary {boundary}");
+                assert_eq!(err.stage(), failing, "{what}: {err:?}");
+                assert!(
+                    matches!(err, PipelineError::Panicked { .. }) == (case < 7),
+                    "{what}: {err:?}"
+                );
+                assert_balanced(err.report());
+                seen.assert_uncommitted(&env);
+                let items = seen.items();
+                if boundary {
+                    assert!(delivered.starts_with(&items), "{what}: {items:?}");
+                } else {
+                    assert_eq!(items, delivered, "{what}");
+                }
+                assert_eq!(
+                    counts(err.report(), stage),
+                    expected,
+                    "{what}\n{}",
+                    err.report()
+                );
+            }
+        }
+    });
+}
+
 on_all_runtimes!(
     a_panic_in_a_broadcast_branch_fails_the_merged_run,
     a_panic_in_a_balance_worker_fails_the_merged_run,
@@ -767,6 +1006,8 @@ on_all_runtimes!(
     aborting_a_spawned_fan_out_run,
     dropping_the_run_future_stops_every_task,
     a_stalled_consumer_bounds_what_upstream_makes,
+    a_zip_cutting_off_a_busy_side_completes_with_nothing_in_flight,
+    failures_around_timing_stages_keep_exact_counts,
     a_consumer_refusing_item_k_got_exactly_the_prefix,
     nested_boundaries_fail_cleanly_at_batch_edges,
 );
