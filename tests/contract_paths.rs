@@ -1186,6 +1186,87 @@ fn bad_input_is_rejected_with_the_fix() {
     assert_completed(&report);
 }
 
+/// Two runs reading the two workers of one `balance`: one is aborted
+/// after a few items (unless the other took all the rest first), the other
+/// completes. Every item was taken by exactly
+/// one worker; the completed run delivered all it took, in order; the
+/// aborted one delivered an ordered part of what it took, and its report
+/// balances.
+fn aborting_one_balance_worker_s_run_loses_nothing_for_the_other(rt: Rt) {
+    rt.block_on(|env| async move {
+        const N: u64 = 20_000;
+        let [a, b]: [_; 2] = producer::iter(0..N)
+            .boundary(8)
+            .balance(2, 4)
+            .try_into()
+            .unwrap();
+        let (sink, seen) = recorder();
+        let pause = env.clone();
+        let slow = a.then(move |x| {
+            let pause = pause.clone();
+            async move {
+                pause.sleep(Duration::from_millis(1)).await;
+                x
+            }
+        });
+        let handle = slow.on_runtime(env.runtime.clone()).spawn(sink);
+        let watch = seen.clone();
+        let aborted = env.stop_when(handle, LIMIT, move || watch.len() >= 5, Stop::Abort);
+        let completed = b.on_runtime(env.runtime.clone()).run_collect();
+        let (aborted, completed) = futures::join!(aborted, completed);
+        // The other worker may take everything left before the abort: the
+        // slow run then completes.
+        let a_report = match aborted {
+            Ok(report) => report,
+            Err(err) => {
+                assert!(matches!(err, PipelineError::Aborted { .. }), "{err:?}");
+                err.report().clone()
+            }
+        };
+        assert_balanced(&a_report);
+        let (b_items, report) = completed.unwrap();
+        assert_completed(&report);
+        assert!(b_items.windows(2).all(|w| w[0] < w[1]));
+        let a_items = seen.items();
+        assert!(a_items.windows(2).all(|w| w[0] < w[1]));
+        let a_took = a_report.stage("balance#2.0").unwrap().items_in;
+        let b_took = report.stage("balance#2.1").unwrap().items_in;
+        assert_eq!(a_took + b_took, N, "\n{a_report}\n{report}");
+        assert_eq!(b_took, b_items.len() as u64);
+        assert!(
+            a_items.iter().all(|x| b_items.binary_search(x).is_err()),
+            "an item went to both"
+        );
+    });
+}
+
+/// `merge_all` of an endless side and a side whose `try_map` fails: the
+/// run ends with the failure (it does not wait for the endless side).
+fn merge_all_ends_when_any_side_fails(rt: Rt) {
+    rt.block_on(|env| async move {
+        let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
+        let endless = endless(&live, &made).boundary(4).boxed();
+        let failing = producer::iter(0..100u64)
+            .try_map(|x| if x == 50 { Err("fifty") } else { Ok(x) })
+            .named("fails")
+            .boxed();
+        let other = producer::iter(0..10u64).boxed();
+        let (sink, seen) = recorder();
+        let err = producer::merge_all([endless, failing, other])
+            .on_runtime(env.runtime.clone())
+            .run(sink)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PipelineError::Failed { stage, .. } if stage == "fails"),
+            "{err:?}"
+        );
+        assert_balanced(err.report());
+        seen.assert_uncommitted(&env);
+        assert_eq!(live.load(SeqCst), 0);
+    });
+}
+
 on_all_runtimes!(
     a_panic_in_a_broadcast_branch_fails_the_merged_run,
     a_panic_in_a_balance_worker_fails_the_merged_run,
@@ -1199,6 +1280,8 @@ on_all_runtimes!(
     failures_around_timing_stages_keep_exact_counts,
     a_failure_around_a_buffer_of_each_policy,
     local_boundaries_fail_cleanly_at_batch_edges,
+    aborting_one_balance_worker_s_run_loses_nothing_for_the_other,
+    merge_all_ends_when_any_side_fails,
     a_consumer_refusing_item_k_got_exactly_the_prefix,
     nested_boundaries_fail_cleanly_at_batch_edges,
 );
@@ -1289,6 +1372,71 @@ fn shutting_down_a_run_of_fan_out_branches_stops_the_source() {
             let low: Vec<u64> = items.iter().copied().filter(|&x| x < 1 << 40).collect();
             assert_eq!(low, (0..made).collect::<Vec<_>>());
             assert_eq!(items.len() as u64, 2 * made);
+        });
+    }
+}
+
+/// A sink whose close takes a while (a commit), with its close's start
+/// marked.
+struct SlowClose(Arc<Seen>);
+
+impl Sink<(u64, u64)> for SlowClose {
+    type Error = std::io::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, (a, _): (u64, u64)) -> Result<(), Self::Error> {
+        self.0.items.lock().unwrap().push(a);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.closed.store(true, SeqCst);
+        // The commit takes a while; a side the zip stopped reading fails
+        // meanwhile.
+        std::thread::sleep(Duration::from_millis(50));
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A zip ends (its short side ended) and the run closes its sink; while
+/// the close is under way, the side the zip stopped reading panics in its
+/// boundary task. The consumer was committed with every pair: the run must
+/// not report a failure (the caller would redo committed work).
+#[test]
+fn a_committed_run_is_not_reported_failed() {
+    quiet_panics();
+    for rt in [Rt::Smol, Rt::Tokio] {
+        rt.block_on(|env| async move {
+            let seen = Arc::new(Seen::default());
+            let watch = seen.clone();
+            let pause = env.clone();
+            let long = producer::generator(move |out| async move {
+                for i in 0..3u64 {
+                    out.emit(i).await;
+                }
+                while !watch.closed.load(SeqCst) {
+                    pause.sleep(Duration::from_millis(1)).await;
+                }
+                boom(3)
+            })
+            .named("cut")
+            .boundary(2);
+            let result = producer::iter(0..3u64)
+                .zip(long)
+                .on_runtime(env.runtime.clone())
+                .run(SlowClose(seen.clone()))
+                .await;
+            assert!(seen.closed.load(SeqCst));
+            assert_eq!(seen.items(), [0, 1, 2]);
+            let report = result.unwrap_or_else(|e| panic!("{rt:?}: committed, yet {e:?}"));
+            assert_completed(&report);
         });
     }
 }
