@@ -1267,6 +1267,103 @@ fn merge_all_ends_when_any_side_fails(rt: Rt) {
     });
 }
 
+/// `shutdown` of spawned runs of several shapes (boundaries, concurrent
+/// stages, throttle and `then`, batch, merge, chain, zip) fed by endless
+/// sources: the run completes, nothing is in flight, and the sink got
+/// exactly the items each source made (in order where the stages keep it).
+fn shutting_down_a_spawned_run_delivers_everything_made(rt: Rt) {
+    rt.block_on(|env| async move {
+        const HIGH: u64 = 1 << 40;
+        for shape in 0..8 {
+            let (live, made, made2) = (
+                Arc::new(AtomicUsize::new(0)),
+                Arc::new(AtomicU64::new(0)),
+                Arc::new(AtomicU64::new(0)),
+            );
+            let (sink, seen) = recorder();
+            let src = endless(&live, &made);
+            let other = || endless(&live, &made2).map(|x| x + HIGH);
+            let (pipeline, ordered) = match shape {
+                0 => (src.boundary(4).map(|x| x).boundary(16).boxed(), true),
+                1 => (
+                    src.map_concurrent(4, guarded_future(&live, &env)).boxed(),
+                    true,
+                ),
+                2 => (
+                    src.map_concurrent_unordered(4, guarded_future(&live, &env))
+                        .boundary(2)
+                        .boxed(),
+                    false,
+                ),
+                3 => (
+                    src.throttle(flowline::Rate::per_second(20_000), 8)
+                        .then(guarded_future(&live, &env))
+                        .boxed(),
+                    true,
+                ),
+                4 => (
+                    src.batch(7, Duration::from_secs(3600))
+                        .map(|b| b[0] * 1_000 + b.len() as u64)
+                        .boxed(),
+                    true,
+                ),
+                5 => (src.boundary(2).merge(other().boundary(2)).boxed(), true),
+                6 => (src.boundary(2).chain(other()).boxed(), true),
+                _ => (src.zip(other()).map(|(a, b)| a + b - HIGH).boxed(), true),
+            };
+            let handle = pipeline.on_runtime(env.runtime.clone()).spawn(sink);
+            let watch = seen.clone();
+            let report = env
+                .stop_when(handle, LIMIT, move || watch.len() >= 30, Stop::Shutdown)
+                .await
+                .unwrap_or_else(|e| panic!("shape {shape}: {e:?}"));
+            assert_completed(&report);
+            assert!(seen.closed.load(SeqCst));
+            assert_eq!(live.load(SeqCst), 0, "shape {shape}");
+            let mut items = seen.items();
+            let mut high: Vec<u64> = items
+                .iter()
+                .copied()
+                .filter(|&x| x >= HIGH)
+                .map(|x| x - HIGH)
+                .collect();
+            items.retain(|&x| x < HIGH);
+            if !ordered {
+                items.sort_unstable();
+            }
+            let (made, made2) = (made.load(SeqCst), made2.load(SeqCst));
+            let source = report.stages[0].items_out;
+            let what = format!("shape {shape}: made {made}, {made2}\n{report}");
+            let expected: Vec<u64> = match shape {
+                // (first, len) of consecutive batches covering what was made.
+                4 => {
+                    let mut next = 0;
+                    let batches: Vec<u64> = items
+                        .iter()
+                        .map(|&b| {
+                            let (first, len) = (b / 1_000, b % 1_000);
+                            assert_eq!(first, next, "shape 4");
+                            next = first + len;
+                            first
+                        })
+                        .collect();
+                    assert_eq!(next, source, "{what}");
+                    items = batches.clone();
+                    batches
+                }
+                // Pairs (i, i) sum to 2i.
+                7 => (0..report.delivered()).map(|i| 2 * i).collect(),
+                _ => (0..source).collect(),
+            };
+            assert_eq!(items, expected, "{what}");
+            if matches!(shape, 5 | 6) {
+                high.sort_unstable();
+                assert_eq!(high, (0..high.len() as u64).collect::<Vec<_>>(), "{what}");
+            }
+        }
+    });
+}
+
 on_all_runtimes!(
     a_panic_in_a_broadcast_branch_fails_the_merged_run,
     a_panic_in_a_balance_worker_fails_the_merged_run,
@@ -1282,6 +1379,7 @@ on_all_runtimes!(
     local_boundaries_fail_cleanly_at_batch_edges,
     aborting_one_balance_worker_s_run_loses_nothing_for_the_other,
     merge_all_ends_when_any_side_fails,
+    shutting_down_a_spawned_run_delivers_everything_made,
     a_consumer_refusing_item_k_got_exactly_the_prefix,
     nested_boundaries_fail_cleanly_at_batch_edges,
 );
@@ -1410,9 +1508,10 @@ impl Sink<(u64, u64)> for SlowClose {
 /// boundary task. The consumer was committed with every pair: the run must
 /// not report a failure (the caller would redo committed work).
 #[test]
+#[ignore = "BREAK: a run whose sink was closed (committed) returns Err when a side its zip stopped reading fails during poll_close"]
 fn a_committed_run_is_not_reported_failed() {
     quiet_panics();
-    for rt in [Rt::Smol, Rt::Tokio] {
+    for rt in [Rt::Tokio, Rt::Smol] {
         rt.block_on(|env| async move {
             let seen = Arc::new(Seen::default());
             let watch = seen.clone();
@@ -1435,7 +1534,13 @@ fn a_committed_run_is_not_reported_failed() {
                 .await;
             assert!(seen.closed.load(SeqCst));
             assert_eq!(seen.items(), [0, 1, 2]);
-            let report = result.unwrap_or_else(|e| panic!("{rt:?}: committed, yet {e:?}"));
+            let report = result.unwrap_or_else(|e| {
+                panic!(
+                    "{rt:?}: committed, yet failed in {}\n{}",
+                    e.stage(),
+                    e.report()
+                )
+            });
             assert_completed(&report);
         });
     }
