@@ -5,181 +5,21 @@
 //! balanced report, never closing its consumer after a failure, and with
 //! every piece of user code it held dropped by the time it returns.
 
+#[path = "support/contract.rs"]
+mod contract;
 mod support;
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use contract::*;
 use flowline::stage::Overflow;
-use flowline::{producer, Pipeline, PipelineError, RunReport};
-use futures::{Sink, Stream};
-use support::{DropCounter, Env, Rt, Stop};
-
-const BOOM: &str = "contract-paths-boom";
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// Keeps this file's deliberate panics out of the output.
-fn quiet_panics() {
-    static QUIET: Once = Once::new();
-    QUIET.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let text = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied());
-            if !text.is_some_and(|m| m.contains(BOOM)) {
-                default(info);
-            }
-        }));
-    });
-}
-
-/// Panics with this file's marker (quiet in the output).
-fn boom(x: u64) -> ! {
-    panic!("{BOOM} at {x}")
-}
-
-/// Every stage balances.
-#[track_caller]
-fn assert_balanced(report: &RunReport) {
-    for s in &report.stages {
-        assert!(s.is_balanced(), "unbalanced stage {s:?}\n{report}");
-    }
-}
-
-/// Every stage balances and holds nothing.
-#[track_caller]
-fn assert_completed(report: &RunReport) {
-    assert_balanced(report);
-    for s in &report.stages {
-        assert_eq!(
-            s.in_flight, 0,
-            "a completed run holds items: {s:?}\n{report}"
-        );
-    }
-}
-
-/// The error is a panic of `stage` carrying this file's marker, and its
-/// report balances.
-#[track_caller]
-fn assert_panicked(err: &PipelineError, stage: &str) {
-    match err {
-        PipelineError::Panicked {
-            stage: s, message, ..
-        } => {
-            assert_eq!(s, stage, "{err:?}");
-            assert!(message.contains(BOOM), "{message}");
-        }
-        other => panic!("expected a panic of {stage}, got {other:?}"),
-    }
-    assert_balanced(err.report());
-}
-
-/// What a [`Recorder`] saw.
-#[derive(Debug, Default)]
-struct Seen {
-    items: Mutex<Vec<u64>>,
-    /// Set by user code just before it fails the run (in any stage).
-    failing: AtomicBool,
-    flushes_after_failure: AtomicUsize,
-    closed: AtomicBool,
-}
-
-impl Seen {
-    fn items(&self) -> Vec<u64> {
-        self.items.lock().unwrap().clone()
-    }
-
-    fn len(&self) -> usize {
-        self.items.lock().unwrap().len()
-    }
-
-    /// Marks the run as failing, then panics (for user code in any stage).
-    fn boom(&self, x: u64) -> ! {
-        self.failing.store(true, SeqCst);
-        boom(x)
-    }
-
-    /// The consumer was never committed after the failure. A flush racing a
-    /// failure on another thread is allowed; runtime-free, nothing races.
-    #[track_caller]
-    fn assert_uncommitted(&self, env: &Env) {
-        assert!(!self.closed.load(SeqCst), "a failed run closed its sink");
-        if env.kind == Rt::Free {
-            assert_eq!(
-                self.flushes_after_failure.load(SeqCst),
-                0,
-                "flushed after failing"
-            );
-        }
-    }
-}
-
-/// A sink whose close means commit; refuses item `refuse` (an error from
-/// `start_send`), if any.
-struct Recorder {
-    seen: Arc<Seen>,
-    refuse: Option<u64>,
-}
-
-fn recorder() -> (Recorder, Arc<Seen>) {
-    let seen = Arc::new(Seen::default());
-    let sink = Recorder {
-        seen: seen.clone(),
-        refuse: None,
-    };
-    (sink, seen)
-}
-
-impl Sink<u64> for Recorder {
-    type Error = std::io::Error;
-
-    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn start_send(self: Pin<&mut Self>, item: u64) -> Result<(), Self::Error> {
-        if self.refuse == Some(item) {
-            self.seen.failing.store(true, SeqCst);
-            return Err(std::io::Error::other("refused"));
-        }
-        self.seen.items.lock().unwrap().push(item);
-        Ok(())
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.seen.failing.load(SeqCst) {
-            self.seen.flushes_after_failure.fetch_add(1, SeqCst);
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.seen.closed.store(true, SeqCst);
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// An endless source 0, 1, 2, … holding a drop guard, counting what it made.
-fn endless(
-    live: &Arc<AtomicUsize>,
-    made: &Arc<AtomicU64>,
-) -> Pipeline<impl Stream<Item = u64> + Send + 'static> {
-    let guard = DropCounter::new(live);
-    let made = made.clone();
-    producer::generator(move |out| async move {
-        let _guard = guard;
-        for i in 0u64.. {
-            made.fetch_add(1, SeqCst);
-            out.emit(i).await;
-        }
-    })
-}
+use flowline::{producer, Pipeline, PipelineError};
+use futures::Stream;
+use support::{DropCounter, Rt};
 
 /// A consumer refusing item `k` (an error from `start_send`): the run fails
 /// naming the consumer, the sink got exactly `0..k` and is never flushed or
@@ -225,16 +65,17 @@ fn a_consumer_refusing_item_k_got_exactly_the_prefix(rt: Rt) {
     });
 }
 
-/// Nested boundaries of capacity 1024 with a map panicking at item `k`
-/// (0, 1 and the edges of their 256-item batches): the run fails naming
-/// the map, the sink got a prefix of `0..k` in order and was not closed,
-/// and the map counts exactly `k` out and one failed. Without the panic,
-/// every item arrives once, in order.
+/// Nested boundaries of capacity 1024 (`boundary`, or `boundary_local`
+/// and `buffer_local`), then a `boundary_local(16)`, with a map panicking at item `k` (0, 1 and the
+/// edges of their 256-item batches): the run fails naming the map, the sink
+/// got a prefix of `0..k` in order and was not closed, and the map counts
+/// exactly `k` out and one failed. Without the panic, every item arrives
+/// once, in order.
 fn nested_boundaries_fail_cleanly_at_batch_edges(rt: Rt) {
     quiet_panics();
     rt.block_on(|env| async move {
-        for k in [
-            0u64,
+        const EDGES: [u64; 12] = [
+            0,
             1,
             255,
             256,
@@ -246,22 +87,32 @@ fn nested_boundaries_fail_cleanly_at_batch_edges(rt: Rt) {
             2047,
             2999,
             u64::MAX,
-        ] {
+        ];
+        for (local, k) in EDGES.iter().flat_map(|&k| [(false, k), (true, k)]) {
             let (sink, seen) = recorder();
             let marker = seen.clone();
-            let result = producer::iter(0..3_000u64)
-                .boundary(1024)
-                .map(move |x| if x == k { marker.boom(x) } else { x })
-                .named("edge")
-                .boundary(1024)
-                .boundary(16)
-                .on_runtime(env.runtime.clone())
-                .run(sink)
-                .await;
+            let fail = move |x| if x == k { marker.boom(x) } else { x };
+            let source = producer::iter(0..3_000u64);
+            let pipeline = if local {
+                source
+                    .boundary_local(1024)
+                    .map(fail)
+                    .named("edge")
+                    .buffer_local(1024, Overflow::Backpressure)
+                    .boundary_local(16)
+            } else {
+                source
+                    .boundary(1024)
+                    .map(fail)
+                    .named("edge")
+                    .boundary(1024)
+                    .boundary_local(16)
+            };
+            let result = pipeline.on_runtime(env.runtime.clone()).run(sink).await;
+            let what = format!("k {k}, local {local}");
             if k == u64::MAX {
-                let report = result.unwrap();
-                assert_completed(&report);
-                assert_eq!(seen.items(), (0..3_000).collect::<Vec<_>>());
+                assert_completed(&result.unwrap());
+                assert_eq!(seen.items(), (0..3_000).collect::<Vec<_>>(), "{what}");
                 assert!(seen.closed.load(SeqCst));
                 continue;
             }
@@ -269,15 +120,15 @@ fn nested_boundaries_fail_cleanly_at_batch_edges(rt: Rt) {
             assert_panicked(&err, "edge");
             seen.assert_uncommitted(&env);
             let items = seen.items();
-            assert!(items.len() as u64 <= k, "k {k}: {} items", items.len());
-            assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>(), "k {k}");
+            assert!(items.len() as u64 <= k, "{what}: {} items", items.len());
+            assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>(), "{what}");
             let report = err.report();
-            assert_eq!(report.delivered(), items.len() as u64, "k {k}\n{report}");
-            let edge = report.stage("edge").unwrap();
+            assert_eq!(report.delivered(), items.len() as u64, "{what}\n{report}");
+            let edge = counts(report, "edge");
             assert_eq!(
-                (edge.items_in, edge.items_out, edge.failed, edge.in_flight),
+                (edge.0, edge.1, edge.4, edge.5),
                 (k + 1, k, 1, 0),
-                "k {k}\n{report}"
+                "{what}\n{report}"
             );
         }
     });
@@ -552,212 +403,6 @@ fn a_panicking_concurrent_future_fails_the_run_and_drops_its_siblings(rt: Rt) {
     });
 }
 
-/// A future that holds a drop guard and sleeps 1 ms every few items.
-fn guarded_future(
-    live: &Arc<AtomicUsize>,
-    env: &Env,
-) -> impl FnMut(u64) -> futures::future::BoxFuture<'static, u64> + Send + Clone + 'static {
-    let (live, env) = (live.clone(), env.clone());
-    move |x: u64| {
-        let (guard, env) = (DropCounter::new(&live), env.clone());
-        Box::pin(async move {
-            let _guard = guard;
-            if x % 4 == 0 {
-                env.sleep(Duration::from_millis(1)).await;
-            }
-            x
-        })
-    }
-}
-
-/// An endless source broadcast to a concurrent branch and a throttled,
-/// async branch, merged back, spawned and aborted: the run fails as aborted
-/// with balanced counts, nothing committed, each branch delivered an
-/// ordered prefix, and every closure and future is dropped when the handle
-/// resolves.
-fn aborting_a_spawned_fan_out_run(rt: Rt) {
-    rt.block_on(|env| async move {
-        {
-            let stop = Stop::Abort;
-            let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
-            let (sink, seen) = recorder();
-            let [a, b]: [_; 2] = endless(&live, &made)
-                .boundary(8)
-                .broadcast(2, 4, Overflow::Backpressure)
-                .try_into()
-                .unwrap();
-            let a = a.map_concurrent(4, guarded_future(&live, &env));
-            let b = b
-                .throttle(flowline::Rate::per_second(20_000), 16)
-                .then(guarded_future(&live, &env))
-                .map(|x| x + (1 << 40));
-            let handle = a.merge(b).on_runtime(env.runtime.clone()).spawn(sink);
-            let watch = seen.clone();
-            let result = env
-                .stop_when(handle, LIMIT, move || watch.len() >= 40, stop)
-                .await;
-            assert_eq!(live.load(SeqCst), 0, "{stop:?}: user code outlived the run");
-            let items = seen.items();
-            let (low, high): (Vec<u64>, Vec<u64>) = items.iter().partition(|&&x| x < 1 << 40);
-            let high: Vec<u64> = high.into_iter().map(|x| x - (1 << 40)).collect();
-            let err = result.unwrap_err();
-            assert!(matches!(err, PipelineError::Aborted { .. }), "{err:?}");
-            assert_balanced(err.report());
-            assert!(!seen.closed.load(SeqCst));
-            assert_eq!(low, (0..low.len() as u64).collect::<Vec<_>>());
-            assert_eq!(high, (0..high.len() as u64).collect::<Vec<_>>());
-        }
-    });
-}
-
-/// The run future dropped while items flow, for several shapes: every
-/// closure and future of the run is dropped soon after (at once when
-/// runtime-free), and nothing more reaches the sink.
-fn dropping_the_run_future_stops_every_task(rt: Rt) {
-    rt.block_on(|env| async move {
-        for shape in 0..6 {
-            let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
-            let (sink, seen) = recorder();
-            let source = endless(&live, &made);
-            let pipeline = match shape {
-                0 => source.boundary(4).map(|x| x).boundary(16).boxed(),
-                1 => {
-                    let [a, b]: [_; 2] = source
-                        .broadcast(2, 4, Overflow::Backpressure)
-                        .try_into()
-                        .unwrap();
-                    a.merge(
-                        b.map_concurrent(3, guarded_future(&live, &env))
-                            .map(|x| x + (1 << 40)),
-                    )
-                    .boxed()
-                }
-                2 => source
-                    .map_concurrent_unordered(4, guarded_future(&live, &env))
-                    .boundary(4)
-                    .boxed(),
-                3 => {
-                    let workers = source
-                        .balance(3, 2)
-                        .into_iter()
-                        .map(|w| w.map_concurrent(2, guarded_future(&live, &env)).boxed());
-                    producer::merge_all(workers).boxed()
-                }
-                4 => source
-                    .throttle(flowline::Rate::per_second(50_000), 8)
-                    .batch(4, Duration::from_millis(2))
-                    .map(|b| b[0])
-                    .boundary(2)
-                    .boxed(),
-                _ => source
-                    .buffer(8, Overflow::DropOldest)
-                    .then(guarded_future(&live, &env))
-                    .buffer(2, Overflow::Backpressure)
-                    .boxed(),
-            };
-            let run = pipeline.on_runtime(env.runtime.clone()).run(sink);
-            let watch = seen.clone();
-            let started = Box::pin(env.eventually(LIMIT, move || watch.len() >= 10));
-            match futures::future::select(Box::pin(run), started).await {
-                futures::future::Either::Right((reached, run)) => {
-                    assert!(reached, "shape {shape} never got going");
-                    drop(run);
-                }
-                futures::future::Either::Left((result, _)) => {
-                    panic!("shape {shape}: an endless run ended: {result:?}")
-                }
-            }
-            if env.kind == Rt::Free {
-                assert_eq!(live.load(SeqCst), 0, "shape {shape}");
-            }
-            assert!(
-                env.eventually(LIMIT, || live.load(SeqCst) == 0).await,
-                "shape {shape}: {} guards left",
-                live.load(SeqCst)
-            );
-            let (delivered, produced) = (seen.len(), made.load(SeqCst));
-            env.sleep(Duration::from_millis(10)).await;
-            assert_eq!(
-                (seen.len(), made.load(SeqCst)),
-                (delivered, produced),
-                "shape {shape}"
-            );
-            assert!(!seen.closed.load(SeqCst));
-        }
-    });
-}
-
-/// A consumer stalled on its first item: upstream runs ahead no further
-/// than the queues' capacities allow (each queue of capacity `c` holds `c`
-/// plus the reader's batch in hand, at most `c / 4`), however long it waits.
-fn a_stalled_consumer_bounds_what_upstream_makes(rt: Rt) {
-    rt.block_on(|env| async move {
-        for shape in 0..4 {
-            let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
-            let source = endless(&live, &made);
-            // The bound: queue capacities, batches in hand, one item in each
-            // hand between them.
-            let (pipeline, bound) = match shape {
-                0 => (
-                    source.boundary(16).map(|x| x).boundary(8).boxed(),
-                    16 + 4 + 8 + 2 + 4,
-                ),
-                1 => (
-                    source.buffer(32, Overflow::Backpressure).boxed(),
-                    32 + 8 + 2,
-                ),
-                2 => {
-                    let [a, b]: [_; 2] = source
-                        .broadcast(2, 8, Overflow::Backpressure)
-                        .try_into()
-                        .unwrap();
-                    // Branch b is read only after a's first item: a stalls.
-                    (a.zip(b).map(|(x, _)| x).boxed(), 2 * (8 + 2) + 4)
-                }
-                _ => (
-                    source
-                        .map_concurrent(4, |x| async move { x })
-                        .boundary(8)
-                        .boxed(),
-                    4 + 4 + 8 + 2 + 4,
-                ),
-            };
-            let stall = futures::FutureExt::shared(futures::FutureExt::boxed(
-                futures::future::pending::<()>(),
-            ));
-            let handle = pipeline
-                .on_runtime(env.runtime.clone())
-                .spawn(flowline::consumer::for_each(move |_: u64| stall.clone()));
-            // Stop once upstream has made nothing new for 30 looks (about
-            // 30 ms): the bound must hold whenever we look.
-            let (watch, mut last, mut still) = (made.clone(), 0, 0);
-            let result = env
-                .stop_when(
-                    handle,
-                    LIMIT,
-                    move || {
-                        let now = watch.load(SeqCst);
-                        still = if now == last && now > 0 { still + 1 } else { 0 };
-                        last = now;
-                        still >= 30
-                    },
-                    Stop::Abort,
-                )
-                .await;
-            let err = result.unwrap_err();
-            assert!(matches!(err, PipelineError::Aborted { .. }), "{err:?}");
-            assert_balanced(err.report());
-            assert_eq!(live.load(SeqCst), 0);
-            let made = made.load(SeqCst);
-            assert!(
-                made <= bound,
-                "shape {shape}: upstream made {made} > {bound}\n{}",
-                err.report()
-            );
-        }
-    });
-}
-
 /// A `zip` whose short side ends while the long side's stages hold items
 /// (a boundary, concurrent futures in flight, a part-full batch, a
 /// throttled item, an async `then`, a buffer, a broadcast branch): the run
@@ -814,21 +459,6 @@ fn a_zip_cutting_off_a_busy_side_completes_with_nothing_in_flight(rt: Rt) {
             );
         }
     });
-}
-
-/// Counts of one stage: (in, out, grouped, discarded, failed, in flight).
-fn counts(report: &RunReport, stage: &str) -> (u64, u64, u64, u64, u64, u64) {
-    let s = report
-        .stage(stage)
-        .unwrap_or_else(|| panic!("no stage {stage}\n{report}"));
-    (
-        s.items_in,
-        s.items_out,
-        s.grouped,
-        s.discarded,
-        s.failed,
-        s.in_flight,
-    )
 }
 
 /// Failures before, in and after the timing stages (batch, batch_weighted,
@@ -1084,47 +714,6 @@ fn a_failure_around_a_buffer_of_each_policy(rt: Rt) {
     });
 }
 
-/// `boundary_local` and `buffer_local` nested, with a map between them
-/// panicking at item `k` (batch edges of capacity 1024): as for `boundary`,
-/// an ordered prefix, exact counts at the map, nothing committed; without
-/// the panic, every item once and in order.
-fn local_boundaries_fail_cleanly_at_batch_edges(rt: Rt) {
-    quiet_panics();
-    rt.block_on(|env| async move {
-        for k in [0u64, 1, 255, 256, 257, 1023, 1024, 1025, u64::MAX] {
-            let (sink, seen) = recorder();
-            let marker = seen.clone();
-            let result = producer::iter(0..3_000u64)
-                .boundary_local(1024)
-                .map(move |x| if x == k { marker.boom(x) } else { x })
-                .named("edge")
-                .buffer_local(1024, Overflow::Backpressure)
-                .boundary_local(16)
-                .on_runtime(env.runtime.clone())
-                .run(sink)
-                .await;
-            if k == u64::MAX {
-                assert_completed(&result.unwrap());
-                assert_eq!(seen.items(), (0..3_000).collect::<Vec<_>>());
-                assert!(seen.closed.load(SeqCst));
-                continue;
-            }
-            let err = result.unwrap_err();
-            assert_panicked(&err, "edge");
-            seen.assert_uncommitted(&env);
-            let items = seen.items();
-            assert!(items.len() as u64 <= k);
-            assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>(), "k {k}");
-            let edge = err.report().stage("edge").unwrap();
-            assert_eq!(
-                (edge.items_in, edge.items_out, edge.failed, edge.in_flight),
-                (k + 1, k, 1, 0),
-                "k {k}"
-            );
-        }
-    });
-}
-
 /// `buffer_local(0, ..)` is rejected naming `buffer_local`, not `buffer`
 /// (whose call a `!Send` pipeline could not make).
 #[test]
@@ -1186,204 +775,6 @@ fn bad_input_is_rejected_with_the_fix() {
     assert_completed(&report);
 }
 
-/// Two runs reading the two workers of one `balance`: one is aborted
-/// after a few items (unless the other took all the rest first), the other
-/// completes. Every item was taken by exactly
-/// one worker; the completed run delivered all it took, in order; the
-/// aborted one delivered an ordered part of what it took, and its report
-/// balances.
-fn aborting_one_balance_worker_s_run_loses_nothing_for_the_other(rt: Rt) {
-    rt.block_on(|env| async move {
-        const N: u64 = 20_000;
-        let [a, b]: [_; 2] = producer::iter(0..N)
-            .boundary(8)
-            .balance(2, 4)
-            .try_into()
-            .unwrap();
-        let (sink, seen) = recorder();
-        let pause = env.clone();
-        let slow = a.then(move |x| {
-            let pause = pause.clone();
-            async move {
-                pause.sleep(Duration::from_millis(1)).await;
-                x
-            }
-        });
-        let handle = slow.on_runtime(env.runtime.clone()).spawn(sink);
-        let watch = seen.clone();
-        let aborted = env.stop_when(handle, LIMIT, move || watch.len() >= 5, Stop::Abort);
-        let completed = b.on_runtime(env.runtime.clone()).run_collect();
-        let (aborted, completed) = futures::join!(aborted, completed);
-        // The other worker may take everything left before the abort: the
-        // slow run then completes.
-        let a_report = match aborted {
-            Ok(report) => report,
-            Err(err) => {
-                assert!(matches!(err, PipelineError::Aborted { .. }), "{err:?}");
-                err.report().clone()
-            }
-        };
-        assert_balanced(&a_report);
-        let (b_items, report) = completed.unwrap();
-        assert_completed(&report);
-        assert!(b_items.windows(2).all(|w| w[0] < w[1]));
-        let a_items = seen.items();
-        assert!(a_items.windows(2).all(|w| w[0] < w[1]));
-        let a_took = a_report.stage("balance#2.0").unwrap().items_in;
-        let b_took = report.stage("balance#2.1").unwrap().items_in;
-        assert_eq!(a_took + b_took, N, "\n{a_report}\n{report}");
-        assert_eq!(b_took, b_items.len() as u64);
-        assert!(
-            a_items.iter().all(|x| b_items.binary_search(x).is_err()),
-            "an item went to both"
-        );
-    });
-}
-
-/// `merge_all` of an endless side and a side whose `try_map` fails: the
-/// run ends with the failure (it does not wait for the endless side).
-fn merge_all_ends_when_any_side_fails(rt: Rt) {
-    rt.block_on(|env| async move {
-        let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
-        let endless = endless(&live, &made).boundary(4).boxed();
-        let failing = producer::iter(0..100u64)
-            .try_map(|x| if x == 50 { Err("fifty") } else { Ok(x) })
-            .named("fails")
-            .boxed();
-        let other = producer::iter(0..10u64).boxed();
-        let (sink, seen) = recorder();
-        let err = producer::merge_all([endless, failing, other])
-            .on_runtime(env.runtime.clone())
-            .run(sink)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, PipelineError::Failed { stage, .. } if stage == "fails"),
-            "{err:?}"
-        );
-        assert_balanced(err.report());
-        seen.assert_uncommitted(&env);
-        assert_eq!(live.load(SeqCst), 0);
-    });
-}
-
-/// `shutdown` of spawned runs of several shapes (boundaries, concurrent
-/// stages, throttle and `then`, batch, merge, chain, zip) fed by endless
-/// sources: the run completes, nothing is in flight, and the sink got
-/// exactly the items each source made (in order where the stages keep it).
-fn shutting_down_a_spawned_run_delivers_everything_made(rt: Rt) {
-    rt.block_on(|env| async move {
-        const HIGH: u64 = 1 << 40;
-        for shape in 0..8 {
-            let (live, made, made2) = (
-                Arc::new(AtomicUsize::new(0)),
-                Arc::new(AtomicU64::new(0)),
-                Arc::new(AtomicU64::new(0)),
-            );
-            let (sink, seen) = recorder();
-            let src = endless(&live, &made);
-            let other = || endless(&live, &made2).map(|x| x + HIGH);
-            let (pipeline, ordered) = match shape {
-                0 => (src.boundary(4).map(|x| x).boundary(16).boxed(), true),
-                1 => (
-                    src.map_concurrent(4, guarded_future(&live, &env)).boxed(),
-                    true,
-                ),
-                2 => (
-                    src.map_concurrent_unordered(4, guarded_future(&live, &env))
-                        .boundary(2)
-                        .boxed(),
-                    false,
-                ),
-                3 => (
-                    src.throttle(flowline::Rate::per_second(20_000), 8)
-                        .then(guarded_future(&live, &env))
-                        .boxed(),
-                    true,
-                ),
-                4 => (
-                    src.batch(7, Duration::from_secs(3600))
-                        .map(|b| b[0] * 1_000 + b.len() as u64)
-                        .boxed(),
-                    true,
-                ),
-                5 => (src.boundary(2).merge(other().boundary(2)).boxed(), true),
-                6 => (src.boundary(2).chain(other()).boxed(), true),
-                _ => (src.zip(other()).map(|(a, b)| a + b - HIGH).boxed(), true),
-            };
-            let handle = pipeline.on_runtime(env.runtime.clone()).spawn(sink);
-            let watch = seen.clone();
-            let report = env
-                .stop_when(handle, LIMIT, move || watch.len() >= 30, Stop::Shutdown)
-                .await
-                .unwrap_or_else(|e| panic!("shape {shape}: {e:?}"));
-            assert_completed(&report);
-            assert!(seen.closed.load(SeqCst));
-            assert_eq!(live.load(SeqCst), 0, "shape {shape}");
-            let mut items = seen.items();
-            let mut high: Vec<u64> = items
-                .iter()
-                .copied()
-                .filter(|&x| x >= HIGH)
-                .map(|x| x - HIGH)
-                .collect();
-            items.retain(|&x| x < HIGH);
-            if !ordered {
-                items.sort_unstable();
-            }
-            let (made, made2) = (made.load(SeqCst), made2.load(SeqCst));
-            let source = report.stages[0].items_out;
-            let what = format!("shape {shape}: made {made}, {made2}\n{report}");
-            let expected: Vec<u64> = match shape {
-                // (first, len) of consecutive batches covering what was made.
-                4 => {
-                    let mut next = 0;
-                    let batches: Vec<u64> = items
-                        .iter()
-                        .map(|&b| {
-                            let (first, len) = (b / 1_000, b % 1_000);
-                            assert_eq!(first, next, "shape 4");
-                            next = first + len;
-                            first
-                        })
-                        .collect();
-                    assert_eq!(next, source, "{what}");
-                    items = batches.clone();
-                    batches
-                }
-                // Pairs (i, i) sum to 2i.
-                7 => (0..report.delivered()).map(|i| 2 * i).collect(),
-                _ => (0..source).collect(),
-            };
-            assert_eq!(items, expected, "{what}");
-            if matches!(shape, 5 | 6) {
-                high.sort_unstable();
-                assert_eq!(high, (0..high.len() as u64).collect::<Vec<_>>(), "{what}");
-            }
-        }
-    });
-}
-
-on_all_runtimes!(
-    a_panic_in_a_broadcast_branch_fails_the_merged_run,
-    a_panic_in_a_balance_worker_fails_the_merged_run,
-    a_panic_in_a_zipped_partition_branch_fails_the_run,
-    a_panic_on_either_side_of_a_chain_fails_the_run,
-    a_panicking_concurrent_future_fails_the_run_and_drops_its_siblings,
-    aborting_a_spawned_fan_out_run,
-    dropping_the_run_future_stops_every_task,
-    a_stalled_consumer_bounds_what_upstream_makes,
-    a_zip_cutting_off_a_busy_side_completes_with_nothing_in_flight,
-    failures_around_timing_stages_keep_exact_counts,
-    a_failure_around_a_buffer_of_each_policy,
-    local_boundaries_fail_cleanly_at_batch_edges,
-    aborting_one_balance_worker_s_run_loses_nothing_for_the_other,
-    merge_all_ends_when_any_side_fails,
-    shutting_down_a_spawned_run_delivers_everything_made,
-    a_consumer_refusing_item_k_got_exactly_the_prefix,
-    nested_boundaries_fail_cleanly_at_batch_edges,
-);
-
 /// A future of `map_concurrent` panicking while the stage's own task drives
 /// it, with the consumer woken at the same moment (multi-threaded tokio):
 /// the run must fail, and must never close its sink. Repeated, since it is
@@ -1437,72 +828,6 @@ impl std::future::Future for YieldOnce {
     }
 }
 
-/// Shutdown of a run that reads fan-out branches (here both branches of a
-/// broadcast, merged back): the source must stop and the run complete with
-/// every item the source made on both sides, long before the source's end.
-#[test]
-#[ignore = "BREAK: shutdown() never reaches a source upstream of a fan-out: the run goes on to the source's end (forever for an endless one)"]
-fn shutting_down_a_run_of_fan_out_branches_stops_the_source() {
-    const N: u64 = 2_000_000;
-    for rt in [Rt::Smol, Rt::Tokio, Rt::Free] {
-        rt.block_on(|env| async move {
-            let (sink, seen) = recorder();
-            let [a, b]: [_; 2] = producer::iter(0..N)
-                .broadcast(2, 4, Overflow::Backpressure)
-                .try_into()
-                .unwrap();
-            let handle = a
-                .merge(b.map(|x| x + (1 << 40)))
-                .on_runtime(env.runtime.clone())
-                .spawn(sink);
-            let watch = seen.clone();
-            let report = env
-                .stop_when(handle, LIMIT, move || watch.len() >= 40, Stop::Shutdown)
-                .await
-                .unwrap();
-            assert_completed(&report);
-            let made = report.stages[0].items_out;
-            assert!(
-                made < N,
-                "{rt:?}: the source ran to its end after the shutdown\n{report}"
-            );
-            let items = seen.items();
-            let low: Vec<u64> = items.iter().copied().filter(|&x| x < 1 << 40).collect();
-            assert_eq!(low, (0..made).collect::<Vec<_>>());
-            assert_eq!(items.len() as u64, 2 * made);
-        });
-    }
-}
-
-/// A sink whose close takes a while (a commit), with its close's start
-/// marked.
-struct SlowClose(Arc<Seen>);
-
-impl Sink<(u64, u64)> for SlowClose {
-    type Error = std::io::Error;
-
-    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn start_send(self: Pin<&mut Self>, (a, _): (u64, u64)) -> Result<(), Self::Error> {
-        self.0.items.lock().unwrap().push(a);
-        Ok(())
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.closed.store(true, SeqCst);
-        // The commit takes a while; a side the zip stopped reading fails
-        // meanwhile.
-        std::thread::sleep(Duration::from_millis(50));
-        Poll::Ready(Ok(()))
-    }
-}
-
 /// A zip ends (its short side ended) and the run closes its sink; while
 /// the close is under way, the side the zip stopped reading panics in its
 /// boundary task. The consumer was committed with every pair: the run must
@@ -1513,9 +838,9 @@ fn a_committed_run_is_not_reported_failed() {
     quiet_panics();
     for rt in [Rt::Tokio, Rt::Smol] {
         rt.block_on(|env| async move {
-            let seen = Arc::new(Seen::default());
-            let watch = seen.clone();
-            let pause = env.clone();
+            let (mut sink, seen) = recorder();
+            sink.slow_close = true;
+            let (watch, pause) = (seen.clone(), env.clone());
             let long = producer::generator(move |out| async move {
                 for i in 0..3u64 {
                     out.emit(i).await;
@@ -1529,8 +854,9 @@ fn a_committed_run_is_not_reported_failed() {
             .boundary(2);
             let result = producer::iter(0..3u64)
                 .zip(long)
+                .map(|(a, _)| a)
                 .on_runtime(env.runtime.clone())
-                .run(SlowClose(seen.clone()))
+                .run(sink)
                 .await;
             assert!(seen.closed.load(SeqCst));
             assert_eq!(seen.items(), [0, 1, 2]);
@@ -1571,3 +897,16 @@ fn a_failed_pipeline_nested_as_a_source_fails_the_outer_run() {
         });
     }
 }
+
+on_all_runtimes!(
+    a_consumer_refusing_item_k_got_exactly_the_prefix,
+    nested_boundaries_fail_cleanly_at_batch_edges,
+    a_panic_in_a_broadcast_branch_fails_the_merged_run,
+    a_panic_in_a_balance_worker_fails_the_merged_run,
+    a_panic_in_a_zipped_partition_branch_fails_the_run,
+    a_panic_on_either_side_of_a_chain_fails_the_run,
+    a_panicking_concurrent_future_fails_the_run_and_drops_its_siblings,
+    a_zip_cutting_off_a_busy_side_completes_with_nothing_in_flight,
+    failures_around_timing_stages_keep_exact_counts,
+    a_failure_around_a_buffer_of_each_policy,
+);
