@@ -393,7 +393,55 @@ fn shutting_down_a_run_of_fan_out_branches_stops_the_source() {
     }
 }
 
+/// Each branch of a broadcast whose upstream has concurrent futures, a
+/// boundary and an async `then` (all holding drop guards), run on its own:
+/// both runs aborted, or one dropped and the other aborted. Every run fails
+/// as aborted with a balanced report, and once the last one has returned
+/// no user code of the shared upstream is left.
+fn aborting_every_run_of_a_fan_out_drops_its_upstream(rt: Rt) {
+    rt.block_on(|env| async move {
+        for drop_one in [false, true] {
+            let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
+            let [a, b]: [_; 2] = endless(&live, &made)
+                .map_concurrent(4, guarded_future(&live, &env))
+                .boundary(4)
+                .then(guarded_future(&live, &env))
+                .broadcast(2, 4, Overflow::Backpressure)
+                .try_into()
+                .unwrap();
+            let ((sa, seen_a), (sb, seen_b)) = (recorder(), recorder());
+            let ha = a.on_runtime(env.runtime.clone()).spawn(sa);
+            let hb = b
+                .map_concurrent(2, guarded_future(&live, &env))
+                .on_runtime(env.runtime.clone())
+                .spawn(sb);
+            let (wa, wb) = (seen_a.clone(), seen_b.clone());
+            let abort_a = env.stop_when(ha, LIMIT, move || wa.len() >= 20, Stop::Abort);
+            let results = if drop_one {
+                drop(hb);
+                vec![abort_a.await]
+            } else {
+                let abort_b = env.stop_when(hb, LIMIT, move || wb.len() >= 40, Stop::Abort);
+                let (ra, rb) = futures::join!(abort_a, abort_b);
+                vec![ra, rb]
+            };
+            assert_eq!(
+                live.load(SeqCst),
+                0,
+                "drop_one {drop_one}: user code outlived the runs"
+            );
+            for result in results {
+                let err = result.unwrap_err();
+                assert!(matches!(err, PipelineError::Aborted { .. }), "{err:?}");
+                assert_balanced(err.report());
+            }
+            assert!(!seen_a.closed.load(SeqCst) && !seen_b.closed.load(SeqCst));
+        }
+    });
+}
+
 on_all_runtimes!(
+    aborting_every_run_of_a_fan_out_drops_its_upstream,
     aborting_a_spawned_fan_out_run,
     dropping_the_run_future_stops_every_task,
     a_stalled_consumer_bounds_what_upstream_makes,
