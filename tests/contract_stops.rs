@@ -1,5 +1,6 @@
-//! Adversarial stops of the run contract: runs aborted through their
-//! handle, shut down, dropped mid-way, or stalled by their consumer, with
+//! Adversarial stops and ends of the run contract: runs aborted through
+//! their handle, shut down, dropped mid-way, stalled by their consumer, or
+//! ending while a zip's cut side or a progress report is still busy, with
 //! fan-out, fan-in, concurrent and timing stages. An aborted run fails with
 //! a balanced report and drops all the user code it held when it returns; a
 //! shut-down run completes with exactly what its sources made; a dropped
@@ -24,36 +25,33 @@ use support::{Rt, Stop};
 /// resolves.
 fn aborting_a_spawned_fan_out_run(rt: Rt) {
     rt.block_on(|env| async move {
-        {
-            let stop = Stop::Abort;
-            let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
-            let (sink, seen) = recorder();
-            let [a, b]: [_; 2] = endless(&live, &made)
-                .boundary(8)
-                .broadcast(2, 4, Overflow::Backpressure)
-                .try_into()
-                .unwrap();
-            let a = a.map_concurrent(4, guarded_future(&live, &env));
-            let b = b
-                .throttle(flowline::Rate::per_second(20_000), 16)
-                .then(guarded_future(&live, &env))
-                .map(|x| x + (1 << 40));
-            let handle = a.merge(b).on_runtime(env.runtime.clone()).spawn(sink);
-            let watch = seen.clone();
-            let result = env
-                .stop_when(handle, LIMIT, move || watch.len() >= 40, stop)
-                .await;
-            assert_eq!(live.load(SeqCst), 0, "{stop:?}: user code outlived the run");
-            let items = seen.items();
-            let (low, high): (Vec<u64>, Vec<u64>) = items.iter().partition(|&&x| x < 1 << 40);
-            let high: Vec<u64> = high.into_iter().map(|x| x - (1 << 40)).collect();
-            let err = result.unwrap_err();
-            assert!(matches!(err, PipelineError::Aborted { .. }), "{err:?}");
-            assert_balanced(err.report());
-            assert!(!seen.closed.load(SeqCst));
-            assert_eq!(low, (0..low.len() as u64).collect::<Vec<_>>());
-            assert_eq!(high, (0..high.len() as u64).collect::<Vec<_>>());
-        }
+        let (live, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
+        let (sink, seen) = recorder();
+        let [a, b]: [_; 2] = endless(&live, &made)
+            .boundary(8)
+            .broadcast(2, 4, Overflow::Backpressure)
+            .try_into()
+            .unwrap();
+        let a = a.map_concurrent(4, guarded_future(&live, &env));
+        let b = b
+            .throttle(flowline::Rate::per_second(20_000), 16)
+            .then(guarded_future(&live, &env))
+            .map(|x| x + (1 << 40));
+        let handle = a.merge(b).on_runtime(env.runtime.clone()).spawn(sink);
+        let watch = seen.clone();
+        let result = env
+            .stop_when(handle, LIMIT, move || watch.len() >= 40, Stop::Abort)
+            .await;
+        assert_eq!(live.load(SeqCst), 0, "user code outlived the run");
+        let items = seen.items();
+        let (low, high): (Vec<u64>, Vec<u64>) = items.iter().partition(|&&x| x < 1 << 40);
+        let high: Vec<u64> = high.into_iter().map(|x| x - (1 << 40)).collect();
+        let err = result.unwrap_err();
+        assert!(matches!(err, PipelineError::Aborted { .. }), "{err:?}");
+        assert_balanced(err.report());
+        assert!(!seen.closed.load(SeqCst));
+        assert_eq!(low, (0..low.len() as u64).collect::<Vec<_>>());
+        assert_eq!(high, (0..high.len() as u64).collect::<Vec<_>>());
     });
 }
 
@@ -440,7 +438,146 @@ fn aborting_every_run_of_a_fan_out_drops_its_upstream(rt: Rt) {
     });
 }
 
+/// A `zip` whose short side ends while the long side's stages hold items
+/// (a boundary, concurrent futures in flight, a part-full batch, a
+/// throttled item, an async `then`, a buffer, a broadcast branch): the run
+/// completes with exactly the pairs, every stage balances with nothing in
+/// flight, and the long side's futures are dropped by the time it returns.
+fn a_zip_cutting_off_a_busy_side_completes_with_nothing_in_flight(rt: Rt) {
+    rt.block_on(|env| async move {
+        for shape in 0..9 {
+            let live = Arc::new(AtomicUsize::new(0));
+            let long = producer::iter(0..100_000u64);
+            let long = match shape {
+                0 => long.boundary(8).boxed(),
+                1 => long.map_concurrent(8, guarded_future(&live, &env)).boxed(),
+                2 => long
+                    .map_concurrent_unordered(8, guarded_future(&live, &env))
+                    .map(|_| 0)
+                    .boxed(),
+                3 => long
+                    .map_concurrent_by_key(8, |x| x % 3, guarded_future(&live, &env))
+                    .map(|_| 0)
+                    .boxed(),
+                4 => long
+                    .batch(5, Duration::from_secs(3600))
+                    .map(|b| b[0] / 5)
+                    .boxed(),
+                5 => long
+                    .throttle(flowline::Rate::per_second(1_000), 2)
+                    .boundary(2)
+                    .boxed(),
+                6 => long.then(guarded_future(&live, &env)).boundary(4).boxed(),
+                7 => long.buffer(8, Overflow::DropOldest).map(|_| 0).boxed(),
+                _ => {
+                    let mut branches = long.boundary(4).broadcast(2, 4, Overflow::Backpressure);
+                    drop(branches.pop());
+                    branches.pop().unwrap().boxed()
+                }
+            };
+            let expected: Vec<(u64, u64)> = match shape {
+                2 | 3 | 7 => (0..3).map(|i| (i, 0)).collect(),
+                _ => (0..3).map(|i| (i, i)).collect(),
+            };
+            let (pairs, report) = producer::iter(0..3u64)
+                .zip(long)
+                .on_runtime(env.runtime.clone())
+                .run_collect()
+                .await
+                .unwrap();
+            assert_eq!(pairs, expected, "shape {shape}");
+            assert_completed(&report);
+            assert_eq!(
+                live.load(SeqCst),
+                0,
+                "shape {shape}: a future outlived the run"
+            );
+        }
+    });
+}
+
+/// A zip ends (its short side ended) and the run closes its sink; while
+/// the close is under way, the side the zip stopped reading panics in its
+/// boundary task. The consumer was committed with every pair: the run must
+/// not report a failure (the caller would redo committed work).
+#[test]
+#[ignore = "BREAK: a run whose sink was closed (committed) returns Err when a side its zip stopped reading fails during poll_close"]
+fn a_committed_run_is_not_reported_failed() {
+    quiet_panics();
+    for rt in [Rt::Tokio, Rt::Smol] {
+        rt.block_on(|env| async move {
+            let (mut sink, seen) = recorder();
+            sink.slow_close = true;
+            let (watch, pause) = (seen.clone(), env.clone());
+            let long = producer::generator(move |out| async move {
+                for i in 0..3u64 {
+                    out.emit(i).await;
+                }
+                while !watch.closed.load(SeqCst) {
+                    pause.sleep(Duration::from_millis(1)).await;
+                }
+                boom(3)
+            })
+            .named("cut")
+            .boundary(2);
+            let result = producer::iter(0..3u64)
+                .zip(long)
+                .map(|(a, _)| a)
+                .on_runtime(env.runtime.clone())
+                .run(sink)
+                .await;
+            assert!(seen.closed.load(SeqCst));
+            assert_eq!(seen.items(), [0, 1, 2]);
+            let report = result.unwrap_or_else(|e| {
+                panic!(
+                    "{rt:?}: committed, yet failed in {}\n{}",
+                    e.stage(),
+                    e.report()
+                )
+            });
+            assert_completed(&report);
+        });
+    }
+}
+
+/// A progress callback panicking on the run's final report, which comes
+/// after the sink's close (the commit): the outcome must not depend on
+/// timing, and a run whose sink was closed must not be reported failed.
+#[test]
+#[ignore = "BREAK: a panic in on_progress's final call: ~1 run in 300 returns Err after the sink's close, the others Ok with the panic dropped"]
+fn a_panic_in_the_final_progress_report_has_one_outcome() {
+    quiet_panics();
+    for rt in [Rt::Smol, Rt::Tokio] {
+        let rt = rt.reused();
+        for run in 0..2_000 {
+            let (closed, result) = rt.block_on(|env| async move {
+                let (sink, seen) = recorder();
+                let result = producer::iter(0..100u64)
+                    .boundary(4)
+                    .on_progress(Duration::from_secs(3600), |s| {
+                        if s.finished {
+                            boom(0)
+                        }
+                    })
+                    .on_runtime(env.runtime.clone())
+                    .run(sink)
+                    .await;
+                (
+                    seen.closed.load(SeqCst),
+                    result.map_err(|e| e.stage().to_string()),
+                )
+            });
+            assert!(closed);
+            assert!(
+                result.is_ok(),
+                "run {run}: committed, yet failed in {result:?}"
+            );
+        }
+    }
+}
+
 on_all_runtimes!(
+    a_zip_cutting_off_a_busy_side_completes_with_nothing_in_flight,
     aborting_every_run_of_a_fan_out_drops_its_upstream,
     aborting_a_spawned_fan_out_run,
     dropping_the_run_future_stops_every_task,
