@@ -576,7 +576,67 @@ fn a_panic_in_the_final_progress_report_has_one_outcome() {
     }
 }
 
+/// Fan-out and fan-in at the smallest capacities (1 to 3): a zip of two
+/// broadcast branches (plain, and behind a boundary and a buffer), balance
+/// into boundaries merged back, a zip of three partition branches. Each run
+/// completes (nothing waits for room another queue holds) with exactly the
+/// items, and nothing in flight.
+fn tiny_queues_around_fan_out_and_fan_in_complete_exactly(rt: Rt) {
+    rt.block_on(|env| async move {
+        for (cap, shape) in (1..=3usize).flat_map(|c| (0..4).map(move |s| (c, s))) {
+            let src = producer::iter(0..3_000u64);
+            let back = Overflow::Backpressure;
+            let (pipeline, expected): (_, Vec<u64>) = match shape {
+                0 => {
+                    let [a, b]: [_; 2] = src.broadcast(2, cap, back).try_into().unwrap();
+                    let pairs = a.zip(b).map(|(x, y)| x * 10_000 + y).boxed();
+                    (pairs, (0..3_000).map(|i| i * 10_001).collect())
+                }
+                1 => {
+                    let [a, b]: [_; 2] = src
+                        .boundary(cap)
+                        .broadcast(2, cap, back)
+                        .try_into()
+                        .unwrap();
+                    let pairs = a
+                        .boundary(cap)
+                        .zip(b.buffer(cap, back))
+                        .map(|(x, y)| x * 10_000 + y);
+                    (pairs.boxed(), (0..3_000).map(|i| i * 10_001).collect())
+                }
+                2 => {
+                    let workers = src
+                        .boundary(cap)
+                        .balance(3, cap)
+                        .into_iter()
+                        .map(|w| w.boundary(cap));
+                    (producer::merge_all(workers).boxed(), (0..3_000).collect())
+                }
+                _ => {
+                    let [a, b, c]: [_; 3] = src
+                        .partition(3, cap, |x| (x % 3) as usize)
+                        .try_into()
+                        .unwrap();
+                    let sums = a.zip(b).zip(c).map(|((x, y), z)| x + y + z).boxed();
+                    (sums, (0..1_000).map(|i| 9 * i + 3).collect())
+                }
+            };
+            let (mut items, report) = pipeline
+                .on_runtime(env.runtime.clone())
+                .run_collect()
+                .await
+                .unwrap();
+            if shape == 2 {
+                items.sort_unstable();
+            }
+            assert_eq!(items, expected, "capacity {cap}, shape {shape}");
+            assert_completed(&report);
+        }
+    });
+}
+
 on_all_runtimes!(
+    tiny_queues_around_fan_out_and_fan_in_complete_exactly,
     a_zip_cutting_off_a_busy_side_completes_with_nothing_in_flight,
     aborting_every_run_of_a_fan_out_drops_its_upstream,
     aborting_a_spawned_fan_out_run,
