@@ -296,8 +296,11 @@ impl<T> Stream for ConcurrentOutput<T> {
         if this.current.is_empty() && !this.done {
             match this.shared.poll_take(&mut this.current, cx.waker()) {
                 Ok(finished) => this.done = finished,
-                // The engine panicked: the task has recorded the error.
-                Err(()) => this.done = true,
+                // The engine was abandoned by a panic, which whoever caught
+                // it records (the stage's task, maybe on another thread and
+                // not yet): a failing stage waits rather than end, or the
+                // run could take the end for completion and close its sink.
+                Err(()) => return Poll::Pending,
             }
         }
         match this.current.pop_front() {
