@@ -192,7 +192,7 @@ impl<S: Stream> Pipeline<S> {
         S: 'static,
         S::Item: 'static,
     {
-        check_capacity(capacity, overflow);
+        check_capacity("buffer_local", capacity, overflow);
         let info = self.core.add_stage("buffer", StageKind::Buffer);
         let ctx = self.core.ctx.clone();
         let poll_batch = self.batch.map(|b| b.poll);

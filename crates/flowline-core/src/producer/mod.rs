@@ -77,6 +77,14 @@ impl<S: Producer + Sized> ProducerExt for S {}
 
 /// A pipeline whose source is `stream` (stage `stream#0`).
 ///
+/// A [`Pipeline`](crate::Pipeline) is a `Stream` too, but do not nest one
+/// here: read as a plain stream, a pipeline *ends* when it fails (so that
+/// `StreamExt` code over it terminates), and the outer run would see a
+/// short, successful input. Add the stages to that pipeline instead, join
+/// it with `merge`/`chain`/`zip` (errors then reach the joined run), or
+/// nest [`into_try_stream`](crate::Pipeline::into_try_stream), whose failure
+/// is an `Err` item.
+///
 /// # Examples
 ///
 /// ```

@@ -108,6 +108,9 @@ impl RunContext {
             ..RunContext::default()
         });
         upstream.lifecycle.feed(&branch.lifecycle);
+        // Shutting down a branch's run stops the shared upstream's sources:
+        // every branch then drains what was made and completes.
+        branch.lifecycle.adopt(upstream.lifecycle.clone());
         branch
     }
 

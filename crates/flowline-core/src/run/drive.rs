@@ -60,10 +60,6 @@ where
     let mut budget = BUDGET;
     loop {
         if *ended {
-            if lifecycle.is_halted() {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
             return sink.as_mut().poll_close(cx);
         }
         futures::ready!(sink.as_mut().poll_ready(cx))?;
@@ -82,7 +78,16 @@ where
                     return Poll::Pending;
                 }
             }
-            Poll::Ready(None) => *ended = true,
+            // A pipeline's stream also ends at a halt: only an end with no
+            // failure before it commits the run and closes the consumer.
+            Poll::Ready(None) if lifecycle.is_halted() => {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(None) => {
+                lifecycle.commit();
+                *ended = true;
+            }
             Poll::Pending => {
                 if lifecycle.is_halted() {
                     cx.waker().wake_by_ref();
@@ -165,7 +170,7 @@ fn poll_step<P: Drivable + ?Sized, E: Into<BoxError>>(
         if ctx.lifecycle.poll_abort(cx) {
             return Poll::Ready(Err(Stop::Aborted));
         }
-        if ctx.lifecycle.is_halted() {
+        if ctx.lifecycle.is_halted() && !ctx.lifecycle.is_committed() {
             return Poll::Ready(Err(Stop::Halted));
         }
         let step = catch_unwind(AssertUnwindSafe(|| {
@@ -181,7 +186,14 @@ fn poll_step<P: Drivable + ?Sized, E: Into<BoxError>>(
         }));
         match step {
             Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(Ok(()))) => Poll::Ready(Ok(())),
+            Ok(Poll::Ready(Ok(()))) => {
+                // A consumer that ends without a sink to close (`run_fold`)
+                // commits here, unless its stream ended at a halt.
+                if !ctx.lifecycle.is_halted() {
+                    ctx.lifecycle.commit();
+                }
+                Poll::Ready(Ok(()))
+            }
             Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Sink(e.into()))),
             Err(payload) => Poll::Ready(Err(Stop::Panic(payload))),
         }
@@ -197,6 +209,9 @@ async fn finish_run<P: Drivable + ?Sized>(
     stopped: Result<(), Stop>,
     start: std::time::Instant,
 ) -> Duration {
+    // A committed run has completed, whatever fails after its commit; one
+    // that stopped with an error of its own (its sink's close failed) has not.
+    let completed = stopped.is_ok() && ctx.lifecycle.is_committed();
     match stopped {
         Ok(()) => {}
         Err(Stop::Aborted) => ctx.fail(PipelineError::aborted()),
@@ -208,7 +223,7 @@ async fn finish_run<P: Drivable + ?Sized>(
     // Lets helper tasks (progress reporting) finish before we wait for them.
     ctx.lifecycle.finish();
     let core = pipeline.as_mut().core_mut();
-    if ctx.has_failed() || ctx.lifecycle.is_halted() {
+    if !completed && (ctx.has_failed() || ctx.lifecycle.is_halted()) {
         core.cancel_tasks();
     } else {
         ctx.mark_completed();

@@ -22,6 +22,9 @@ pub(crate) struct Lifecycle {
     aborting: AtomicBool,
     /// Set when the run failed anywhere: its driver stops at the next poll.
     halted: AtomicBool,
+    /// Set when the consumer has taken the run's last item with no failure
+    /// before (see [`commit`](Self::commit)).
+    committed: AtomicBool,
     /// Lifecycles of runs fed by this one (fan-out branches): halted with it.
     downstream: Mutex<Vec<std::sync::Weak<Lifecycle>>>,
     run_waker: AtomicWaker,
@@ -148,6 +151,20 @@ impl Lifecycle {
 
     pub(crate) fn started(&self) -> Option<Instant> {
         self.started.get().copied()
+    }
+
+    /// Marks the run committed: its stream ended (not at a halt) and the
+    /// consumer took every item, so it goes on to close the sink. A failure
+    /// after that — a side a `zip` stopped reading, a final progress report
+    /// — no longer halts the driver, nor makes the run look failed: the
+    /// consumer's close has begun and the run has completed.
+    pub(crate) fn commit(&self) {
+        self.committed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`commit`](Self::commit) was called.
+    pub(crate) fn is_committed(&self) -> bool {
+        self.committed.load(Ordering::SeqCst)
     }
 
     /// Marks the run finished (the consumer is closed, or the run failed).

@@ -100,7 +100,7 @@ impl<S: Stream> Pipeline<S> {
         S: Send + 'static,
         S::Item: Send + 'static,
     {
-        check_capacity(capacity, overflow);
+        check_capacity("buffer", capacity, overflow);
         let info = self.core.add_stage("buffer", StageKind::Buffer);
         let ctx = self.core.ctx.clone();
         let batch = queue_batch(capacity, overflow);

@@ -147,13 +147,15 @@ pub(crate) fn yield_every(capacity: usize, overflow: Overflow) -> u32 {
     }
 }
 
-/// The capacity check of [`buffer`](crate::Pipeline::buffer).
+/// The capacity check of [`buffer`](crate::Pipeline::buffer) and
+/// [`buffer_local`](crate::Pipeline::buffer_local): `method` is the one
+/// called, named in the message and its suggested call.
 #[track_caller]
-pub(crate) fn check_capacity(capacity: usize, overflow: Overflow) {
+pub(crate) fn check_capacity(method: &str, capacity: usize, overflow: Overflow) {
     if capacity == 0 {
         crate::rejection::reject(format_args!(
-            "buffer capacity must be at least 1, got 0; \
-             pass the number of items the queue may hold, e.g. .buffer(64, {})",
+            "{method} capacity must be at least 1, got 0; \
+             pass the number of items the queue may hold, e.g. .{method}(64, {})",
             crate::rejection::overflow_expr(overflow)
         ));
     }
