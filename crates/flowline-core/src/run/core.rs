@@ -23,7 +23,8 @@ pin_project! {
     struct InRun<F> {
         #[pin]
         task: InRuntime<F>,
-        ctx: Arc<RunContext>,
+        // Moved into the thread's current run for each poll (`scope_in`).
+        ctx: Option<Arc<RunContext>>,
     }
 }
 
@@ -31,7 +32,7 @@ impl<F> InRun<F> {
     fn new(task: F, rt: &Arc<dyn Runtime>, ctx: &Arc<RunContext>) -> Self {
         InRun {
             task: InRuntime::new(task, rt.clone()),
-            ctx: ctx.clone(),
+            ctx: Some(ctx.clone()),
         }
     }
 }
@@ -42,7 +43,7 @@ impl<F: Future> Future for InRun<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let task = this.task;
-        super::scope::scope(this.ctx, || task.poll(cx))
+        super::scope::scope_in(this.ctx, || task.poll(cx))
     }
 }
 

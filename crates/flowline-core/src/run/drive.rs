@@ -149,11 +149,17 @@ where
     let start = ctx.lifecycle.start(|| ctx.runtime_or_free().now());
     // User code polled here (fused stages, the consumer) sees the run's
     // runtime as `time::current_runtime`.
-    let runtime = ctx.runtime();
+    // Moved into the thread's current runtime and run at each poll, not
+    // cloned (see `time::enter_in`, `scope::scope_in`).
+    let mut runtime = ctx.runtime();
+    let mut current = Some(ctx.clone());
     let stopped = poll_fn(|cx| {
-        crate::time::enter(runtime.as_ref(), || {
-            poll_step(&ctx, pipeline.as_mut(), &mut step, cx)
-        })
+        let mut poll = || poll_step(&ctx, &mut current, pipeline.as_mut(), &mut step, cx);
+        if runtime.is_some() {
+            crate::time::enter_in(&mut runtime, poll)
+        } else {
+            poll()
+        }
     })
     .await;
     finish_run(ctx, pipeline, info, stopped, start).await
@@ -162,6 +168,7 @@ where
 /// One poll of the driving loop (see [`drive`]).
 fn poll_step<P: Drivable + ?Sized, E: Into<BoxError>>(
     ctx: &Arc<RunContext>,
+    current: &mut Option<Arc<RunContext>>,
     mut pipeline: Pin<&mut P>,
     step: &mut impl FnMut(Pin<&mut P>, &mut Context<'_>) -> Poll<Result<(), E>>,
     cx: &mut Context<'_>,
@@ -176,7 +183,7 @@ fn poll_step<P: Drivable + ?Sized, E: Into<BoxError>>(
         let step = catch_unwind(AssertUnwindSafe(|| {
             // A blocking consumer, and `unblock` calls in tasks polled
             // inline, learn their run here (their calls are the run's).
-            super::scope::scope(ctx, || {
+            super::scope::scope_in(current, || {
                 // Upstream tasks run while the consumer is busy, not only
                 // when it asks for the next item (this matters without a
                 // runtime).

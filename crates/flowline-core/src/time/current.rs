@@ -36,21 +36,21 @@ pub(crate) fn pipeline_runtime() -> Option<Arc<dyn Runtime>> {
     CURRENT.with(|current| current.borrow().clone())
 }
 
-/// Runs `f` with `runtime` current (restoring the previous one after, also
-/// when `f` unwinds).
-pub(crate) fn enter<R>(runtime: Option<&Arc<dyn Runtime>>, f: impl FnOnce() -> R) -> R {
-    let Some(runtime) = runtime else {
-        return f();
-    };
-    struct Restore(Option<Arc<dyn Runtime>>);
-    impl Drop for Restore {
+/// Runs `f` with the runtime in `slot` current (restoring the previous one
+/// after, also when `f` unwinds). The runtime is moved into place and back
+/// instead of cloned, so no reference
+/// count changes — a run's tasks, polled on several threads, would
+/// otherwise contend on that count at every poll. `slot` holds the
+/// previous runtime while `f` runs.
+pub(crate) fn enter_in<R>(slot: &mut Option<Arc<dyn Runtime>>, f: impl FnOnce() -> R) -> R {
+    struct Restore<'a>(&'a mut Option<Arc<dyn Runtime>>);
+    impl Drop for Restore<'_> {
         fn drop(&mut self) {
-            let previous = self.0.take();
-            CURRENT.with(|current| *current.borrow_mut() = previous);
+            CURRENT.with(|current| std::mem::swap(&mut *current.borrow_mut(), self.0));
         }
     }
-    let previous = CURRENT.with(|current| current.borrow_mut().replace(runtime.clone()));
-    let _restore = Restore(previous);
+    CURRENT.with(|current| std::mem::swap(&mut *current.borrow_mut(), slot));
+    let _restore = Restore(slot);
     f()
 }
 
@@ -59,13 +59,17 @@ pin_project! {
     pub(crate) struct InRuntime<F> {
         #[pin]
         future: F,
-        runtime: Arc<dyn Runtime>,
+        // Moved into the thread's current runtime for each poll (`enter_in`).
+        runtime: Option<Arc<dyn Runtime>>,
     }
 }
 
 impl<F> InRuntime<F> {
     pub(crate) fn new(future: F, runtime: Arc<dyn Runtime>) -> Self {
-        InRuntime { future, runtime }
+        InRuntime {
+            future,
+            runtime: Some(runtime),
+        }
     }
 }
 
@@ -75,6 +79,6 @@ impl<F: Future> Future for InRuntime<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let future = this.future;
-        enter(Some(this.runtime), || future.poll(cx))
+        enter_in(this.runtime, || future.poll(cx))
     }
 }
