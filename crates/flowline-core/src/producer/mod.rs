@@ -77,7 +77,7 @@ impl<S: Producer + Sized> ProducerExt for S {}
 
 /// A pipeline whose source is `stream` (stage `stream#0`).
 ///
-/// A [`Pipeline`](crate::Pipeline) is a `Stream` too, but do not nest one
+/// A [`Pipeline`] is a `Stream` too, but do not nest one
 /// here: read as a plain stream, a pipeline *ends* when it fails (so that
 /// `StreamExt` code over it terminates), and the outer run would see a
 /// short, successful input. Add the stages to that pipeline instead, join
