@@ -209,6 +209,28 @@ impl<T> Sender<T> {
 }
 
 impl<T> Sender<T> {
+    /// [`pump_batches`](Self::pump_batches) with `poll_batch` when upstream
+    /// hands over whole batches, else [`pump`](Self::pump).
+    ///
+    /// # Errors
+    ///
+    /// [`PushError::Closed`] when every receiver is gone.
+    pub(crate) async fn pump_with<S>(
+        &mut self,
+        upstream: Pin<&mut S>,
+        poll_batch: Option<PollBatch<S>>,
+    ) -> Result<(), PushError<()>>
+    where
+        S: Stream<Item = T>,
+    {
+        match poll_batch {
+            Some(poll_batch) => self.pump_batches(upstream, poll_batch).await,
+            None => self.pump(upstream).await,
+        }
+    }
+}
+
+impl<T> Sender<T> {
     /// Waits until the sender has an open batch to fill (room in the
     /// queue), the start of each round of both pumps.
     async fn wait_to_open(&mut self) -> Result<(), PushError<()>> {

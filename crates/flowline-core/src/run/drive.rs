@@ -154,12 +154,9 @@ where
     let mut runtime = ctx.runtime();
     let mut current = Some(ctx.clone());
     let stopped = poll_fn(|cx| {
-        let mut poll = || poll_step(&ctx, &mut current, pipeline.as_mut(), &mut step, cx);
-        if runtime.is_some() {
-            crate::time::enter_in(&mut runtime, poll)
-        } else {
-            poll()
-        }
+        crate::time::enter_in(&mut runtime, || {
+            poll_step(&ctx, &mut current, pipeline.as_mut(), &mut step, cx)
+        })
     })
     .await;
     finish_run(ctx, pipeline, info, stopped, start).await

@@ -2,8 +2,9 @@
 //! told: a `Sink` such as [`consumer::blocking`](crate::consumer::blocking)
 //! is handed to `Pipeline::run` as any sink is, yet its calls belong to the
 //! run (counted among its blocking calls, stopped when it halts, inside its
-//! runtime context). The driver marks each poll with [`scope`]; the sink
-//! reads [`current`] when its first item arrives.
+//! runtime context). The driver and each stage task (`InRun` in `core.rs`)
+//! mark each poll with [`scope_in`]; the sink, and an `unblock` call, read
+//! [`current`] when they start.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -15,20 +16,10 @@ thread_local! {
 }
 
 /// Runs `f` with the run whose context is in `slot` current on this thread
-/// (restored after, also on unwind, so nested runs see their own). The
-/// context is moved into place and back instead of cloned, so no reference count changes — the tasks of one run, polled on
-/// several threads, would otherwise contend on that count at every poll.
-/// `slot` holds the previous current run while `f` runs.
+/// (restored after, also on unwind, so nested runs see their own), moved
+/// in and back rather than cloned (see [`swap_in`](crate::time::swap_in)).
 pub(crate) fn scope_in<R>(slot: &mut Option<Arc<RunContext>>, f: impl FnOnce() -> R) -> R {
-    struct Restore<'a>(&'a mut Option<Arc<RunContext>>);
-    impl Drop for Restore<'_> {
-        fn drop(&mut self) {
-            CURRENT.with(|c| std::mem::swap(&mut *c.borrow_mut(), self.0));
-        }
-    }
-    CURRENT.with(|c| std::mem::swap(&mut *c.borrow_mut(), slot));
-    let _restore = Restore(slot);
-    f()
+    crate::time::swap_in(&CURRENT, slot, f)
 }
 
 /// [`scope_in`] with a context of its own (for tests).

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::thread::LocalKey;
 
 use pin_project_lite::pin_project;
 
@@ -36,22 +37,38 @@ pub(crate) fn pipeline_runtime() -> Option<Arc<dyn Runtime>> {
     CURRENT.with(|current| current.borrow().clone())
 }
 
-/// Runs `f` with the runtime in `slot` current (restoring the previous one
-/// after, also when `f` unwinds). The runtime is moved into place and back
-/// instead of cloned, so no reference
-/// count changes — a run's tasks, polled on several threads, would
-/// otherwise contend on that count at every poll. `slot` holds the
-/// previous runtime while `f` runs.
-pub(crate) fn enter_in<R>(slot: &mut Option<Arc<dyn Runtime>>, f: impl FnOnce() -> R) -> R {
-    struct Restore<'a>(&'a mut Option<Arc<dyn Runtime>>);
-    impl Drop for Restore<'_> {
+/// Runs `f` with the value in `slot` as this thread's `current` one
+/// (restoring the previous one after, also when `f` unwinds); a `None`
+/// slot leaves the current value as it is. The value is moved into place
+/// and back instead of cloned, so no reference count changes — a run's
+/// tasks, polled on several threads, would otherwise contend on that count
+/// at every poll. `slot` holds the previous value while `f` runs. Both
+/// "current" thread-locals use it: the runtime ([`enter_in`]) and the run
+/// (`run::scope::scope_in`).
+pub(crate) fn swap_in<T: 'static, R>(
+    current: &'static LocalKey<RefCell<Option<T>>>,
+    slot: &mut Option<T>,
+    f: impl FnOnce() -> R,
+) -> R {
+    if slot.is_none() {
+        return f();
+    }
+    struct Restore<'a, T: 'static>(&'static LocalKey<RefCell<Option<T>>>, &'a mut Option<T>);
+    impl<T: 'static> Drop for Restore<'_, T> {
         fn drop(&mut self) {
-            CURRENT.with(|current| std::mem::swap(&mut *current.borrow_mut(), self.0));
+            self.0
+                .with(|c| std::mem::swap(&mut *c.borrow_mut(), self.1));
         }
     }
-    CURRENT.with(|current| std::mem::swap(&mut *current.borrow_mut(), slot));
-    let _restore = Restore(slot);
+    current.with(|c| std::mem::swap(&mut *c.borrow_mut(), slot));
+    let _restore = Restore(current, slot);
     f()
+}
+
+/// Runs `f` with the runtime in `slot` current (see [`swap_in`]; a `None`
+/// slot, a runtime-free run, leaves the current runtime as it is).
+pub(crate) fn enter_in<R>(slot: &mut Option<Arc<dyn Runtime>>, f: impl FnOnce() -> R) -> R {
+    swap_in(&CURRENT, slot, f)
 }
 
 pin_project! {

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 pub use crate::stage::Elapsed;
 pub use current::current_runtime;
-pub(crate) use current::{enter_in, pipeline_runtime, InRuntime};
+pub(crate) use current::{enter_in, pipeline_runtime, swap_in, InRuntime};
 pub use interval::{interval, Interval};
 pub use timeout::{timeout, Timeout};
 

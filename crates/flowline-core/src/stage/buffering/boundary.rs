@@ -77,13 +77,9 @@ pub(crate) async fn pump_future<S: Stream>(
 ) {
     let pumped = {
         let upstream = pin!(upstream);
-        let pumping = async {
-            match poll_batch {
-                Some(poll_batch) => tx.pump_batches(upstream, poll_batch).await,
-                None => tx.pump(upstream).await,
-            }
-        };
-        AssertUnwindSafe(pumping).catch_unwind().await
+        AssertUnwindSafe(tx.pump_with(upstream, poll_batch))
+            .catch_unwind()
+            .await
     };
     finish(tx, pumped, &info, &ctx);
 }

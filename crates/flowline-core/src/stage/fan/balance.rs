@@ -67,13 +67,8 @@ impl<S: Stream> Pipeline<S> {
         let ending = split.ending();
         let task = async move {
             let ran = AssertUnwindSafe(async {
-                let tx = &mut senders[0];
-                let mut stream = Pin::new(&mut upstream);
-                let pumped = match poll_batch {
-                    Some(poll_batch) => tx.pump_batches(stream.as_mut(), poll_batch).await,
-                    None => tx.pump(stream.as_mut()).await,
-                };
-                if pumped.is_err() {
+                let pumped = senders[0].pump_with(Pin::new(&mut upstream), poll_batch);
+                if pumped.await.is_err() {
                     return; // every branch is gone: cancel the upstream
                 }
                 upstream.finish().await;

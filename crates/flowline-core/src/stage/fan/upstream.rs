@@ -9,7 +9,8 @@ use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, Stream};
 
 use super::Branch;
-use crate::queue::{self, yield_now, BatchOut, KeepPrefix, PollBatch, PushError, Receiver};
+use crate::queue::Receiver;
+use crate::queue::{self, poll_into, yield_now, BatchOut, Batched, PollBatch, PushError};
 use crate::queue::{Feeding, Resume, Sender};
 use crate::run::{Core, End, RunContext, StageInfo, StageKind};
 use crate::stage::overflow::{queue_batch, Overflow};
@@ -18,8 +19,7 @@ use crate::Pipeline;
 /// The upstream pipeline, owned by the fan-out task. Its own tasks (earlier
 /// boundaries) are polled whenever the fan-out task waits, as a run does.
 pub(crate) struct Upstream<S> {
-    stream: Pin<Box<S>>,
-    core: Core,
+    driven: Driven<S>,
     budget: u32,
     yield_every: u32,
     feeding: Feeding,
@@ -29,10 +29,8 @@ impl<S: Stream> Upstream<S> {
     /// Owns `pipeline`, yielding every `yield_every` items (see
     /// [`yield_every`](crate::stage::overflow::yield_every)).
     pub(crate) fn new(pipeline: Pipeline<S>, yield_every: u32) -> Self {
-        let Pipeline { stream, core, .. } = pipeline;
         Upstream {
-            stream: Box::pin(stream),
-            core,
+            driven: Driven::new(pipeline).0,
             budget: yield_every,
             yield_every,
             feeding: Feeding::default(),
@@ -58,10 +56,9 @@ impl<S: Stream> Upstream<S> {
             on_wait();
             yield_now().await;
         }
-        let Upstream { stream, core, .. } = self;
+        let driven = &mut self.driven;
         poll_fn(|cx| {
-            core.poll_tasks(cx);
-            let next = stream.as_mut().poll_next(cx);
+            let next = Pin::new(&mut *driven).poll_next(cx);
             if next.is_pending() {
                 on_wait();
             }
@@ -74,7 +71,7 @@ impl<S: Stream> Upstream<S> {
     /// keep running.
     pub(crate) async fn wait<F: Future>(&mut self, fut: F) -> F::Output {
         let mut fut = pin!(fut);
-        let core = &mut self.core;
+        let core = &mut self.driven.core;
         poll_fn(|cx| {
             core.poll_tasks(cx);
             fut.as_mut().poll(cx)
@@ -108,7 +105,7 @@ impl<S: Stream> Upstream<S> {
 
     /// After the last item: waits for the upstream's tasks to finish.
     pub(crate) async fn finish(mut self) {
-        poll_fn(|cx| self.core.poll_finish(cx)).await
+        self.driven.finish().await
     }
 }
 
@@ -118,7 +115,7 @@ impl<S: Stream> Upstream<S> {
 pub(crate) struct Driven<S> {
     stream: Pin<Box<S>>,
     core: Core,
-    batch: Option<PollBatch<S>>,
+    batch: Option<Batched<S>>,
 }
 
 impl<S: Stream> Driven<S> {
@@ -130,7 +127,6 @@ impl<S: Stream> Driven<S> {
             core,
             batch,
         } = pipeline;
-        let batch = batch.map(|b| b.poll);
         let poll_batch = batch
             .is_some()
             .then_some(Self::poll_batch as PollBatch<Self>);
@@ -150,14 +146,16 @@ impl<S: Stream> Driven<S> {
     ) -> Poll<bool> {
         let this = &mut *self;
         this.core.poll_tasks(cx);
-        let poll = this
-            .batch
-            .expect("a Driven pumped in batches has a PollBatch");
-        if out.keeps_prefix() {
-            poll(this.stream.as_mut(), cx, &mut KeepPrefix(out.items()), max)
-        } else {
-            poll(this.stream.as_mut(), cx, out.items(), max)
-        }
+        let batched = (this.batch.as_ref()).expect("a Driven pumped in batches has a PollBatch");
+        let keep_prefix = out.keeps_prefix();
+        poll_into(
+            batched,
+            this.stream.as_mut(),
+            cx,
+            out.items(),
+            max,
+            keep_prefix,
+        )
     }
 
     /// After the last item: waits for the upstream's tasks to finish.
